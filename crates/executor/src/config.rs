@@ -1,0 +1,92 @@
+//! Executor configuration.
+
+use std::fmt;
+use std::num::NonZeroUsize;
+
+/// Default [`Config::max_incarnations`].
+pub const DEFAULT_MAX_INCARNATIONS: u32 = 256;
+
+/// How the parallel executor runs a block.
+///
+/// ```
+/// use blockstm_executor::{Config, ConfigError};
+///
+/// let config = Config::new(8)?.with_max_incarnations(100)?;
+/// assert_eq!(config.threads(), 8);
+/// assert_eq!(Config::new(0), Err(ConfigError::ZeroThreads));
+/// # Ok::<(), ConfigError>(())
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Config {
+    threads: NonZeroUsize,
+    max_incarnations: u32,
+}
+
+impl Config {
+    /// `threads` worker threads (the calling thread is one of them). Blocks with fewer
+    /// transactions than threads use one thread per transaction.
+    pub fn new(threads: usize) -> Result<Self, ConfigError> {
+        let threads = NonZeroUsize::new(threads).ok_or(ConfigError::ZeroThreads)?;
+        Ok(Self {
+            threads,
+            max_incarnations: DEFAULT_MAX_INCARNATIONS,
+        })
+    }
+
+    /// Livelock guard: a transaction may run at most `max_incarnations` incarnations. When one
+    /// would need more, the parallel run stops and the rest of the block runs sequentially after
+    /// the committed prefix (same result; [`Stats::fallback_from`](crate::Stats::fallback_from)
+    /// says so). 1 falls back at the first abort.
+    pub fn with_max_incarnations(self, max_incarnations: u32) -> Result<Self, ConfigError> {
+        if max_incarnations == 0 {
+            return Err(ConfigError::ZeroIncarnations);
+        }
+        Ok(Self {
+            max_incarnations,
+            ..self
+        })
+    }
+
+    /// Worker threads.
+    pub fn threads(&self) -> usize {
+        self.threads.get()
+    }
+
+    /// The livelock guard's limit.
+    pub fn max_incarnations(&self) -> u32 {
+        self.max_incarnations
+    }
+}
+
+impl Default for Config {
+    /// One thread per available core.
+    fn default() -> Self {
+        let threads = std::thread::available_parallelism().unwrap_or(NonZeroUsize::MIN);
+        Self {
+            threads,
+            max_incarnations: DEFAULT_MAX_INCARNATIONS,
+        }
+    }
+}
+
+/// A configuration that cannot work.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ConfigError {
+    /// A thread count of zero.
+    ZeroThreads,
+    /// An incarnation limit of zero (no transaction could run).
+    ZeroIncarnations,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ConfigError::ZeroThreads => f.write_str("thread count must be at least 1, got 0"),
+            ConfigError::ZeroIncarnations => {
+                f.write_str("max_incarnations must be at least 1, got 0")
+            }
+        }
+    }
+}
+
+impl std::error::Error for ConfigError {}

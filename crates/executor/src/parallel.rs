@@ -1,0 +1,589 @@
+//! The Block-STM parallel executor: worker threads, the worker loop, the view that captures
+//! reads, the rolling commit, and the sequential fallback.
+
+use crate::local::{KeyIndex, WriteSet};
+use crate::outcome::{Outcome, panic_message};
+use crate::sequential::{BaseError, BaseState, run_sequential};
+use crate::{
+    BlockError, BlockExecutor, BlockOutput, CommitHook, Config, Halt, Stats, Storage, TxnView, Vm,
+};
+use blockstm_mvmemory::{MvMemory, MvRead, TxnIndex, Version as MvVersionId};
+use blockstm_scheduler::{CommitGuard, HaltReason, MAX_TXNS, Scheduler, Task, Version};
+use blockstm_sync::atomic::{AtomicUsize, Ordering};
+use blockstm_sync::{Backoff, Mutex};
+use blockstm_validator::{ReadOrigin, ReadSet, ReadSets, validate};
+use smallvec::SmallVec;
+use std::collections::BTreeMap;
+use std::fmt;
+use std::ops::ControlFlow;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+
+/// Executes blocks with Block-STM on plain worker threads.
+///
+/// The calling thread is one of the workers; the others are scoped `std` threads started for
+/// the block and joined before it returns. They are plain threads on purpose: a worker may wait
+/// for another's transaction, which must never happen inside a work-stealing pool (see
+/// `docs/design.md`).
+///
+/// ```
+/// # use blockstm_executor::{Halt, TxnView, Vm};
+/// # struct Inc;
+/// # #[derive(Debug)] struct E;
+/// # impl From<Halt> for E { fn from(_: Halt) -> Self { E } }
+/// # impl Vm for Inc {
+/// #     type Key = u8; type Value = u64; type Transaction = u8; type Output = u64; type Error = E;
+/// #     fn execute<V: TxnView<u8, u64>>(&self, _: usize, key: &u8, view: &mut V) -> Result<u64, E> {
+/// #         let n = view.read(key)?.unwrap_or(0) + 1;
+/// #         view.write(*key, n);
+/// #         Ok(n)
+/// #     }
+/// # }
+/// use blockstm_executor::{BlockExecutor, Config, ParallelExecutor};
+/// use std::collections::HashMap;
+///
+/// let storage: HashMap<u8, u64> = HashMap::new();
+/// let executor = ParallelExecutor::new(Inc, Config::new(4).unwrap());
+/// let out = executor.execute_block(&storage, &[1, 1, 2, 1]).unwrap();
+/// assert_eq!(out.outputs, vec![1, 2, 1, 3]);
+/// assert_eq!(out.state, vec![(1, 3), (2, 1)]);
+/// ```
+#[derive(Debug)]
+pub struct ParallelExecutor<VM> {
+    vm: VM,
+    config: Config,
+}
+
+impl<VM: Vm> ParallelExecutor<VM> {
+    /// A parallel executor for `vm`.
+    pub fn new(vm: VM, config: Config) -> Self {
+        Self { vm, config }
+    }
+
+    /// The VM.
+    pub fn vm(&self) -> &VM {
+        &self.vm
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+}
+
+impl<VM: Vm> BlockExecutor<VM> for ParallelExecutor<VM> {
+    fn execute_block_with_hook<S, H>(
+        &self,
+        storage: &S,
+        txns: &[VM::Transaction],
+        hook: &mut H,
+    ) -> Result<BlockOutput<VM::Key, VM::Value, VM::Output>, BlockError<VM::Error>>
+    where
+        S: Storage<VM::Key, VM::Value>,
+        H: CommitHook<VM::Output> + Send,
+    {
+        let num_txns = txns.len();
+        if num_txns > MAX_TXNS {
+            return Err(BlockError::TooManyTransactions {
+                count: num_txns,
+                max: MAX_TXNS,
+            });
+        }
+        let threads = self.config.threads().min(num_txns).max(1);
+        let span = tracing::info_span!("blockstm_block", txns = num_txns, threads);
+        let _entered = span.enter();
+        if num_txns == 0 {
+            return Ok(BlockOutput {
+                outputs: Vec::new(),
+                state: Vec::new(),
+                ended_early: false,
+                stats: Stats {
+                    threads,
+                    ..Stats::default()
+                },
+            });
+        }
+
+        let block = Block {
+            vm: &self.vm,
+            storage,
+            txns,
+            mv: MvMemory::new(num_txns),
+            read_sets: ReadSets::new(num_txns),
+            outcomes: (0..num_txns).map(|_| Mutex::new(None)).collect(),
+            scheduler: Scheduler::new(num_txns, self.config.max_incarnations()),
+            sink: Mutex::new(Sink {
+                outputs: Vec::with_capacity(num_txns),
+                hook,
+                end: None,
+            }),
+            counters: Counters::default(),
+        };
+        std::thread::scope(|scope| {
+            for _ in 1..threads {
+                scope.spawn(|| {
+                    let _entered = span.enter();
+                    block.worker();
+                });
+            }
+            block.worker();
+        });
+        block.finish(threads)
+    }
+}
+
+/// Statistics counters. `Relaxed` everywhere: they are statistics only, read after the workers
+/// are joined (the join orders every increment before the read).
+#[derive(Debug, Default)]
+struct Counters {
+    executions: AtomicUsize,
+    validations: AtomicUsize,
+    aborts: AtomicUsize,
+    dependency_waits: AtomicUsize,
+}
+
+/// How the commit sequence ended before the block did.
+#[derive(Debug)]
+enum End<E> {
+    /// The hook ended the block after the last output.
+    Hook,
+    /// The block failed.
+    Error(BlockError<E>),
+}
+
+/// Where committed outputs go, in block order. Only the holder of the scheduler's commit lock
+/// touches it (lock order: commit lock → sink), so its mutex is never contended.
+struct Sink<'h, O, E, H: ?Sized> {
+    outputs: Vec<O>,
+    hook: &'h mut H,
+    end: Option<End<E>>,
+}
+
+/// The shared state of one block's execution.
+struct Block<'a, VM: Vm, S, H: ?Sized> {
+    vm: &'a VM,
+    storage: &'a S,
+    txns: &'a [VM::Transaction],
+    mv: MvMemory<VM::Key, VM::Value>,
+    read_sets: ReadSets<VM::Key>,
+    /// The outcome of each transaction's latest executed incarnation, tagged with it. Written
+    /// before `finish_execution`, taken at commit; the status lock orders the two.
+    outcomes: Box<[Mutex<Option<(u32, Outcome<VM::Output, VM::Error>)>>]>,
+    scheduler: Scheduler,
+    sink: Mutex<Sink<'a, VM::Output, VM::Error, H>>,
+    counters: Counters,
+}
+
+impl<VM: Vm, S, H: ?Sized> fmt::Debug for Block<'_, VM, S, H> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Block")
+            .field("scheduler", &self.scheduler)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<VM, S, H> Block<'_, VM, S, H>
+where
+    VM: Vm,
+    S: Storage<VM::Key, VM::Value>,
+    H: CommitHook<VM::Output> + Send + ?Sized,
+{
+    /// One worker: takes tasks until the block is committed or halted.
+    fn worker(&self) {
+        // A panic here would be a bug in blockstm (VM and hook panics are caught closer to
+        // them). Catch it so it ends the block with an error instead of unwinding to the caller.
+        if let Err(payload) = catch_unwind(AssertUnwindSafe(|| self.worker_loop())) {
+            self.fail_internal(format!(
+                "worker panicked: {}",
+                panic_message(payload.as_ref())
+            ));
+        }
+    }
+
+    fn worker_loop(&self) {
+        let backoff = Backoff::new();
+        let mut task = None;
+        while !self.scheduler.is_done() {
+            task = match task.take().or_else(|| self.scheduler.next_task()) {
+                Some(Task::Execute(version)) => self.execute(version),
+                Some(Task::Validate { version, wave }) => self.validate(version, wave),
+                None => {
+                    self.try_commit();
+                    if self.scheduler.is_done() {
+                        break;
+                    }
+                    if self.scheduler.idle_complete() {
+                        self.final_commit();
+                        break;
+                    }
+                    backoff.snooze();
+                    continue;
+                }
+            };
+            self.try_commit();
+            backoff.reset();
+        }
+    }
+
+    /// Executes an incarnation; returns the follow-up task, if any.
+    fn execute(&self, version: Version) -> Option<Task> {
+        let txn_idx = version.txn_idx;
+        loop {
+            let mut view = ParallelView::new(&self.mv, self.storage, txn_idx);
+            // AssertUnwindSafe: after a panic only the view's captured reads and halt cause are
+            // used, plain data that a panic cannot leave half-written.
+            let result = catch_unwind(AssertUnwindSafe(|| {
+                self.vm.execute(txn_idx, &self.txns[txn_idx], &mut view)
+            }));
+            self.counters.executions.fetch_add(1, Ordering::Relaxed);
+            let storage_failure = match view.halt.take() {
+                Some(ViewHalt::Blocked(blocking)) => {
+                    if self.scheduler.add_dependency(txn_idx, blocking) {
+                        self.counters
+                            .dependency_waits
+                            .fetch_add(1, Ordering::Relaxed);
+                        tracing::debug!(
+                            txn_idx,
+                            incarnation = version.incarnation,
+                            blocking,
+                            "dependency wait"
+                        );
+                        return None;
+                    }
+                    // The blocker finished meanwhile: run the same incarnation again.
+                    continue;
+                }
+                Some(ViewHalt::Storage(message)) => Some(message),
+                None => None,
+            };
+            let outcome = Outcome::of(result, storage_failure);
+            // A failed incarnation publishes no writes: if it is final the block ends there,
+            // and if it was speculation its reads will fail validation.
+            let writes = outcome.is_output().then_some(view.writes);
+            self.read_sets.store(txn_idx, view.reads);
+            *self.outcomes[txn_idx].lock() = Some((version.incarnation, outcome));
+            let wrote_new_location = self.mv.record(
+                MvVersionId::new(txn_idx, version.incarnation),
+                writes.into_iter().flat_map(WriteSet::into_iter),
+            );
+            return self.scheduler.finish_execution(version, wrote_new_location);
+        }
+    }
+
+    /// Validates an incarnation; returns the re-execution if it was aborted and is ours to run.
+    fn validate(&self, version: Version, wave: u32) -> Option<Task> {
+        let txn_idx = version.txn_idx;
+        let reads = self.read_sets.load(txn_idx);
+        let validation = validate(&reads, &self.mv, txn_idx);
+        self.counters.validations.fetch_add(1, Ordering::Relaxed);
+        if validation.is_valid() {
+            self.scheduler.finish_validation(version, wave);
+            return None;
+        }
+        if !self.scheduler.try_validation_abort(version) {
+            self.scheduler.finish_failed_validation();
+            return None;
+        }
+        self.counters.aborts.fetch_add(1, Ordering::Relaxed);
+        tracing::debug!(
+            txn_idx,
+            incarnation = version.incarnation,
+            ?validation,
+            "abort"
+        );
+        self.mv.convert_writes_to_estimates(txn_idx);
+        self.scheduler.finish_abort(version)
+    }
+
+    /// Commits whatever is final, if no other thread is committing.
+    #[inline]
+    fn try_commit(&self) {
+        if let Some(mut guard) = self.scheduler.try_lock_commit() {
+            self.commit(&mut guard);
+        }
+    }
+
+    /// The scheduler is idle: everything must be committable now. Anything else is a bug,
+    /// reported as an error rather than a hang.
+    fn final_commit(&self) {
+        let mut guard = self.scheduler.lock_commit();
+        self.commit(&mut guard);
+        if !self.scheduler.is_done() {
+            let next = guard.committed();
+            drop(guard);
+            self.fail_internal(format!(
+                "scheduler idle but transaction {next} cannot commit ({:?}, status {:?})",
+                self.scheduler,
+                self.scheduler.status(next)
+            ));
+        }
+    }
+
+    fn commit(&self, guard: &mut CommitGuard<'_>) {
+        let mut sink = self.sink.lock();
+        while sink.end.is_none() {
+            let Some(version) = guard.try_commit_next() else {
+                return;
+            };
+            let txn_idx = version.txn_idx;
+            let outcome = match self.outcomes[txn_idx].lock().take() {
+                Some((incarnation, outcome)) if incarnation == version.incarnation => outcome,
+                other => {
+                    let found = other.map(|(incarnation, _)| incarnation);
+                    sink.end = Some(End::Error(BlockError::Internal(format!(
+                        "committing {version:?} but the stored outcome is of incarnation {found:?}"
+                    ))));
+                    break;
+                }
+            };
+            match outcome.into_result(txn_idx) {
+                Ok(output) => {
+                    let flow =
+                        catch_unwind(AssertUnwindSafe(|| sink.hook.on_commit(txn_idx, &output)));
+                    sink.outputs.push(output);
+                    match flow {
+                        Ok(ControlFlow::Continue(())) => {}
+                        Ok(ControlFlow::Break(())) => sink.end = Some(End::Hook),
+                        Err(payload) => {
+                            let message = panic_message(payload.as_ref());
+                            sink.end = Some(End::Error(BlockError::HookPanic { txn_idx, message }));
+                        }
+                    }
+                }
+                Err(error) => sink.end = Some(End::Error(error)),
+            }
+        }
+        // The block ended at a committed transaction: nothing above it matters any more.
+        self.scheduler.halt();
+    }
+
+    fn fail_internal(&self, message: String) {
+        let mut sink = self.sink.lock();
+        if !matches!(sink.end, Some(End::Error(_))) {
+            sink.end = Some(End::Error(BlockError::Internal(message)));
+        }
+        drop(sink);
+        self.scheduler.halt();
+    }
+
+    /// Turns the finished run into the block's result, falling back to sequential execution if
+    /// the livelock guard fired.
+    fn finish(
+        self,
+        threads: usize,
+    ) -> Result<BlockOutput<VM::Key, VM::Value, VM::Output>, BlockError<VM::Error>> {
+        let mut stats = Stats {
+            threads,
+            executions: self.counters.executions.into_inner_value(),
+            validations: self.counters.validations.into_inner_value(),
+            aborts: self.counters.aborts.into_inner_value(),
+            dependency_waits: self.counters.dependency_waits.into_inner_value(),
+            fallback_from: None,
+        };
+        let halt_reason = self.scheduler.halt_reason();
+        let Sink {
+            mut outputs,
+            hook,
+            end,
+        } = self.sink.into_inner();
+        let committed = outputs.len();
+        match end {
+            Some(End::Error(error)) => return Err(error),
+            Some(End::Hook) => {
+                let state = self
+                    .mv
+                    .snapshot(committed)
+                    .map_err(|e| BlockError::Internal(e.to_string()))?;
+                return Ok(BlockOutput {
+                    outputs,
+                    state,
+                    ended_early: true,
+                    stats,
+                });
+            }
+            None => {}
+        }
+        if committed == self.txns.len() {
+            let state = self
+                .mv
+                .snapshot(committed)
+                .map_err(|e| BlockError::Internal(e.to_string()))?;
+            return Ok(BlockOutput {
+                outputs,
+                state,
+                ended_early: false,
+                stats,
+            });
+        }
+        let Some(HaltReason::Livelock { txn_idx }) = halt_reason else {
+            return Err(BlockError::Internal(format!(
+                "workers stopped with {committed} of {} transactions committed ({halt_reason:?})",
+                self.txns.len()
+            )));
+        };
+        // Livelock guard: the committed prefix is final; run the rest in order on top of it.
+        tracing::debug!(
+            trigger = txn_idx,
+            from = committed,
+            "livelock guard: finishing sequentially"
+        );
+        stats.fallback_from = Some(committed);
+        let base = CommittedBase {
+            mv: &self.mv,
+            below: committed,
+            storage: self.storage,
+        };
+        let run = run_sequential(self.vm, &base, self.txns, committed, hook, &mut stats)?;
+        outputs.extend(run.outputs);
+        let mut state: BTreeMap<_, _> = self
+            .mv
+            .snapshot(committed)
+            .map_err(|e| BlockError::Internal(e.to_string()))?
+            .into_iter()
+            .collect();
+        state.extend(run.writes);
+        Ok(BlockOutput {
+            outputs,
+            state: state.into_iter().collect(),
+            ended_early: run.ended_early,
+            stats,
+        })
+    }
+}
+
+/// Reads `AtomicUsize` counters once the threads are joined.
+trait IntoInnerValue {
+    fn into_inner_value(self) -> usize;
+}
+
+impl IntoInnerValue for AtomicUsize {
+    fn into_inner_value(self) -> usize {
+        // Relaxed: the workers were joined, which orders all their increments before this.
+        self.load(Ordering::Relaxed)
+    }
+}
+
+/// The state after the committed prefix: the final writes of transactions below `below` in the
+/// multi-version memory, then storage.
+struct CommittedBase<'a, K, V, S> {
+    mv: &'a MvMemory<K, V>,
+    below: TxnIndex,
+    storage: &'a S,
+}
+
+impl<K, V, S> BaseState<K, V> for CommittedBase<'_, K, V, S>
+where
+    K: Eq + std::hash::Hash + Clone,
+    V: Clone,
+    S: Storage<K, V>,
+{
+    fn read(&self, key: &K) -> Result<Option<V>, BaseError> {
+        match self.mv.read(key, self.below) {
+            MvRead::Value { value, .. } => Ok(Some(value)),
+            MvRead::NotFound => self
+                .storage
+                .read(key)
+                .map_err(|e| BaseError::Storage(e.to_string())),
+            MvRead::Estimate { blocking } => Err(BaseError::Internal(format!(
+                "committed transaction {blocking} left an ESTIMATE at the fallback point {}",
+                self.below
+            ))),
+        }
+    }
+}
+
+/// Why a parallel view stopped serving reads.
+#[derive(Debug)]
+enum ViewHalt {
+    /// Read an `ESTIMATE` of this transaction.
+    Blocked(TxnIndex),
+    /// Storage failed, with this message.
+    Storage(String),
+}
+
+/// One incarnation's view: own writes, then captured reads, then the multi-version memory,
+/// then storage. Captures every read that left the transaction.
+struct ParallelView<'a, K, V, S> {
+    mv: &'a MvMemory<K, V>,
+    storage: &'a S,
+    txn_idx: TxnIndex,
+    writes: WriteSet<K, V>,
+    reads: ReadSet<K>,
+    /// The value of each captured read, by position in `reads`, so a repeated read returns the
+    /// same value even if a lower transaction has written meanwhile.
+    read_values: SmallVec<[Option<V>; blockstm_validator::INLINE_READS]>,
+    read_index: KeyIndex<K>,
+    halt: Option<ViewHalt>,
+}
+
+impl<'a, K, V, S> ParallelView<'a, K, V, S>
+where
+    K: Eq + std::hash::Hash + Clone,
+    V: Clone,
+{
+    fn new(mv: &'a MvMemory<K, V>, storage: &'a S, txn_idx: TxnIndex) -> Self {
+        Self {
+            mv,
+            storage,
+            txn_idx,
+            writes: WriteSet::new(),
+            reads: ReadSet::new(),
+            read_values: SmallVec::new(),
+            read_index: KeyIndex::new(),
+            halt: None,
+        }
+    }
+
+    #[inline]
+    fn capture(&mut self, key: &K, origin: ReadOrigin, value: Option<V>) {
+        self.reads.push(key.clone(), origin);
+        self.read_values.push(value);
+        self.read_index.pushed(self.reads.iter().map(|(k, _)| k));
+    }
+}
+
+impl<K, V, S> TxnView<K, V> for ParallelView<'_, K, V, S>
+where
+    K: Eq + std::hash::Hash + Clone,
+    V: Clone,
+    S: Storage<K, V>,
+{
+    fn read(&mut self, key: &K) -> Result<Option<V>, Halt> {
+        if self.halt.is_some() {
+            return Err(Halt(()));
+        }
+        if let Some(value) = self.writes.get(key) {
+            return Ok(Some(value.clone()));
+        }
+        if let Some(i) = self.read_index.find(key, self.reads.iter().map(|(k, _)| k)) {
+            return Ok(self.read_values[i].clone());
+        }
+        match self.mv.read(key, self.txn_idx) {
+            MvRead::Value { version, value } => {
+                self.capture(key, ReadOrigin::Version(version), Some(value.clone()));
+                Ok(Some(value))
+            }
+            MvRead::Estimate { blocking } => {
+                self.halt = Some(ViewHalt::Blocked(blocking));
+                Err(Halt(()))
+            }
+            MvRead::NotFound => match self.storage.read(key) {
+                Ok(value) => {
+                    self.capture(key, ReadOrigin::Storage, value.clone());
+                    Ok(value)
+                }
+                Err(error) => {
+                    // Captured too: if a lower transaction later writes this location, the
+                    // failure was speculation and validation will say so.
+                    self.capture(key, ReadOrigin::Storage, None);
+                    self.halt = Some(ViewHalt::Storage(error.to_string()));
+                    Err(Halt(()))
+                }
+            },
+        }
+    }
+
+    #[inline]
+    fn write(&mut self, key: K, value: V) {
+        self.writes.insert(key, value);
+    }
+}

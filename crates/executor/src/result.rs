@@ -1,0 +1,134 @@
+//! What executing a block returns.
+
+use blockstm_mvmemory::TxnIndex;
+use std::fmt::{self, Debug, Display};
+
+/// The result of a block that did not fail.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BlockOutput<K, V, O> {
+    /// The output of every executed transaction, in block order. Shorter than the block when the
+    /// commit hook ended it early.
+    pub outputs: Vec<O>,
+    /// The final value of every location written by those transactions, sorted by key.
+    pub state: Vec<(K, V)>,
+    /// Whether the commit hook ended the block after the last output.
+    pub ended_early: bool,
+    /// How the block was executed.
+    pub stats: Stats,
+}
+
+/// Counters of one block execution. They describe the run, not the result: they differ between
+/// runs of the same block.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Stats {
+    /// Worker threads used (after capping to the number of transactions).
+    pub threads: usize,
+    /// VM executions, including aborted and re-run ones.
+    pub executions: usize,
+    /// Validations of read sets.
+    pub validations: usize,
+    /// Incarnations aborted by a failed validation.
+    pub aborts: usize,
+    /// Executions stopped because they read an `ESTIMATE` and had to wait for a lower
+    /// transaction.
+    pub dependency_waits: usize,
+    /// Set when the livelock guard fired: the transactions from this index on were executed
+    /// sequentially after the parallel run committed those below it.
+    pub fallback_from: Option<TxnIndex>,
+}
+
+impl Stats {
+    /// Whether the block finished on the sequential fallback.
+    pub fn fell_back(&self) -> bool {
+        self.fallback_from.is_some()
+    }
+}
+
+/// Why a block failed. The same block gives the same error sequentially and in parallel.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum BlockError<E> {
+    /// The VM returned an error for a transaction.
+    Vm {
+        /// The failing transaction.
+        txn_idx: TxnIndex,
+        /// The VM's error.
+        error: E,
+    },
+    /// The VM panicked while executing a transaction.
+    Panic {
+        /// The transaction.
+        txn_idx: TxnIndex,
+        /// The panic message.
+        message: String,
+    },
+    /// Storage failed to read a location the transaction needed.
+    Storage {
+        /// The transaction.
+        txn_idx: TxnIndex,
+        /// The storage's error, as text.
+        message: String,
+    },
+    /// The commit hook panicked on a transaction's output.
+    HookPanic {
+        /// The transaction whose output the hook was given.
+        txn_idx: TxnIndex,
+        /// The panic message.
+        message: String,
+    },
+    /// The block is larger than the executor supports.
+    TooManyTransactions {
+        /// Transactions in the block.
+        count: usize,
+        /// The largest supported block.
+        max: usize,
+    },
+    /// An internal invariant did not hold (a bug in blockstm). The block's result is unknown.
+    Internal(String),
+}
+
+impl<E> BlockError<E> {
+    /// The transaction the error is about, if any.
+    pub fn txn_idx(&self) -> Option<TxnIndex> {
+        match self {
+            BlockError::Vm { txn_idx, .. }
+            | BlockError::Panic { txn_idx, .. }
+            | BlockError::Storage { txn_idx, .. }
+            | BlockError::HookPanic { txn_idx, .. } => Some(*txn_idx),
+            BlockError::TooManyTransactions { .. } | BlockError::Internal(_) => None,
+        }
+    }
+}
+
+impl<E: Debug> Display for BlockError<E> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            BlockError::Vm { txn_idx, error } => {
+                write!(f, "transaction {txn_idx} failed: {error:?}")
+            }
+            BlockError::Panic { txn_idx, message } => {
+                write!(f, "transaction {txn_idx} panicked: {message}")
+            }
+            BlockError::Storage { txn_idx, message } => {
+                write!(
+                    f,
+                    "storage failed while executing transaction {txn_idx}: {message}"
+                )
+            }
+            BlockError::HookPanic { txn_idx, message } => {
+                write!(
+                    f,
+                    "commit hook panicked on transaction {txn_idx}: {message}"
+                )
+            }
+            BlockError::TooManyTransactions { count, max } => {
+                write!(
+                    f,
+                    "block of {count} transactions exceeds the maximum of {max}"
+                )
+            }
+            BlockError::Internal(message) => write!(f, "internal error in blockstm: {message}"),
+        }
+    }
+}
+
+impl<E: Debug> std::error::Error for BlockError<E> {}

@@ -1,0 +1,204 @@
+//! The sequential baseline: the same VM over the same storage, in block order, with none of the
+//! Block-STM machinery. It is both the reference the parallel executor must match and the
+//! baseline its speed is measured against, so it is kept lean: one hash map of the block's
+//! writes, no read capture, no versions.
+
+use crate::local::WriteSet;
+use crate::outcome::{Outcome, panic_message};
+use crate::{
+    BlockError, BlockExecutor, BlockOutput, CommitHook, Halt, Stats, Storage, TxnView, Vm,
+};
+use ahash::RandomState;
+use blockstm_mvmemory::TxnIndex;
+use std::collections::HashMap;
+use std::hash::Hash;
+use std::ops::ControlFlow;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+
+/// Executes blocks one transaction after another on the calling thread.
+///
+/// ```
+/// # use blockstm_executor::{Halt, TxnView, Vm};
+/// # struct Inc;
+/// # #[derive(Debug)] struct E;
+/// # impl From<Halt> for E { fn from(_: Halt) -> Self { E } }
+/// # impl Vm for Inc {
+/// #     type Key = u8; type Value = u64; type Transaction = u8; type Output = u64; type Error = E;
+/// #     fn execute<V: TxnView<u8, u64>>(&self, _: usize, key: &u8, view: &mut V) -> Result<u64, E> {
+/// #         let n = view.read(key)?.unwrap_or(0) + 1;
+/// #         view.write(*key, n);
+/// #         Ok(n)
+/// #     }
+/// # }
+/// use blockstm_executor::{BlockExecutor, SequentialExecutor};
+/// use std::collections::HashMap;
+///
+/// let storage: HashMap<u8, u64> = HashMap::new();
+/// let out = SequentialExecutor::new(Inc).execute_block(&storage, &[1, 1, 2]).unwrap();
+/// assert_eq!(out.outputs, vec![1, 2, 1]);
+/// assert_eq!(out.state, vec![(1, 2), (2, 1)]);
+/// ```
+#[derive(Debug)]
+pub struct SequentialExecutor<VM> {
+    vm: VM,
+}
+
+impl<VM: Vm> SequentialExecutor<VM> {
+    /// A sequential executor for `vm`.
+    pub fn new(vm: VM) -> Self {
+        Self { vm }
+    }
+
+    /// The VM.
+    pub fn vm(&self) -> &VM {
+        &self.vm
+    }
+}
+
+impl<VM: Vm> BlockExecutor<VM> for SequentialExecutor<VM> {
+    fn execute_block_with_hook<S, H>(
+        &self,
+        storage: &S,
+        txns: &[VM::Transaction],
+        hook: &mut H,
+    ) -> Result<BlockOutput<VM::Key, VM::Value, VM::Output>, BlockError<VM::Error>>
+    where
+        S: Storage<VM::Key, VM::Value>,
+        H: CommitHook<VM::Output> + Send,
+    {
+        let mut stats = Stats {
+            threads: 1,
+            ..Stats::default()
+        };
+        let run = run_sequential(&self.vm, &StorageBase(storage), txns, 0, hook, &mut stats)?;
+        let mut state: Vec<_> = run.writes.into_iter().collect();
+        state.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        Ok(BlockOutput {
+            outputs: run.outputs,
+            state,
+            ended_early: run.ended_early,
+            stats,
+        })
+    }
+}
+
+/// Why a base-state read failed.
+#[derive(Debug)]
+pub(crate) enum BaseError {
+    Storage(String),
+    Internal(String),
+}
+
+/// The state a sequential run starts from.
+pub(crate) trait BaseState<K, V> {
+    fn read(&self, key: &K) -> Result<Option<V>, BaseError>;
+}
+
+/// Storage as the base state.
+pub(crate) struct StorageBase<'a, S>(pub(crate) &'a S);
+
+impl<K, V, S: Storage<K, V>> BaseState<K, V> for StorageBase<'_, S> {
+    #[inline]
+    fn read(&self, key: &K) -> Result<Option<V>, BaseError> {
+        self.0
+            .read(key)
+            .map_err(|e| BaseError::Storage(e.to_string()))
+    }
+}
+
+/// What a sequential run produced.
+pub(crate) struct SequentialRun<K, V, O> {
+    pub(crate) outputs: Vec<O>,
+    /// Final value of every location the run wrote (unordered).
+    pub(crate) writes: HashMap<K, V, RandomState>,
+    pub(crate) ended_early: bool,
+}
+
+/// Executes `txns[start..]` in order over `base`, calling `hook` after each.
+pub(crate) fn run_sequential<VM, B, H>(
+    vm: &VM,
+    base: &B,
+    txns: &[VM::Transaction],
+    start: TxnIndex,
+    hook: &mut H,
+    stats: &mut Stats,
+) -> Result<SequentialRun<VM::Key, VM::Value, VM::Output>, BlockError<VM::Error>>
+where
+    VM: Vm,
+    B: BaseState<VM::Key, VM::Value>,
+    H: CommitHook<VM::Output> + ?Sized,
+{
+    let mut run = SequentialRun {
+        outputs: Vec::with_capacity(txns.len() - start),
+        writes: HashMap::with_hasher(RandomState::new()),
+        ended_early: false,
+    };
+    for (txn_idx, txn) in txns.iter().enumerate().skip(start) {
+        let mut view = SequentialView {
+            base,
+            block: &run.writes,
+            writes: WriteSet::new(),
+            failure: None,
+        };
+        // AssertUnwindSafe: after a panic only the view's plain data (its failure) is looked at.
+        let result = catch_unwind(AssertUnwindSafe(|| vm.execute(txn_idx, txn, &mut view)));
+        stats.executions += 1;
+        let storage_failure = match view.failure.take() {
+            Some(BaseError::Internal(message)) => return Err(BlockError::Internal(message)),
+            Some(BaseError::Storage(message)) => Some(message),
+            None => None,
+        };
+        let output = Outcome::of(result, storage_failure).into_result(txn_idx)?;
+        let writes = view.writes;
+        run.writes.extend(writes.into_iter());
+        let flow = catch_unwind(AssertUnwindSafe(|| hook.on_commit(txn_idx, &output))).map_err(
+            |payload| BlockError::HookPanic {
+                txn_idx,
+                message: panic_message(payload.as_ref()),
+            },
+        )?;
+        run.outputs.push(output);
+        if flow == ControlFlow::Break(()) {
+            run.ended_early = true;
+            break;
+        }
+    }
+    Ok(run)
+}
+
+/// The view of one transaction in a sequential run.
+struct SequentialView<'a, K, V, B> {
+    base: &'a B,
+    block: &'a HashMap<K, V, RandomState>,
+    writes: WriteSet<K, V>,
+    failure: Option<BaseError>,
+}
+
+impl<K, V, B> TxnView<K, V> for SequentialView<'_, K, V, B>
+where
+    K: Eq + Hash + Clone,
+    V: Clone,
+    B: BaseState<K, V>,
+{
+    #[inline]
+    fn read(&mut self, key: &K) -> Result<Option<V>, Halt> {
+        if self.failure.is_some() {
+            return Err(Halt(()));
+        }
+        if let Some(value) = self.writes.get(key) {
+            return Ok(Some(value.clone()));
+        }
+        if let Some(value) = self.block.get(key) {
+            return Ok(Some(value.clone()));
+        }
+        self.base.read(key).map_err(|failure| {
+            self.failure = Some(failure);
+            Halt(())
+        })
+    }
+
+    #[inline]
+    fn write(&mut self, key: K, value: V) {
+        self.writes.insert(key, value);
+    }
+}

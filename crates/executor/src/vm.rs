@@ -1,0 +1,166 @@
+//! The interface a client implements to plug in its VM, and the traits the executor takes.
+
+use blockstm_mvmemory::TxnIndex;
+use std::collections::{BTreeMap, HashMap};
+use std::convert::Infallible;
+use std::fmt::{self, Debug, Display};
+use std::hash::{BuildHasher, Hash};
+use std::ops::ControlFlow;
+
+/// A virtual machine that executes one transaction at a time against a [`TxnView`].
+///
+/// The VM never touches shared state: every read goes through the view (which serves the
+/// transaction's own writes first, then the writes of lower transactions, then storage) and
+/// every write is recorded by it. Execution must be deterministic: the same reads must give the
+/// same writes, output and error. An execution may be speculative and see a state that
+/// sequential execution never would; whatever it returns or panics with is then discarded.
+///
+/// # Stopping on a blocked read
+///
+/// [`TxnView::read`] returns `Err(Halt)` when the value cannot be known yet (a lower transaction
+/// is being re-executed) or storage failed. The VM should return promptly, typically by
+/// propagating it with `?` (hence `Error: From<Halt>`). The executor remembers the halt on its
+/// own, so a VM that swallows it is still correct, only slower.
+///
+/// # Examples
+///
+/// ```
+/// use blockstm_executor::{Halt, TxnView, Vm};
+///
+/// /// Moves `amount` from one account to another; fails on insufficient balance.
+/// struct Transfers;
+/// struct Transfer { from: u32, to: u32, amount: u64 }
+/// #[derive(Debug, PartialEq)]
+/// enum TransferError { Halted, Insufficient }
+/// impl From<Halt> for TransferError {
+///     fn from(_: Halt) -> Self { TransferError::Halted }
+/// }
+///
+/// impl Vm for Transfers {
+///     type Key = u32;
+///     type Value = u64;
+///     type Transaction = Transfer;
+///     type Output = u64; // the sender's new balance
+///     type Error = TransferError;
+///
+///     fn execute<V: TxnView<u32, u64>>(&self, _idx: usize, tx: &Transfer, view: &mut V)
+///         -> Result<u64, TransferError>
+///     {
+///         let from = view.read(&tx.from)?.unwrap_or(0);
+///         let left = from.checked_sub(tx.amount).ok_or(TransferError::Insufficient)?;
+///         let to = view.read(&tx.to)?.unwrap_or(0);
+///         view.write(tx.from, left);
+///         view.write(tx.to, to + tx.amount);
+///         Ok(left)
+///     }
+/// }
+/// ```
+pub trait Vm: Sync {
+    /// A location of the state (an account, a storage slot). Compared in full, never by hash.
+    type Key: Clone + Eq + Hash + Ord + Send + Sync + Debug;
+    /// The value at a location. Cloned on every read: make it cheap to clone (wrap large values
+    /// in an `Arc`).
+    type Value: Clone + Send + Sync + Debug;
+    /// A transaction of the block.
+    type Transaction: Sync;
+    /// What executing a transaction returns (a receipt).
+    type Output: Send + Debug;
+    /// A transaction that cannot be executed. If the incarnation that sequential execution
+    /// would run returns it, the block fails with [`BlockError::Vm`](crate::BlockError::Vm).
+    type Error: From<Halt> + Send + Debug;
+
+    /// Executes transaction `txn_idx` of the block.
+    fn execute<V: TxnView<Self::Key, Self::Value>>(
+        &self,
+        txn_idx: TxnIndex,
+        txn: &Self::Transaction,
+        view: &mut V,
+    ) -> Result<Self::Output, Self::Error>;
+}
+
+/// The state as one transaction sees it.
+pub trait TxnView<K, V> {
+    /// The value at `key` (`None` if absent): the transaction's own latest write, else the
+    /// latest write of a lower transaction, else storage. Repeated reads of a location return
+    /// the same value within one execution.
+    fn read(&mut self, key: &K) -> Result<Option<V>, Halt>;
+
+    /// Sets `key` to `value` for this transaction and, once it commits, for the block.
+    fn write(&mut self, key: K, value: V);
+}
+
+/// The value of a read cannot be provided now: stop executing and return (see [`Vm`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Halt(pub(crate) ());
+
+impl Display for Halt {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("execution halted by the executor (blocked read or storage failure)")
+    }
+}
+
+impl std::error::Error for Halt {}
+
+/// The state before the block (the base state), read-only and shared by all threads.
+pub trait Storage<K, V>: Sync {
+    /// A failure to read. A failure met by the incarnation that sequential execution would run
+    /// fails the block with [`BlockError::Storage`](crate::BlockError::Storage).
+    type Error: Display;
+
+    /// The value at `key` before the block, `None` if absent.
+    fn read(&self, key: &K) -> Result<Option<V>, Self::Error>;
+}
+
+impl<K, V, S> Storage<K, V> for HashMap<K, V, S>
+where
+    K: Eq + Hash + Sync,
+    V: Clone + Sync,
+    S: BuildHasher + Sync,
+{
+    type Error = Infallible;
+
+    fn read(&self, key: &K) -> Result<Option<V>, Infallible> {
+        Ok(self.get(key).cloned())
+    }
+}
+
+impl<K, V> Storage<K, V> for BTreeMap<K, V>
+where
+    K: Ord + Sync,
+    V: Clone + Sync,
+{
+    type Error = Infallible;
+
+    fn read(&self, key: &K) -> Result<Option<V>, Infallible> {
+        Ok(self.get(key).cloned())
+    }
+}
+
+/// Called once per committed transaction, in block order, with its final output.
+///
+/// Returning [`ControlFlow::Break`] ends the block after this transaction (how a block gas
+/// limit is enforced): the result then holds the transactions up to and including it. In a
+/// parallel run the hook is called from whichever worker commits, one call at a time.
+pub trait CommitHook<O> {
+    /// Sees the final output of transaction `txn_idx`.
+    fn on_commit(&mut self, txn_idx: TxnIndex, output: &O) -> ControlFlow<()>;
+}
+
+impl<O, F> CommitHook<O> for F
+where
+    F: FnMut(TxnIndex, &O) -> ControlFlow<()>,
+{
+    fn on_commit(&mut self, txn_idx: TxnIndex, output: &O) -> ControlFlow<()> {
+        self(txn_idx, output)
+    }
+}
+
+/// A hook that never ends the block.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct NoHook;
+
+impl<O> CommitHook<O> for NoHook {
+    fn on_commit(&mut self, _: TxnIndex, _: &O) -> ControlFlow<()> {
+        ControlFlow::Continue(())
+    }
+}

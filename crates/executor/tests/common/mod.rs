@@ -1,0 +1,210 @@
+//! A VM for differential tests: transactions are small programs whose reads, writes, errors,
+//! panics and block endings depend on the values they read, so a re-execution over other values
+//! behaves differently.
+#![allow(dead_code, unreachable_pub, missing_docs)]
+
+use blockstm_executor::{BlockError, BlockExecutor, Halt, Storage, TxnView, Vm, VmBlockOutput};
+use std::collections::HashMap;
+use std::fmt;
+use std::ops::ControlFlow;
+use std::sync::Once;
+
+pub type Key = u32;
+pub type Value = u64;
+
+/// One step of a transaction. `acc` is a running hash of everything read so far.
+#[derive(Clone, Debug)]
+pub enum Op {
+    /// Read a location into `acc`.
+    Read(Key),
+    /// Read `a` if `acc` is even, else `b`.
+    ReadEither(Key, Key),
+    /// Write `mix(acc, salt)` to a location.
+    Write(Key, u64),
+    /// Write `mix(acc, salt)` to `a` if `acc` is even, else to `b`.
+    WriteEither(Key, Key, u64),
+    /// Add 1 to a location (read-modify-write).
+    Increment(Key),
+    /// Fail when `acc % modulus == 0`.
+    FailIf { modulus: u64, panic: bool },
+    /// Mark the output "end of block" when `acc % modulus == 0`.
+    EndIf { modulus: u64 },
+    /// Spin for this many rounds of hashing (simulated VM work).
+    Work(u32),
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct Tx {
+    pub ops: Vec<Op>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TxOut {
+    pub acc: u64,
+    pub end_block: bool,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum TestError {
+    Halted,
+    Failed { acc: u64 },
+}
+
+impl From<Halt> for TestError {
+    fn from(_: Halt) -> Self {
+        TestError::Halted
+    }
+}
+
+pub fn mix(a: u64, b: u64) -> u64 {
+    // splitmix64 finaliser of a combination: deterministic, well spread.
+    let mut z = a ^ b
+        .wrapping_mul(0x9E37_79B9_7F4A_7C15)
+        .wrapping_add(0x632B_E59B_D9B4_E019);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
+
+/// Spins `rounds` rounds of hashing that the optimiser cannot remove.
+pub fn work(seed: u64, rounds: u32) -> u64 {
+    let mut x = seed;
+    for i in 0..rounds {
+        x = mix(x, u64::from(i));
+    }
+    std::hint::black_box(x)
+}
+
+#[derive(Clone, Copy, Debug, Default)]
+pub struct TestVm;
+
+pub const PANIC_PREFIX: &str = "test-vm panic";
+
+impl Vm for TestVm {
+    type Key = Key;
+    type Value = Value;
+    type Transaction = Tx;
+    type Output = TxOut;
+    type Error = TestError;
+
+    fn execute<V: TxnView<Key, Value>>(
+        &self,
+        txn_idx: usize,
+        tx: &Tx,
+        view: &mut V,
+    ) -> Result<TxOut, TestError> {
+        let mut acc = mix(txn_idx as u64, 1);
+        let mut end_block = false;
+        for op in &tx.ops {
+            match *op {
+                Op::Read(k) => acc = mix(acc, view.read(&k)?.unwrap_or(7)),
+                Op::ReadEither(a, b) => {
+                    let k = if acc % 2 == 0 { a } else { b };
+                    acc = mix(acc, view.read(&k)?.unwrap_or(7));
+                }
+                Op::Write(k, salt) => view.write(k, mix(acc, salt)),
+                Op::WriteEither(a, b, salt) => {
+                    view.write(if acc % 2 == 0 { a } else { b }, mix(acc, salt))
+                }
+                Op::Increment(k) => {
+                    let n = view.read(&k)?.unwrap_or(0) + 1;
+                    acc = mix(acc, n);
+                    view.write(k, n);
+                }
+                Op::FailIf { modulus, panic } => {
+                    if acc % modulus == 0 {
+                        if panic {
+                            panic!("{PANIC_PREFIX} at acc {acc}");
+                        }
+                        return Err(TestError::Failed { acc });
+                    }
+                }
+                Op::EndIf { modulus } => end_block |= acc % modulus == 0,
+                Op::Work(rounds) => acc = mix(acc, work(acc, rounds)),
+            }
+        }
+        Ok(TxOut { acc, end_block })
+    }
+}
+
+/// Storage with optional failing locations.
+#[derive(Clone, Debug, Default)]
+pub struct TestStorage {
+    pub values: HashMap<Key, Value>,
+    pub failing: Option<Key>,
+}
+
+#[derive(Debug)]
+pub struct StorageFailure(pub Key);
+
+impl fmt::Display for StorageFailure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "location {} is unreadable", self.0)
+    }
+}
+
+impl Storage<Key, Value> for TestStorage {
+    type Error = StorageFailure;
+
+    fn read(&self, key: &Key) -> Result<Option<Value>, StorageFailure> {
+        if self.failing == Some(*key) {
+            return Err(StorageFailure(*key));
+        }
+        Ok(self.values.get(key).copied())
+    }
+}
+
+/// Storage with every third key absent.
+pub fn storage(keys: u32) -> TestStorage {
+    TestStorage {
+        values: (0..keys)
+            .filter(|k| k % 3 != 0)
+            .map(|k| (k, u64::from(k) * 1000))
+            .collect(),
+        failing: None,
+    }
+}
+
+/// What must be identical between executors.
+pub type Comparable = Result<(Vec<TxOut>, Vec<(Key, Value)>, bool), BlockError<TestError>>;
+
+/// Runs a block with the "end block" hook and keeps what must match.
+pub fn run<E: BlockExecutor<TestVm>>(
+    executor: &E,
+    storage: &TestStorage,
+    txns: &[Tx],
+) -> (Comparable, Option<VmBlockOutput<TestVm>>) {
+    let mut hook = |_: usize, out: &TxOut| {
+        if out.end_block {
+            ControlFlow::Break(())
+        } else {
+            ControlFlow::Continue(())
+        }
+    };
+    match executor.execute_block_with_hook(storage, txns, &mut hook) {
+        Ok(out) => (
+            Ok((out.outputs.clone(), out.state.clone(), out.ended_early)),
+            Some(out),
+        ),
+        Err(e) => (Err(e), None),
+    }
+}
+
+/// Keeps the test output readable: speculative panics of the test VM are expected.
+pub fn quiet_test_vm_panics() {
+    static ONCE: Once = Once::new();
+    ONCE.call_once(|| {
+        let default = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            let message = info
+                .payload()
+                .downcast_ref::<String>()
+                .map(String::as_str)
+                .or_else(|| info.payload().downcast_ref::<&str>().copied())
+                .unwrap_or("");
+            if !message.starts_with(PANIC_PREFIX) {
+                default(info);
+            }
+        }));
+    });
+}

@@ -1,0 +1,329 @@
+//! Multi-version memory for Block-STM.
+//!
+//! # What it holds
+//!
+//! For every location (the VM's key type `K`, compared by `Eq`, never by a hash of it) an ordered
+//! map `txn_idx -> entry`, where an entry is either the value written by some incarnation of that
+//! transaction or an [`ESTIMATE`](MvRead::Estimate) marker left behind when the incarnation was
+//! aborted. A read by transaction `i` returns the entry of the highest `j < i`: the value
+//! sequential execution would see if every transaction below `i` were final.
+//!
+//! The hash of a key only picks a shard; inside a shard keys are compared in full, so a crafted
+//! hash collision costs time, never correctness.
+//!
+//! # Operations
+//!
+//! - [`MvMemory::read`] / [`MvMemory::read_version`]: the entry below a transaction.
+//! - [`MvMemory::record`]: publish an incarnation's writes, drop the entries its previous
+//!   incarnation wrote and this one did not, and report whether it wrote a location the previous
+//!   incarnation had not (the scheduler then re-validates every higher transaction).
+//! - [`MvMemory::convert_writes_to_estimates`]: after an abort, turn the transaction's entries
+//!   into `ESTIMATE` so readers wait for its next incarnation instead of reading doomed values.
+//! - [`MvMemory::snapshot`]: after the block, the final value of every written location, sorted
+//!   by key.
+//!
+//! # Lock order
+//!
+//! `last_writes[txn]` → shard lock → location lock. Shard locks are held only while one location
+//! is looked up or inserted, and a location lock only while its map is read or changed; no code
+//! holds two shard locks or two location locks at once.
+//!
+//! # Examples
+//!
+//! ```
+//! use blockstm_mvmemory::{MvMemory, MvRead, Version};
+//!
+//! let mv: MvMemory<&str, u64> = MvMemory::new(3);
+//! assert!(mv.record(Version::new(0, 0), vec![("alice", 10)]));
+//! assert_eq!(mv.read(&"alice", 2), MvRead::Value { version: Version::new(0, 0), value: 10 });
+//! mv.convert_writes_to_estimates(0);
+//! assert_eq!(mv.read(&"alice", 2), MvRead::Estimate { blocking: 0 });
+//! assert_eq!(mv.read(&"alice", 0), MvRead::NotFound);
+//! ```
+
+use ahash::RandomState;
+use blockstm_sync::{Mutex, RwLock};
+use std::collections::{BTreeMap, HashMap};
+use std::fmt;
+use std::hash::Hash;
+
+/// Position of a transaction in its block.
+pub type TxnIndex = usize;
+
+/// How many times a transaction has been (re-)started: 0 for the first execution.
+pub type Incarnation = u32;
+
+/// One incarnation of one transaction: the version of every value it writes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Version {
+    /// The writing transaction.
+    pub txn_idx: TxnIndex,
+    /// Its incarnation.
+    pub incarnation: Incarnation,
+}
+
+impl Version {
+    /// The version of incarnation `incarnation` of transaction `txn_idx`.
+    pub const fn new(txn_idx: TxnIndex, incarnation: Incarnation) -> Self {
+        Self {
+            txn_idx,
+            incarnation,
+        }
+    }
+}
+
+/// What a read of the multi-version memory found below a transaction.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum MvRead<V> {
+    /// The nearest lower transaction wrote `value` in `version`.
+    Value {
+        /// Who wrote it.
+        version: Version,
+        /// The value.
+        value: V,
+    },
+    /// The nearest lower writer was aborted; its next incarnation will likely write here again.
+    /// The reader must wait for `blocking` (or re-execute later).
+    Estimate {
+        /// The aborted writer.
+        blocking: TxnIndex,
+    },
+    /// No lower transaction wrote the location: read the base state (storage).
+    NotFound,
+}
+
+/// [`MvRead`] without the value: what validation compares.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MvVersion {
+    /// Written by this version.
+    Version(Version),
+    /// An `ESTIMATE` of this transaction.
+    Estimate(TxnIndex),
+    /// Not written below: storage.
+    NotFound,
+}
+
+/// An invariant of the multi-version memory did not hold. Reaching this is a bug in the caller
+/// (or here); it is reported as a value so that a block fails cleanly instead of panicking.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct InvariantError(pub String);
+
+impl fmt::Display for InvariantError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "multi-version memory invariant violated: {}", self.0)
+    }
+}
+
+impl std::error::Error for InvariantError {}
+
+#[derive(Debug)]
+enum Entry<V> {
+    Value { incarnation: Incarnation, value: V },
+    Estimate,
+}
+
+/// The versions of one location, by writing transaction.
+type Versions<V> = Mutex<BTreeMap<TxnIndex, Entry<V>>>;
+
+type Shard<K, V> = RwLock<HashMap<K, Versions<V>, RandomState>>;
+
+/// Number of shards. A power of two so the shard is `hash & (SHARDS - 1)`. 64 shards keep the
+/// chance that two of the (at most a few dozen) concurrently running transactions touch the same
+/// shard lock at once small, while a block's memory costs only 64 empty maps to create.
+const SHARDS: usize = 64;
+
+/// The multi-version data structure of Block-STM. See the [crate docs](crate).
+pub struct MvMemory<K, V> {
+    hasher: RandomState,
+    shards: Box<[Shard<K, V>]>,
+    /// Per transaction, the locations its latest recorded incarnation wrote. Only the thread
+    /// executing or aborting that transaction touches it, and the scheduler's status lock orders
+    /// those, so the mutex is never contended; it exists so the structure is `Sync` without
+    /// `unsafe`.
+    last_writes: Box<[Mutex<Vec<K>>]>,
+}
+
+impl<K, V> fmt::Debug for MvMemory<K, V> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("MvMemory")
+            .field("txns", &self.last_writes.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl<K, V> MvMemory<K, V>
+where
+    K: Eq + Hash + Clone,
+    V: Clone,
+{
+    /// Memory for a block of `num_txns` transactions.
+    pub fn new(num_txns: usize) -> Self {
+        Self {
+            hasher: RandomState::new(),
+            shards: (0..SHARDS)
+                .map(|_| RwLock::new(HashMap::with_hasher(RandomState::new())))
+                .collect(),
+            last_writes: (0..num_txns).map(|_| Mutex::new(Vec::new())).collect(),
+        }
+    }
+
+    /// Number of transactions this memory was made for.
+    pub fn num_txns(&self) -> usize {
+        self.last_writes.len()
+    }
+
+    #[inline]
+    fn shard(&self, key: &K) -> &Shard<K, V> {
+        // The hash picks a shard only; the map inside compares whole keys.
+        let hash = self.hasher.hash_one(key) as usize;
+        &self.shards[hash & (SHARDS - 1)]
+    }
+
+    /// Runs `f` on the versions of `key`, if the location was ever written.
+    #[inline]
+    fn with_versions<R>(
+        &self,
+        key: &K,
+        f: impl FnOnce(&mut BTreeMap<TxnIndex, Entry<V>>) -> R,
+    ) -> Option<R> {
+        let shard = self.shard(key).read();
+        let versions = shard.get(key)?;
+        let mut versions = versions.lock();
+        Some(f(&mut versions))
+    }
+
+    /// The entry of the highest transaction below `txn_idx` that wrote `key`, with its value.
+    #[inline]
+    pub fn read(&self, key: &K, txn_idx: TxnIndex) -> MvRead<V> {
+        self.with_versions(key, |versions| {
+            match versions.range(..txn_idx).next_back() {
+                Some((&j, Entry::Value { incarnation, value })) => MvRead::Value {
+                    version: Version::new(j, *incarnation),
+                    value: value.clone(),
+                },
+                Some((&j, Entry::Estimate)) => MvRead::Estimate { blocking: j },
+                None => MvRead::NotFound,
+            }
+        })
+        .unwrap_or(MvRead::NotFound)
+    }
+
+    /// Like [`read`](Self::read) without cloning the value: what validation needs.
+    #[inline]
+    pub fn read_version(&self, key: &K, txn_idx: TxnIndex) -> MvVersion {
+        self.with_versions(key, |versions| {
+            match versions.range(..txn_idx).next_back() {
+                Some((&j, Entry::Value { incarnation, .. })) => {
+                    MvVersion::Version(Version::new(j, *incarnation))
+                }
+                Some((&j, Entry::Estimate)) => MvVersion::Estimate(j),
+                None => MvVersion::NotFound,
+            }
+        })
+        .unwrap_or(MvVersion::NotFound)
+    }
+
+    /// Inserts `entry` for `txn_idx` at `key`; true if the transaction had no entry there.
+    fn insert(&self, key: &K, txn_idx: TxnIndex, entry: Entry<V>) -> bool {
+        let mut entry = Some(entry);
+        if let Some(new) = self.with_versions(key, |versions| {
+            versions
+                .insert(txn_idx, entry.take().expect("entry is taken once"))
+                .is_none()
+        }) {
+            return new;
+        }
+        // First write of this location in the block: create it under the shard's write lock
+        // (another thread may have created it meanwhile; `entry` API covers both).
+        let mut shard = self.shard(key).write();
+        let versions = shard.entry(key.clone()).or_default();
+        versions
+            .lock()
+            .insert(txn_idx, entry.take().expect("entry is taken once"))
+            .is_none()
+    }
+
+    /// Publishes the writes of incarnation `version` and removes the entries the transaction's
+    /// previous incarnation wrote that this one did not.
+    ///
+    /// Returns `wrote_new_location`: true if this incarnation wrote a location that the previous
+    /// recorded incarnation of the same transaction did not write. Readers above may then have
+    /// read around a value that now exists, so the scheduler must re-validate them.
+    ///
+    /// A key written twice keeps the last value.
+    pub fn record(&self, version: Version, writes: impl IntoIterator<Item = (K, V)>) -> bool {
+        let Version {
+            txn_idx,
+            incarnation,
+        } = version;
+        let mut last_writes = self.last_writes[txn_idx].lock();
+        let mut wrote_new_location = false;
+        let mut keys = Vec::with_capacity(last_writes.len());
+        for (key, value) in writes {
+            wrote_new_location |= self.insert(&key, txn_idx, Entry::Value { incarnation, value });
+            keys.push(key);
+        }
+        // Every location this incarnation wrote now holds an entry of `incarnation`; any other
+        // entry of this transaction is a leftover (value or ESTIMATE) of an earlier incarnation.
+        for key in last_writes.iter() {
+            self.with_versions(key, |versions| {
+                let current = matches!(versions.get(&txn_idx),
+                    Some(Entry::Value { incarnation: i, .. }) if *i == incarnation);
+                if !current {
+                    versions.remove(&txn_idx);
+                }
+            });
+        }
+        *last_writes = keys;
+        wrote_new_location
+    }
+
+    /// Marks every location the transaction's latest recorded incarnation wrote as `ESTIMATE`.
+    pub fn convert_writes_to_estimates(&self, txn_idx: TxnIndex) {
+        let last_writes = self.last_writes[txn_idx].lock();
+        for key in last_writes.iter() {
+            self.with_versions(key, |versions| {
+                if let Some(entry) = versions.get_mut(&txn_idx) {
+                    *entry = Entry::Estimate;
+                }
+            });
+        }
+    }
+
+    /// The locations the latest recorded incarnation of `txn_idx` wrote.
+    pub fn last_written_locations(&self, txn_idx: TxnIndex) -> Vec<K> {
+        self.last_writes[txn_idx].lock().clone()
+    }
+
+    /// The final value of every location written by a transaction below `below`, sorted by key.
+    ///
+    /// Call it once the transactions below `below` are committed (final): an `ESTIMATE` there is
+    /// an invariant violation and is returned as an error.
+    pub fn snapshot(&self, below: TxnIndex) -> Result<Vec<(K, V)>, InvariantError>
+    where
+        K: Ord,
+    {
+        let mut out = Vec::new();
+        for shard in self.shards.iter() {
+            let shard = shard.read();
+            for (key, versions) in shard.iter() {
+                match versions.lock().range(..below).next_back() {
+                    Some((_, Entry::Value { value, .. })) => out.push((key.clone(), value.clone())),
+                    Some((&j, Entry::Estimate)) => {
+                        return Err(InvariantError(format!(
+                            "transaction {j} below the snapshot point {below} left an ESTIMATE"
+                        )));
+                    }
+                    None => {}
+                }
+            }
+        }
+        // Shards iterate in hash order, which changes with the hash seed: sort so the caller
+        // sees the same order on every run.
+        out.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod test;

@@ -1,0 +1,179 @@
+use super::*;
+
+fn v(txn_idx: TxnIndex, incarnation: Incarnation) -> Version {
+    Version::new(txn_idx, incarnation)
+}
+
+#[test]
+fn read_of_unwritten_location_is_not_found() {
+    let mv: MvMemory<u32, u32> = MvMemory::new(4);
+    assert_eq!(mv.read(&7, 3), MvRead::NotFound);
+    assert_eq!(mv.read_version(&7, 3), MvVersion::NotFound);
+}
+
+#[test]
+fn read_sees_highest_lower_writer_only() {
+    let mv: MvMemory<u32, u32> = MvMemory::new(6);
+    mv.record(v(1, 0), vec![(7, 10)]);
+    mv.record(v(3, 2), vec![(7, 30)]);
+    assert_eq!(mv.read(&7, 0), MvRead::NotFound);
+    assert_eq!(
+        mv.read(&7, 1),
+        MvRead::NotFound,
+        "a transaction never reads its own entry"
+    );
+    assert_eq!(
+        mv.read(&7, 2),
+        MvRead::Value {
+            version: v(1, 0),
+            value: 10
+        }
+    );
+    assert_eq!(
+        mv.read(&7, 3),
+        MvRead::Value {
+            version: v(1, 0),
+            value: 10
+        }
+    );
+    assert_eq!(
+        mv.read(&7, 4),
+        MvRead::Value {
+            version: v(3, 2),
+            value: 30
+        }
+    );
+    assert_eq!(mv.read_version(&7, 5), MvVersion::Version(v(3, 2)));
+}
+
+#[test]
+fn record_reports_new_locations() {
+    let mv: MvMemory<u32, u32> = MvMemory::new(3);
+    assert!(
+        mv.record(v(1, 0), vec![(1, 1), (2, 2)]),
+        "first incarnation writing anything"
+    );
+    assert!(
+        !mv.record(v(1, 1), vec![(2, 5), (1, 6)]),
+        "same locations, other order"
+    );
+    assert!(!mv.record(v(1, 2), vec![(1, 6)]), "a subset is not new");
+    assert!(
+        mv.record(v(1, 3), vec![(1, 6), (3, 3)]),
+        "location 3 is new"
+    );
+    assert!(!mv.record(v(2, 0), vec![]), "writing nothing is never new");
+}
+
+#[test]
+fn record_removes_stale_writes_of_previous_incarnation() {
+    let mv: MvMemory<u32, u32> = MvMemory::new(3);
+    mv.record(v(0, 0), vec![(1, 10)]);
+    mv.record(v(1, 0), vec![(1, 11), (2, 12)]);
+    mv.record(v(1, 1), vec![(2, 22)]);
+    assert_eq!(
+        mv.read(&1, 2),
+        MvRead::Value {
+            version: v(0, 0),
+            value: 10
+        }
+    );
+    assert_eq!(
+        mv.read(&2, 2),
+        MvRead::Value {
+            version: v(1, 1),
+            value: 22
+        }
+    );
+    assert_eq!(mv.last_written_locations(1), vec![2]);
+}
+
+#[test]
+fn estimates_block_readers_and_are_replaced_or_removed_by_next_incarnation() {
+    let mv: MvMemory<u32, u32> = MvMemory::new(3);
+    mv.record(v(1, 0), vec![(1, 11), (2, 12)]);
+    mv.convert_writes_to_estimates(1);
+    assert_eq!(mv.read(&1, 2), MvRead::Estimate { blocking: 1 });
+    assert_eq!(mv.read_version(&2, 2), MvVersion::Estimate(1));
+    assert_eq!(mv.read(&1, 1), MvRead::NotFound);
+    // The next incarnation rewrites location 1 only: not new, and location 2's estimate goes.
+    assert!(!mv.record(v(1, 1), vec![(1, 21)]));
+    assert_eq!(
+        mv.read(&1, 2),
+        MvRead::Value {
+            version: v(1, 1),
+            value: 21
+        }
+    );
+    assert_eq!(mv.read(&2, 2), MvRead::NotFound);
+}
+
+#[test]
+fn duplicate_keys_in_one_record_keep_the_last_value() {
+    let mv: MvMemory<u32, u32> = MvMemory::new(2);
+    mv.record(v(0, 0), vec![(1, 1), (1, 2)]);
+    assert_eq!(
+        mv.read(&1, 1),
+        MvRead::Value {
+            version: v(0, 0),
+            value: 2
+        }
+    );
+}
+
+#[test]
+fn snapshot_is_sorted_and_cut_at_the_commit_point() {
+    let mv: MvMemory<u32, u32> = MvMemory::new(4);
+    for k in (0..200).rev() {
+        mv.record(v(0, 0), vec![(k, k)]);
+    }
+    mv.record(v(0, 0), (0..200).map(|k| (k, k)));
+    mv.record(v(1, 0), vec![(5, 500), (1000, 1)]);
+    mv.record(v(3, 0), vec![(5, 999), (2000, 2)]);
+    let snap = mv.snapshot(3).unwrap();
+    assert_eq!(snap.len(), 201);
+    assert!(snap.windows(2).all(|w| w[0].0 < w[1].0));
+    assert!(snap.contains(&(5, 500)) && snap.contains(&(1000, 1)));
+    assert!(
+        !snap.iter().any(|(k, _)| *k == 2000),
+        "transaction 3 is above the cut"
+    );
+}
+
+#[test]
+fn snapshot_with_estimate_below_the_cut_is_an_error() {
+    let mv: MvMemory<u32, u32> = MvMemory::new(2);
+    mv.record(v(0, 0), vec![(1, 1)]);
+    mv.convert_writes_to_estimates(0);
+    assert!(mv.snapshot(1).is_err());
+    assert_eq!(mv.snapshot(0).unwrap(), vec![]);
+}
+
+#[test]
+fn keys_are_compared_whole_not_by_hash() {
+    // Two distinct keys with the same hash must stay distinct locations.
+    #[derive(Clone, PartialEq, Eq, Debug)]
+    struct Colliding(u32);
+    impl Hash for Colliding {
+        fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+            0u8.hash(state);
+        }
+    }
+    let mv: MvMemory<Colliding, u32> = MvMemory::new(2);
+    mv.record(v(0, 0), vec![(Colliding(1), 1), (Colliding(2), 2)]);
+    assert_eq!(
+        mv.read(&Colliding(1), 1),
+        MvRead::Value {
+            version: v(0, 0),
+            value: 1
+        }
+    );
+    assert_eq!(
+        mv.read(&Colliding(2), 1),
+        MvRead::Value {
+            version: v(0, 0),
+            value: 2
+        }
+    );
+    assert_eq!(mv.read(&Colliding(3), 1), MvRead::NotFound);
+}

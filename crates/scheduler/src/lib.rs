@@ -1,0 +1,626 @@
+//! The collaborative scheduler of Block-STM, with a rolling commit.
+//!
+//! The scheduler knows nothing of keys or values: it hands out tasks ("execute incarnation
+//! `(i, n)`", "validate incarnation `(i, n)`"), tracks the status of every transaction, parks
+//! transactions that read an `ESTIMATE` until their blocker finishes, and decides when each
+//! transaction is final (committed), in block order, while the block still runs.
+//!
+//! # Per-transaction state machine
+//!
+//! Each transaction has, under its own status lock, an incarnation number and a status:
+//!
+//! ```text
+//!                         try_incarnate
+//!   READY_TO_EXECUTE(n) ----------------> EXECUTING(n) ----finish_execution----> EXECUTED(n)
+//!          ^                                   |                                  |    |
+//!          |                 read an ESTIMATE of j: add_dependency(i, j)          |    | try_commit_next
+//!          |                                   v                  try_validation_abort  v
+//!          +---- resume (j finished) ---- ABORTING(n) <-----------------------------+  COMMITTED(n)
+//!          |          n := n + 1               |
+//!          +------ finish_abort, n := n + 1 ---+
+//! ```
+//!
+//! | transition | who makes it |
+//! |---|---|
+//! | `READY(n) → EXECUTING(n)` | the thread that wins [`Scheduler::next_task`] or `finish_abort` for `i` |
+//! | `EXECUTING(n) → EXECUTED(n)` | the thread executing `(i, n)`, in [`Scheduler::finish_execution`] |
+//! | `EXECUTING(n) → ABORTING(n)` | the thread executing `(i, n)`, in [`Scheduler::add_dependency`] |
+//! | `ABORTING(n) → READY(n+1)` | the thread finishing `j` (resume), or the validator that aborted `(i, n)` |
+//! | `EXECUTED(n) → ABORTING(n)` | the one validator whose [`Scheduler::try_validation_abort`] wins |
+//! | `EXECUTED(n) → COMMITTED(n)` | the thread holding the commit lock, in block order |
+//!
+//! Invariants: an incarnation executes at most once; only `EXECUTED` transactions are handed out
+//! for validation; `COMMITTED` is final (never aborted, never re-validated).
+//!
+//! # Validation waves and the rolling commit
+//!
+//! `validation_idx` is packed with a *wave* number (see [`pack`]). Every time it is decreased
+//! (a transaction wrote a new location, or was aborted), the wave grows by one, and the
+//! transaction that caused the decrease remembers the new wave in its `max_triggered_wave`.
+//! A validation task carries the wave it was created in, and a successful validation of the
+//! current incarnation records the highest such wave in `validated_wave`.
+//!
+//! Every change that can invalidate a read of transaction `k` comes from some `j < k` and is
+//! followed by a decrease of `validation_idx` to at most `j + 1 <= k`, or happens while
+//! `validation_idx <= j`, i.e. before any validation of `k` in the current wave was created. A
+//! validation created in wave `w` reads the memory after the change that started wave `w`.
+//! Hence, with `commit_wave = max(max_triggered_wave of 0..=k)`, transaction `k` is final once
+//! all of `0..k` are committed, it is `EXECUTED(n)` and a validation of `(k, n)` created in a wave
+//! `>= commit_wave` succeeded. That is the rule of [`CommitGuard::try_commit_next`].
+//! `max_triggered_wave` is written under the status lock in the same critical section that makes
+//! the transaction `EXECUTED` or `READY`, so no committer can pass `j` before it sees the wave
+//! that `j` triggered.
+//!
+//! # Lock order
+//!
+//! `commit cursor` → `status(k)`; `dependents(j)` → `status(j)` (released) → `status(i)`;
+//! never two status locks at once otherwise. The atomics below are never waited on while a lock
+//! is held, only read or changed.
+//!
+//! # Memory ordering
+//!
+//! `execution_idx`, `validation_idx`, `decrease_cnt` and `num_active_tasks` use `SeqCst`: the
+//! completion check ([`Scheduler::idle_complete`]) reasons about one total order of their
+//! changes, exactly as the paper's `check_done` does. They are read-modify-writes on x86 anyway,
+//! where `SeqCst` costs nothing extra. Counting an active task happens *before* claiming an index,
+//! so a thread that sees "no index left and no active task" cannot miss a task being claimed.
+//! The status of a transaction and everything published with it (its writes, read set and
+//! output, stored before `finish_execution`) are ordered by the status lock.
+//! `committed` and `halted` are release stores read with acquire loads: a thread that sees the
+//! block done or halted sees the commits that made it so.
+
+use blockstm_sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use blockstm_sync::{CachePadded, Mutex, MutexGuard};
+use std::fmt;
+
+/// Position of a transaction in its block (same as `blockstm_mvmemory::TxnIndex`).
+pub type TxnIndex = usize;
+/// Incarnation number (same as `blockstm_mvmemory::Incarnation`).
+pub type Incarnation = u32;
+/// Validation wave: how many times `validation_idx` was decreased before a validation was made.
+pub type Wave = u32;
+
+/// An incarnation of a transaction.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Version {
+    /// The transaction.
+    pub txn_idx: TxnIndex,
+    /// Its incarnation.
+    pub incarnation: Incarnation,
+}
+
+impl Version {
+    /// Incarnation `incarnation` of transaction `txn_idx`.
+    pub const fn new(txn_idx: TxnIndex, incarnation: Incarnation) -> Self {
+        Self {
+            txn_idx,
+            incarnation,
+        }
+    }
+}
+
+/// Work handed to a worker thread.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Task {
+    /// Execute this incarnation.
+    Execute(Version),
+    /// Validate this (executed) incarnation.
+    Validate {
+        /// The incarnation to validate.
+        version: Version,
+        /// The wave the validation was created in.
+        wave: Wave,
+    },
+}
+
+/// Status of a transaction. See the [crate docs](crate) for the state machine.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TxnStatus {
+    /// Waiting to execute its current incarnation.
+    ReadyToExecute,
+    /// Its current incarnation is executing.
+    Executing,
+    /// Its current incarnation finished and its writes are recorded.
+    Executed,
+    /// Its current incarnation was aborted; the next one is not ready yet.
+    Aborting,
+    /// Final: its current incarnation is the one sequential execution would run.
+    Committed,
+}
+
+/// Bits of the packed `validation_idx` word that hold the index; the wave is above them.
+const IDX_BITS: u32 = 32;
+/// Mask of the index part of the packed word.
+const IDX_MASK: u64 = (1 << IDX_BITS) - 1;
+
+/// The largest block the scheduler accepts: indices must fit the packed word with room for the
+/// few fetch-and-increments per thread that may overshoot the block size.
+pub const MAX_TXNS: usize = (u32::MAX / 2) as usize;
+
+/// Packs a wave and an index into one word, so one atomic read gives both and one
+/// fetch-and-increment of the word increments the index only.
+#[inline]
+const fn pack(wave: Wave, idx: TxnIndex) -> u64 {
+    ((wave as u64) << IDX_BITS) | (idx as u64 & IDX_MASK)
+}
+
+/// Inverse of [`pack`].
+#[inline]
+const fn unpack(word: u64) -> (Wave, TxnIndex) {
+    ((word >> IDX_BITS) as Wave, (word & IDX_MASK) as TxnIndex)
+}
+
+#[derive(Debug)]
+struct TxnState {
+    incarnation: Incarnation,
+    status: TxnStatus,
+    /// The highest wave this transaction started by decreasing `validation_idx`.
+    max_triggered_wave: Wave,
+    /// The highest wave of a successful validation of the current incarnation.
+    validated_wave: Option<Wave>,
+}
+
+#[derive(Debug)]
+struct TxnSlot {
+    state: Mutex<TxnState>,
+    /// Transactions waiting for this one to finish executing.
+    dependents: Mutex<Vec<TxnIndex>>,
+}
+
+#[derive(Debug)]
+struct CommitCursor {
+    /// The next transaction to commit.
+    next: TxnIndex,
+    /// `max(max_triggered_wave)` over transactions `0..=next` seen so far.
+    wave: Wave,
+}
+
+/// Why the scheduler stopped handing out work before every transaction committed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum HaltReason {
+    /// The executor asked (the block ended early or failed at a committed transaction).
+    Requested,
+    /// A transaction reached the incarnation limit: the executor should finish sequentially.
+    Livelock {
+        /// The transaction that reached the limit.
+        txn_idx: TxnIndex,
+    },
+}
+
+/// The Block-STM scheduler for one block. See the [crate docs](crate).
+pub struct Scheduler {
+    num_txns: usize,
+    max_incarnations: Incarnation,
+    execution_idx: CachePadded<AtomicUsize>,
+    /// `pack(wave, idx)`.
+    validation_idx: CachePadded<AtomicU64>,
+    decrease_cnt: CachePadded<AtomicUsize>,
+    num_active_tasks: CachePadded<AtomicUsize>,
+    committed: CachePadded<AtomicUsize>,
+    halted: AtomicBool,
+    livelock: Mutex<Option<TxnIndex>>,
+    txns: Box<[TxnSlot]>,
+    commit: Mutex<CommitCursor>,
+}
+
+impl fmt::Debug for Scheduler {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let (wave, vidx) = unpack(self.validation_idx.load(Ordering::SeqCst));
+        f.debug_struct("Scheduler")
+            .field("num_txns", &self.num_txns)
+            .field("execution_idx", &self.execution_idx.load(Ordering::SeqCst))
+            .field("validation_idx", &vidx)
+            .field("wave", &wave)
+            .field(
+                "num_active_tasks",
+                &self.num_active_tasks.load(Ordering::SeqCst),
+            )
+            .field("committed", &self.committed.load(Ordering::Acquire))
+            .field("halted", &self.halted.load(Ordering::Acquire))
+            .finish_non_exhaustive()
+    }
+}
+
+impl Scheduler {
+    /// A scheduler for `num_txns` transactions (at most [`MAX_TXNS`]). A transaction about to
+    /// start incarnation number `max_incarnations` (its `max_incarnations + 1`-th execution
+    /// attempt) halts the block with [`HaltReason::Livelock`]; 1 means the first abort halts.
+    pub fn new(num_txns: usize, max_incarnations: Incarnation) -> Self {
+        assert!(
+            num_txns <= MAX_TXNS,
+            "block of {num_txns} transactions exceeds MAX_TXNS"
+        );
+        Self {
+            num_txns,
+            max_incarnations,
+            execution_idx: CachePadded::new(AtomicUsize::new(0)),
+            validation_idx: CachePadded::new(AtomicU64::new(pack(0, 0))),
+            decrease_cnt: CachePadded::new(AtomicUsize::new(0)),
+            num_active_tasks: CachePadded::new(AtomicUsize::new(0)),
+            committed: CachePadded::new(AtomicUsize::new(0)),
+            halted: AtomicBool::new(false),
+            livelock: Mutex::new(None),
+            txns: (0..num_txns)
+                .map(|_| TxnSlot {
+                    state: Mutex::new(TxnState {
+                        incarnation: 0,
+                        status: TxnStatus::ReadyToExecute,
+                        max_triggered_wave: 0,
+                        validated_wave: None,
+                    }),
+                    dependents: Mutex::new(Vec::new()),
+                })
+                .collect(),
+            commit: Mutex::new(CommitCursor { next: 0, wave: 0 }),
+        }
+    }
+
+    /// Number of transactions in the block.
+    pub fn num_txns(&self) -> usize {
+        self.num_txns
+    }
+
+    /// The current incarnation and status of a transaction (for tests and diagnostics).
+    pub fn status(&self, txn_idx: TxnIndex) -> (Incarnation, TxnStatus) {
+        let st = self.txns[txn_idx].state.lock();
+        (st.incarnation, st.status)
+    }
+
+    /// Number of committed transactions.
+    pub fn committed(&self) -> usize {
+        // Acquire: pairs with the release store in `try_commit_next`.
+        self.committed.load(Ordering::Acquire)
+    }
+
+    /// Whether workers should stop: every transaction committed, or the block was halted.
+    #[inline]
+    pub fn is_done(&self) -> bool {
+        self.halted.load(Ordering::Acquire) || self.committed() == self.num_txns
+    }
+
+    /// Stops handing out tasks; workers finish what they hold and leave.
+    pub fn halt(&self) {
+        // Release: pairs with the acquire load in `is_done`; nothing else depends on it.
+        self.halted.store(true, Ordering::Release);
+    }
+
+    /// Why the scheduler halted, if it did.
+    pub fn halt_reason(&self) -> Option<HaltReason> {
+        if let Some(txn_idx) = *self.livelock.lock() {
+            return Some(HaltReason::Livelock { txn_idx });
+        }
+        self.halted
+            .load(Ordering::Acquire)
+            .then_some(HaltReason::Requested)
+    }
+
+    /// The next task, preferring the lower of the next validation and the next execution.
+    /// `None` means no task right now (not that the block is done: see [`Self::is_done`]).
+    pub fn next_task(&self) -> Option<Task> {
+        if self.halted.load(Ordering::Acquire) {
+            return None;
+        }
+        let (_, validation_idx) = unpack(self.validation_idx.load(Ordering::SeqCst));
+        if validation_idx < self.execution_idx.load(Ordering::SeqCst) {
+            self.next_version_to_validate()
+        } else {
+            self.next_version_to_execute()
+        }
+    }
+
+    fn next_version_to_execute(&self) -> Option<Task> {
+        if self.execution_idx.load(Ordering::SeqCst) >= self.num_txns {
+            return None;
+        }
+        // Count the task before claiming the index (see "Memory ordering" above).
+        self.num_active_tasks.fetch_add(1, Ordering::SeqCst);
+        let idx = self.execution_idx.fetch_add(1, Ordering::SeqCst);
+        match self.try_incarnate(idx) {
+            Some(version) => Some(Task::Execute(version)),
+            None => {
+                self.num_active_tasks.fetch_sub(1, Ordering::SeqCst);
+                None
+            }
+        }
+    }
+
+    fn next_version_to_validate(&self) -> Option<Task> {
+        if unpack(self.validation_idx.load(Ordering::SeqCst)).1 >= self.num_txns {
+            return None;
+        }
+        // Count the task before claiming the index (see "Memory ordering" above).
+        self.num_active_tasks.fetch_add(1, Ordering::SeqCst);
+        // Increments the index half of the packed word; the index stays below MAX_TXNS plus the
+        // number of threads, far from carrying into the wave.
+        let (wave, idx) = unpack(self.validation_idx.fetch_add(1, Ordering::SeqCst));
+        if idx < self.num_txns {
+            let st = self.txns[idx].state.lock();
+            // Only executed incarnations are validated; a transaction still executing will be
+            // validated when it finishes (finish_execution creates that task).
+            if st.status == TxnStatus::Executed {
+                return Some(Task::Validate {
+                    version: Version::new(idx, st.incarnation),
+                    wave,
+                });
+            }
+        }
+        self.num_active_tasks.fetch_sub(1, Ordering::SeqCst);
+        None
+    }
+
+    /// `READY(n) → EXECUTING(n)` if the transaction is ready. Does not touch the task count.
+    fn try_incarnate(&self, idx: TxnIndex) -> Option<Version> {
+        if idx >= self.num_txns {
+            return None;
+        }
+        let mut st = self.txns[idx].state.lock();
+        if st.status == TxnStatus::ReadyToExecute {
+            st.status = TxnStatus::Executing;
+            Some(Version::new(idx, st.incarnation))
+        } else {
+            None
+        }
+    }
+
+    /// `ABORTING(n) → READY(n+1)`, under the caller's status lock. Trips the livelock guard when
+    /// the incarnation limit is passed.
+    fn make_ready(&self, txn_idx: TxnIndex, st: &mut TxnState) {
+        debug_assert_eq!(st.status, TxnStatus::Aborting);
+        st.incarnation += 1;
+        st.status = TxnStatus::ReadyToExecute;
+        st.validated_wave = None;
+        if st.incarnation >= self.max_incarnations {
+            self.livelock.lock().get_or_insert(txn_idx);
+            self.halt();
+        }
+    }
+
+    fn decrease_execution_idx(&self, target: TxnIndex) {
+        if self.execution_idx.fetch_min(target, Ordering::SeqCst) > target {
+            self.decrease_cnt.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+
+    /// Lowers `validation_idx` to `target` in a new wave; returns the wave, or `None` if the
+    /// index was already at or below `target`.
+    fn decrease_validation_idx(&self, target: TxnIndex) -> Option<Wave> {
+        let mut current = self.validation_idx.load(Ordering::SeqCst);
+        loop {
+            let (wave, idx) = unpack(current);
+            if idx <= target {
+                return None;
+            }
+            // A block would need four billion decreases to wrap the wave.
+            let new_wave = wave.wrapping_add(1);
+            match self.validation_idx.compare_exchange_weak(
+                current,
+                pack(new_wave, target),
+                Ordering::SeqCst,
+                Ordering::SeqCst,
+            ) {
+                Ok(_) => {
+                    self.decrease_cnt.fetch_add(1, Ordering::SeqCst);
+                    return Some(new_wave);
+                }
+                Err(actual) => current = actual,
+            }
+        }
+    }
+
+    /// Transaction `txn_idx`, executing, read an `ESTIMATE` of `blocking`. Returns true if it
+    /// now waits (`EXECUTING → ABORTING`; it is resumed when `blocking` finishes executing, and
+    /// the caller's task is over), false if `blocking` already finished, in which case the
+    /// caller re-executes the same incarnation at once.
+    pub fn add_dependency(&self, txn_idx: TxnIndex, blocking: TxnIndex) -> bool {
+        debug_assert!(blocking < txn_idx);
+        // Lock order: dependents(blocking) → status(blocking), released → status(txn_idx).
+        // Holding dependents(blocking) while checking its status means that finish_execution of
+        // `blocking` (which sets EXECUTED before taking dependents) either is seen here, or
+        // takes the dependents after our push and resumes us.
+        let mut dependents = self.txns[blocking].dependents.lock();
+        {
+            let st = self.txns[blocking].state.lock();
+            if matches!(st.status, TxnStatus::Executed | TxnStatus::Committed) {
+                return false;
+            }
+        }
+        {
+            let mut st = self.txns[txn_idx].state.lock();
+            debug_assert_eq!(st.status, TxnStatus::Executing);
+            st.status = TxnStatus::Aborting;
+        }
+        dependents.push(txn_idx);
+        drop(dependents);
+        self.num_active_tasks.fetch_sub(1, Ordering::SeqCst);
+        true
+    }
+
+    /// `(txn_idx, incarnation)` finished and its writes are recorded (`EXECUTING → EXECUTED`).
+    /// Resumes the transactions waiting for it. Returns the validation of this incarnation if
+    /// the caller should do it now.
+    pub fn finish_execution(&self, version: Version, wrote_new_location: bool) -> Option<Task> {
+        let Version {
+            txn_idx,
+            incarnation,
+        } = version;
+        let task = {
+            let mut st = self.txns[txn_idx].state.lock();
+            debug_assert_eq!(
+                (st.incarnation, st.status),
+                (incarnation, TxnStatus::Executing)
+            );
+            st.status = TxnStatus::Executed;
+            let (wave, validation_idx) = unpack(self.validation_idx.load(Ordering::SeqCst));
+            if validation_idx > txn_idx {
+                if wrote_new_location {
+                    // Higher transactions may have read around a location that now exists:
+                    // re-validate from here, in a new wave this transaction answers for.
+                    if let Some(new_wave) = self.decrease_validation_idx(txn_idx) {
+                        st.max_triggered_wave = st.max_triggered_wave.max(new_wave);
+                    }
+                    None
+                } else {
+                    Some(Task::Validate { version, wave })
+                }
+            } else {
+                None
+            }
+        };
+        let dependents = std::mem::take(&mut *self.txns[txn_idx].dependents.lock());
+        self.resume(&dependents);
+        if task.is_none() {
+            self.num_active_tasks.fetch_sub(1, Ordering::SeqCst);
+        }
+        task
+    }
+
+    fn resume(&self, dependents: &[TxnIndex]) {
+        for &dep in dependents {
+            let mut st = self.txns[dep].state.lock();
+            self.make_ready(dep, &mut st);
+        }
+        if let Some(&min) = dependents.iter().min() {
+            self.decrease_execution_idx(min);
+        }
+    }
+
+    /// A validation of `version` failed. Returns true for exactly one caller per incarnation
+    /// (`EXECUTED(n) → ABORTING(n)`); that caller must turn the incarnation's writes into
+    /// `ESTIMATE`s and then call [`Self::finish_abort`].
+    pub fn try_validation_abort(&self, version: Version) -> bool {
+        let mut st = self.txns[version.txn_idx].state.lock();
+        if st.incarnation == version.incarnation && st.status == TxnStatus::Executed {
+            st.status = TxnStatus::Aborting;
+            true
+        } else {
+            false
+        }
+    }
+
+    /// A validation of `version` created in `wave` succeeded; the task is over.
+    pub fn finish_validation(&self, version: Version, wave: Wave) {
+        {
+            let mut st = self.txns[version.txn_idx].state.lock();
+            if st.incarnation == version.incarnation && st.status == TxnStatus::Executed {
+                st.validated_wave = Some(st.validated_wave.map_or(wave, |w| w.max(wave)));
+            }
+        }
+        self.num_active_tasks.fetch_sub(1, Ordering::SeqCst);
+    }
+
+    /// A validation of `version` failed but another thread aborted it (or it moved on); the
+    /// task is over.
+    pub fn finish_failed_validation(&self) {
+        self.num_active_tasks.fetch_sub(1, Ordering::SeqCst);
+    }
+
+    /// The caller won [`Self::try_validation_abort`] for `version` and turned its writes into
+    /// `ESTIMATE`s. Makes the next incarnation ready (`ABORTING(n) → READY(n+1)`), schedules
+    /// re-validation of every higher transaction, and returns the re-execution if the caller
+    /// should do it now.
+    pub fn finish_abort(&self, version: Version) -> Option<Task> {
+        let txn_idx = version.txn_idx;
+        {
+            // Under the status lock, so that no thread can re-execute and commit this
+            // transaction before its triggered wave is recorded (see the crate docs).
+            let mut st = self.txns[txn_idx].state.lock();
+            debug_assert_eq!(
+                (st.incarnation, st.status),
+                (version.incarnation, TxnStatus::Aborting)
+            );
+            self.make_ready(txn_idx, &mut st);
+            if let Some(new_wave) = self.decrease_validation_idx(txn_idx + 1) {
+                st.max_triggered_wave = st.max_triggered_wave.max(new_wave);
+            }
+        }
+        if self.execution_idx.load(Ordering::SeqCst) > txn_idx
+            && !self.halted.load(Ordering::Acquire)
+        {
+            if let Some(next) = self.try_incarnate(txn_idx) {
+                return Some(Task::Execute(next));
+            }
+        }
+        self.num_active_tasks.fetch_sub(1, Ordering::SeqCst);
+        None
+    }
+
+    /// The paper's completion check: no index left to hand out, no task in flight, and no
+    /// decrease of an index while this was being checked. Once true it stays true, and every
+    /// transaction is then committable. The executor uses it to detect an invariant violation
+    /// (idle but not all committed) instead of spinning forever.
+    pub fn idle_complete(&self) -> bool {
+        let observed = self.decrease_cnt.load(Ordering::SeqCst);
+        let (_, validation_idx) = unpack(self.validation_idx.load(Ordering::SeqCst));
+        let execution_idx = self.execution_idx.load(Ordering::SeqCst);
+        execution_idx.min(validation_idx) >= self.num_txns
+            && self.num_active_tasks.load(Ordering::SeqCst) == 0
+            && observed == self.decrease_cnt.load(Ordering::SeqCst)
+    }
+
+    /// The commit lock, if free. Commits happen in block order by whoever holds it.
+    pub fn try_lock_commit(&self) -> Option<CommitGuard<'_>> {
+        self.commit.try_lock().map(|cursor| CommitGuard {
+            scheduler: self,
+            cursor,
+        })
+    }
+
+    /// The commit lock, waiting for it.
+    pub fn lock_commit(&self) -> CommitGuard<'_> {
+        CommitGuard {
+            scheduler: self,
+            cursor: self.commit.lock(),
+        }
+    }
+}
+
+/// Holder of the commit lock. See [`Scheduler::try_lock_commit`].
+pub struct CommitGuard<'a> {
+    scheduler: &'a Scheduler,
+    cursor: MutexGuard<'a, CommitCursor>,
+}
+
+impl fmt::Debug for CommitGuard<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CommitGuard")
+            .field("next", &self.cursor.next)
+            .finish()
+    }
+}
+
+impl CommitGuard<'_> {
+    /// Commits the next transaction in block order if it is final (`EXECUTED(n) →
+    /// COMMITTED(n)`), returning its committed incarnation. See "Validation waves" in the crate
+    /// docs for the rule.
+    pub fn try_commit_next(&mut self) -> Option<Version> {
+        let idx = self.cursor.next;
+        if idx >= self.scheduler.num_txns {
+            return None;
+        }
+        let mut st = self.scheduler.txns[idx].state.lock();
+        if st.status != TxnStatus::Executed {
+            return None;
+        }
+        self.cursor.wave = self.cursor.wave.max(st.max_triggered_wave);
+        match st.validated_wave {
+            Some(validated) if validated >= self.cursor.wave => {
+                st.status = TxnStatus::Committed;
+                let version = Version::new(idx, st.incarnation);
+                drop(st);
+                self.cursor.next = idx + 1;
+                // Release: pairs with the acquire load in `Scheduler::committed`.
+                self.scheduler.committed.store(idx + 1, Ordering::Release);
+                Some(version)
+            }
+            _ => None,
+        }
+    }
+
+    /// Number of committed transactions.
+    pub fn committed(&self) -> usize {
+        self.cursor.next
+    }
+}
+
+#[cfg(test)]
+mod test;

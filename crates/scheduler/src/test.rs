@@ -1,0 +1,355 @@
+use super::*;
+
+fn v(txn_idx: TxnIndex, incarnation: Incarnation) -> Version {
+    Version::new(txn_idx, incarnation)
+}
+
+/// The next execution task; `next_task` may first try (and skip) validations of transactions
+/// that are still executing.
+fn exec(s: &Scheduler) -> Version {
+    for _ in 0..4 {
+        match s.next_task() {
+            Some(Task::Execute(version)) => return version,
+            None => continue,
+            other => panic!("expected an execution task, got {other:?}"),
+        }
+    }
+    panic!("no execution task");
+}
+
+fn validate(s: &Scheduler) -> (Version, Wave) {
+    match s.next_task() {
+        Some(Task::Validate { version, wave }) => (version, wave),
+        other => panic!("expected a validation task, got {other:?}"),
+    }
+}
+
+/// Runs the block's remaining tasks single-threaded with every validation passing.
+fn drain(s: &Scheduler) {
+    let mut task = s.next_task();
+    for _ in 0..10_000 {
+        task = match task {
+            Some(Task::Execute(version)) => s.finish_execution(version, false),
+            Some(Task::Validate { version, wave }) => {
+                s.finish_validation(version, wave);
+                None
+            }
+            None => {
+                if s.idle_complete() {
+                    return;
+                }
+                s.next_task()
+            }
+        };
+    }
+    panic!("scheduler did not go idle");
+}
+
+fn commit_all(s: &Scheduler) -> Vec<Version> {
+    let mut guard = s.try_lock_commit().expect("commit lock is free");
+    std::iter::from_fn(|| guard.try_commit_next()).collect()
+}
+
+#[test]
+fn pack_and_unpack_are_inverse_and_increment_only_the_index() {
+    for (wave, idx) in [(0, 0), (1, 5), (7, MAX_TXNS), (u32::MAX, 3)] {
+        assert_eq!(unpack(pack(wave, idx)), (wave, idx));
+    }
+    assert_eq!(unpack(pack(3, 9) + 1), (3, 10));
+}
+
+#[test]
+fn fresh_transactions_execute_in_order_with_incarnation_zero() {
+    let s = Scheduler::new(3, 10);
+    assert_eq!(exec(&s), v(0, 0));
+    assert_eq!(s.status(0), (0, TxnStatus::Executing));
+    assert_eq!(s.status(1), (0, TxnStatus::ReadyToExecute));
+}
+
+#[test]
+fn finish_execution_marks_executed_and_validation_follows() {
+    let s = Scheduler::new(2, 10);
+    let version = exec(&s);
+    assert_eq!(
+        s.finish_execution(version, true),
+        None,
+        "validation_idx is not past 0 yet"
+    );
+    assert_eq!(s.status(0), (0, TxnStatus::Executed));
+    assert_eq!(validate(&s), (v(0, 0), 0));
+}
+
+#[test]
+fn never_validates_a_transaction_that_has_not_executed() {
+    let s = Scheduler::new(2, 10);
+    let version = exec(&s); // execution_idx = 1, validation_idx = 0 → validation is preferred
+    assert_eq!(s.next_task(), None, "transaction 0 is still executing");
+    // validation_idx moved past 0, so finishing hands the validation to the executing thread.
+    let task = s.finish_execution(version, false);
+    assert_eq!(
+        task,
+        Some(Task::Validate {
+            version: v(0, 0),
+            wave: 0
+        })
+    );
+}
+
+#[test]
+fn new_location_below_validation_idx_starts_a_wave() {
+    let s = Scheduler::new(3, 10);
+    let v0 = exec(&s);
+    let v1 = exec(&s); // skipped validating 0 on the way: validation_idx = 1
+    // 1 finishes first, validation_idx (1) is not past it: validated by the scan.
+    assert_eq!(s.finish_execution(v1, false), None);
+    let (val1, wave) = validate(&s);
+    assert_eq!((val1, wave), (v(1, 0), 0));
+    s.finish_validation(val1, wave);
+    // 0 writes a location for the first time while validation_idx is 2: a new wave from 0.
+    assert_eq!(s.finish_execution(v0, true), None);
+    assert_eq!(unpack(s.validation_idx.load(Ordering::SeqCst)), (1, 0));
+    let (val0, wave) = validate(&s);
+    assert_eq!((val0, wave), (v(0, 0), 1));
+    s.finish_validation(val0, wave);
+    // 1's validation of wave 0 predates 0's write: 0 commits, 1 must wait for wave 1.
+    assert_eq!(commit_all(&s), vec![v(0, 0)]);
+    let (again, wave) = validate(&s);
+    assert_eq!((again, wave), (v(1, 0), 1));
+    s.finish_validation(again, wave);
+    assert_eq!(commit_all(&s), vec![v(1, 0)]);
+}
+
+#[test]
+fn same_locations_below_validation_idx_validate_directly() {
+    let s = Scheduler::new(2, 10);
+    let v0 = exec(&s);
+    exec(&s); // validation_idx passes 0
+    assert_eq!(
+        s.finish_execution(v0, false),
+        Some(Task::Validate {
+            version: v0,
+            wave: 0
+        })
+    );
+}
+
+#[test]
+fn exactly_one_validator_aborts_an_incarnation() {
+    let s = Scheduler::new(2, 10);
+    let version = exec(&s);
+    s.finish_execution(version, false);
+    assert!(s.try_validation_abort(version));
+    assert!(
+        !s.try_validation_abort(version),
+        "second abort of the same incarnation"
+    );
+    assert_eq!(s.status(0), (0, TxnStatus::Aborting));
+    assert!(!s.try_validation_abort(v(0, 1)), "wrong incarnation");
+}
+
+#[test]
+fn finish_abort_readies_next_incarnation_and_revalidates_above() {
+    let s = Scheduler::new(3, 10);
+    let versions: Vec<_> = (0..3).map(|_| exec(&s)).collect(); // validation_idx = 2
+    let direct0 = s.finish_execution(versions[0], false);
+    let direct1 = s.finish_execution(versions[1], false);
+    assert_eq!(
+        direct0,
+        Some(Task::Validate {
+            version: v(0, 0),
+            wave: 0
+        })
+    );
+    assert_eq!(
+        direct1,
+        Some(Task::Validate {
+            version: v(1, 0),
+            wave: 0
+        })
+    );
+    assert_eq!(s.finish_execution(versions[2], false), None);
+    s.finish_validation(v(0, 0), 0);
+    // The validation of 1 fails.
+    assert!(s.try_validation_abort(v(1, 0)));
+    let task = s.finish_abort(v(1, 0));
+    assert_eq!(
+        task,
+        Some(Task::Execute(v(1, 1))),
+        "execution_idx is past 1: re-execute now"
+    );
+    assert_eq!(s.status(1), (1, TxnStatus::Executing));
+    // Validation restarts above 1 in a new wave (validation_idx was 2, so 2 → 2 is no change).
+    assert_eq!(unpack(s.validation_idx.load(Ordering::SeqCst)), (0, 2));
+    let (val2, wave) = validate(&s);
+    assert_eq!((val2, wave), (v(2, 0), 0));
+}
+
+#[test]
+fn abort_above_validation_idx_starts_a_wave() {
+    let s = Scheduler::new(4, 10);
+    let versions: Vec<_> = (0..4).map(|_| exec(&s)).collect(); // validation_idx = 3
+    for &version in &versions[..3] {
+        if let Some(Task::Validate { version, wave }) = s.finish_execution(version, false) {
+            s.finish_validation(version, wave);
+        }
+    }
+    assert!(s.try_validation_abort(v(0, 0)));
+    assert_eq!(s.finish_abort(v(0, 0)), Some(Task::Execute(v(0, 1))));
+    assert_eq!(unpack(s.validation_idx.load(Ordering::SeqCst)), (1, 1));
+    // 1 and 2 were validated in wave 0, before 0 was aborted: neither may commit until 0's
+    // next incarnation is in and they were validated again.
+    assert!(commit_all(&s).is_empty());
+}
+
+#[test]
+fn add_dependency_waits_and_is_resumed_by_the_blocker() {
+    let s = Scheduler::new(3, 10);
+    let v0 = exec(&s);
+    let v1 = exec(&s);
+    assert!(s.add_dependency(v1.txn_idx, v0.txn_idx));
+    assert_eq!(s.status(1), (0, TxnStatus::Aborting));
+    assert_eq!(exec(&s), v(2, 0));
+    let direct = s.finish_execution(v0, false);
+    assert_eq!(
+        direct,
+        Some(Task::Validate {
+            version: v0,
+            wave: 0
+        })
+    );
+    assert_eq!(
+        s.status(1),
+        (1, TxnStatus::ReadyToExecute),
+        "resumed with a new incarnation"
+    );
+    assert_eq!(
+        s.execution_idx.load(Ordering::SeqCst),
+        1,
+        "execution index pulled back"
+    );
+    assert_eq!(exec(&s), v(1, 1));
+}
+
+#[test]
+fn add_dependency_on_an_executed_blocker_retries_at_once() {
+    let s = Scheduler::new(2, 10);
+    let v0 = exec(&s);
+    let v1 = exec(&s);
+    s.finish_execution(v0, false);
+    assert!(!s.add_dependency(v1.txn_idx, 0));
+    assert_eq!(
+        s.status(1),
+        (0, TxnStatus::Executing),
+        "caller keeps the incarnation"
+    );
+}
+
+#[test]
+fn commit_is_in_block_order_and_needs_a_validation() {
+    let s = Scheduler::new(3, 10);
+    let versions: Vec<_> = (0..3).map(|_| exec(&s)).collect(); // validation_idx = 2
+    // Finish 2 and 1 first and validate 1; nothing commits before 0.
+    assert_eq!(s.finish_execution(versions[2], false), None);
+    let direct1 = s.finish_execution(versions[1], false);
+    assert_eq!(
+        direct1,
+        Some(Task::Validate {
+            version: v(1, 0),
+            wave: 0
+        })
+    );
+    s.finish_validation(v(1, 0), 0);
+    assert!(commit_all(&s).is_empty());
+    let direct0 = s.finish_execution(versions[0], false);
+    assert!(commit_all(&s).is_empty(), "0 executed but not validated");
+    assert_eq!(
+        direct0,
+        Some(Task::Validate {
+            version: v(0, 0),
+            wave: 0
+        })
+    );
+    s.finish_validation(v(0, 0), 0);
+    assert_eq!(
+        commit_all(&s),
+        versions[..2].to_vec(),
+        "2 is not validated yet"
+    );
+    drain(&s);
+    assert_eq!(commit_all(&s), vec![v(2, 0)]);
+    assert!(s.is_done());
+    assert_eq!(s.status(1), (0, TxnStatus::Committed));
+    assert!(
+        !s.try_validation_abort(v(1, 0)),
+        "committed transactions cannot be aborted"
+    );
+}
+
+#[test]
+fn a_validation_of_an_old_incarnation_does_not_count() {
+    let s = Scheduler::new(1, 10);
+    let v0 = exec(&s);
+    s.finish_execution(v0, false);
+    assert!(s.try_validation_abort(v0));
+    let again = match s.finish_abort(v0) {
+        Some(Task::Execute(again)) => again,
+        other => panic!("{other:?}"),
+    };
+    s.finish_execution(again, false);
+    s.finish_validation(v0, 5); // a stale validation task of incarnation 0 finishing late
+    assert!(commit_all(&s).is_empty());
+}
+
+#[test]
+fn only_one_thread_holds_the_commit_lock() {
+    let s = Scheduler::new(1, 10);
+    let guard = s.try_lock_commit();
+    assert!(guard.is_some());
+    assert!(s.try_lock_commit().is_none());
+}
+
+#[test]
+fn idle_complete_only_when_all_work_is_done() {
+    let s = Scheduler::new(2, 10);
+    assert!(!s.idle_complete());
+    let v0 = exec(&s);
+    assert!(!s.idle_complete());
+    s.finish_execution(v0, false);
+    drain(&s);
+    assert!(s.idle_complete());
+    assert_eq!(commit_all(&s).len(), 2);
+}
+
+#[test]
+fn livelock_guard_halts_when_incarnations_reach_the_limit() {
+    let s = Scheduler::new(2, 2);
+    let first = exec(&s);
+    s.finish_execution(first, false);
+    assert!(s.try_validation_abort(first));
+    let second = match s.finish_abort(first) {
+        Some(Task::Execute(second)) => second,
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(second, v(0, 1));
+    assert_eq!(s.halt_reason(), None, "incarnation 1 of at most 2 is fine");
+    s.finish_execution(second, false);
+    assert!(s.try_validation_abort(second));
+    assert_eq!(
+        s.finish_abort(second),
+        None,
+        "no third incarnation is handed out"
+    );
+    assert_eq!(s.halt_reason(), Some(HaltReason::Livelock { txn_idx: 0 }));
+    assert!(s.is_done());
+    assert_eq!(s.next_task(), None);
+}
+
+#[test]
+fn halt_stops_task_hand_out() {
+    let s = Scheduler::new(4, 10);
+    exec(&s);
+    s.halt();
+    assert_eq!(s.next_task(), None);
+    assert!(s.is_done());
+    assert_eq!(s.halt_reason(), Some(HaltReason::Requested));
+}
