@@ -1,8 +1,6 @@
 //! A minimal VM plugged into blockstm: each transaction adds to a named counter.
 
-use blockstm_executor::{
-    BlockExecutor, Config, Halt, ParallelExecutor, SequentialExecutor, TxnView, Vm,
-};
+use blockstm_executor::{BlockExecutor, Config, Halt, ParallelExecutor, SequentialExecutor, TxnView, Vm};
 use std::collections::HashMap;
 
 /// Adds `amount` to `counter`, returning the new value.
@@ -39,9 +37,7 @@ impl Vm for CounterVm {
         view: &mut V,
     ) -> Result<u64, CounterError> {
         let current = view.read(&tx.counter)?.unwrap_or(0);
-        let next = current
-            .checked_add(tx.amount)
-            .ok_or(CounterError::Overflow)?;
+        let next = current.checked_add(tx.amount).ok_or(CounterError::Overflow)?;
         view.write(tx.counter, next);
         Ok(next)
     }
@@ -49,24 +45,14 @@ impl Vm for CounterVm {
 
 fn main() {
     let storage = HashMap::from([("a", 100)]);
-    let block: Vec<AddTx> = (0..100)
-        .map(|i| AddTx {
-            counter: if i % 3 == 0 { "a" } else { "b" },
-            amount: i,
-        })
-        .collect();
+    let block: Vec<AddTx> =
+        (0..100).map(|i| AddTx { counter: if i % 3 == 0 { "a" } else { "b" }, amount: i }).collect();
 
-    let parallel = ParallelExecutor::new(CounterVm, Config::new(4).unwrap())
-        .execute_block(&storage, &block)
-        .unwrap();
-    let sequential = SequentialExecutor::new(CounterVm)
-        .execute_block(&storage, &block)
-        .unwrap();
+    let parallel =
+        ParallelExecutor::new(CounterVm, Config::new(4).unwrap()).execute_block(&storage, &block).unwrap();
+    let sequential = SequentialExecutor::new(CounterVm).execute_block(&storage, &block).unwrap();
 
     assert_eq!(parallel.outputs, sequential.outputs);
     assert_eq!(parallel.state, sequential.state);
-    println!(
-        "final state: {:?} ({} executions)",
-        parallel.state, parallel.stats.executions
-    );
+    println!("final state: {:?} ({} executions)", parallel.state, parallel.stats.executions);
 }

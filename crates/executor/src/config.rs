@@ -27,10 +27,7 @@ impl Config {
     /// transactions than threads use one thread per transaction.
     pub fn new(threads: usize) -> Result<Self, ConfigError> {
         let threads = NonZeroUsize::new(threads).ok_or(ConfigError::ZeroThreads)?;
-        Ok(Self {
-            threads,
-            max_incarnations: DEFAULT_MAX_INCARNATIONS,
-        })
+        Ok(Self { threads, max_incarnations: DEFAULT_MAX_INCARNATIONS })
     }
 
     /// Livelock guard: a transaction may run at most `max_incarnations` incarnations. When one
@@ -41,10 +38,7 @@ impl Config {
         if max_incarnations == 0 {
             return Err(ConfigError::ZeroIncarnations);
         }
-        Ok(Self {
-            max_incarnations,
-            ..self
-        })
+        Ok(Self { max_incarnations, ..self })
     }
 
     /// Worker threads.
@@ -62,10 +56,7 @@ impl Default for Config {
     /// One thread per available core.
     fn default() -> Self {
         let threads = std::thread::available_parallelism().unwrap_or(NonZeroUsize::MIN);
-        Self {
-            threads,
-            max_incarnations: DEFAULT_MAX_INCARNATIONS,
-        }
+        Self { threads, max_incarnations: DEFAULT_MAX_INCARNATIONS }
     }
 }
 
@@ -82,9 +73,7 @@ impl fmt::Display for ConfigError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             ConfigError::ZeroThreads => f.write_str("thread count must be at least 1, got 0"),
-            ConfigError::ZeroIncarnations => {
-                f.write_str("max_incarnations must be at least 1, got 0")
-            }
+            ConfigError::ZeroIncarnations => f.write_str("max_incarnations must be at least 1, got 0"),
         }
     }
 }

@@ -52,8 +52,11 @@ pub use result::{BlockError, BlockOutput, Stats};
 pub use sequential::SequentialExecutor;
 pub use vm::{CommitHook, Halt, NoHook, Storage, TxnView, Vm};
 
-/// The block result of a VM.
+/// The block output of a VM.
 pub type VmBlockOutput<VM> = BlockOutput<<VM as Vm>::Key, <VM as Vm>::Value, <VM as Vm>::Output>;
+
+/// What executing a block with a VM returns.
+pub type BlockResult<VM> = Result<VmBlockOutput<VM>, BlockError<<VM as Vm>::Error>>;
 
 /// Executes whole blocks. Implemented by [`ParallelExecutor`] and [`SequentialExecutor`], so a
 /// client (or a test) can switch between them.
@@ -65,7 +68,7 @@ pub trait BlockExecutor<VM: Vm> {
         storage: &S,
         txns: &[VM::Transaction],
         hook: &mut H,
-    ) -> Result<VmBlockOutput<VM>, BlockError<VM::Error>>
+    ) -> BlockResult<VM>
     where
         S: Storage<VM::Key, VM::Value>,
         H: CommitHook<VM::Output> + Send;

@@ -64,10 +64,7 @@ pub(crate) struct WriteSet<K, V> {
 
 impl<K: Eq + Hash + Clone, V> WriteSet<K, V> {
     pub(crate) fn new() -> Self {
-        Self {
-            entries: SmallVec::new(),
-            index: KeyIndex::new(),
-        }
+        Self { entries: SmallVec::new(), index: KeyIndex::new() }
     }
 
     #[inline]

@@ -16,10 +16,7 @@ pub(crate) enum Outcome<O, E> {
 impl<O, E> Outcome<O, E> {
     /// Classifies an execution. A storage failure wins over whatever the VM did after it (the
     /// VM only saw `Halt`), and a panic's message is kept.
-    pub(crate) fn of(
-        result: std::thread::Result<Result<O, E>>,
-        storage_failure: Option<String>,
-    ) -> Self {
+    pub(crate) fn of(result: std::thread::Result<Result<O, E>>, storage_failure: Option<String>) -> Self {
         if let Some(message) = storage_failure {
             return Outcome::Storage(message);
         }

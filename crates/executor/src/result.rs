@@ -29,8 +29,8 @@ pub struct Stats {
     pub validations: usize,
     /// Incarnations aborted by a failed validation.
     pub aborts: usize,
-    /// Executions stopped because they read an `ESTIMATE` and had to wait for a lower
-    /// transaction.
+    /// Reads that hit an `ESTIMATE` of a lower transaction: the execution either waited for
+    /// that transaction to finish re-executing, or stopped and was resumed after it.
     pub dependency_waits: usize,
     /// Set when the livelock guard fired: the transactions from this index on were executed
     /// sequentially after the parallel run committed those below it.
@@ -109,22 +109,13 @@ impl<E: Debug> Display for BlockError<E> {
                 write!(f, "transaction {txn_idx} panicked: {message}")
             }
             BlockError::Storage { txn_idx, message } => {
-                write!(
-                    f,
-                    "storage failed while executing transaction {txn_idx}: {message}"
-                )
+                write!(f, "storage failed while executing transaction {txn_idx}: {message}")
             }
             BlockError::HookPanic { txn_idx, message } => {
-                write!(
-                    f,
-                    "commit hook panicked on transaction {txn_idx}: {message}"
-                )
+                write!(f, "commit hook panicked on transaction {txn_idx}: {message}")
             }
             BlockError::TooManyTransactions { count, max } => {
-                write!(
-                    f,
-                    "block of {count} transactions exceeds the maximum of {max}"
-                )
+                write!(f, "block of {count} transactions exceeds the maximum of {max}")
             }
             BlockError::Internal(message) => write!(f, "internal error in blockstm: {message}"),
         }

@@ -6,7 +6,7 @@
 use crate::local::WriteSet;
 use crate::outcome::{Outcome, panic_message};
 use crate::{
-    BlockError, BlockExecutor, BlockOutput, CommitHook, Halt, Stats, Storage, TxnView, Vm,
+    BlockError, BlockExecutor, BlockOutput, BlockResult, CommitHook, Halt, Stats, Storage, TxnView, Vm,
 };
 use ahash::RandomState;
 use blockstm_mvmemory::TxnIndex;
@@ -61,24 +61,16 @@ impl<VM: Vm> BlockExecutor<VM> for SequentialExecutor<VM> {
         storage: &S,
         txns: &[VM::Transaction],
         hook: &mut H,
-    ) -> Result<BlockOutput<VM::Key, VM::Value, VM::Output>, BlockError<VM::Error>>
+    ) -> BlockResult<VM>
     where
         S: Storage<VM::Key, VM::Value>,
         H: CommitHook<VM::Output> + Send,
     {
-        let mut stats = Stats {
-            threads: 1,
-            ..Stats::default()
-        };
+        let mut stats = Stats { threads: 1, ..Stats::default() };
         let run = run_sequential(&self.vm, &StorageBase(storage), txns, 0, hook, &mut stats)?;
         let mut state: Vec<_> = run.writes.into_iter().collect();
         state.sort_unstable_by(|a, b| a.0.cmp(&b.0));
-        Ok(BlockOutput {
-            outputs: run.outputs,
-            state,
-            ended_early: run.ended_early,
-            stats,
-        })
+        Ok(BlockOutput { outputs: run.outputs, state, ended_early: run.ended_early, stats })
     }
 }
 
@@ -100,9 +92,7 @@ pub(crate) struct StorageBase<'a, S>(pub(crate) &'a S);
 impl<K, V, S: Storage<K, V>> BaseState<K, V> for StorageBase<'_, S> {
     #[inline]
     fn read(&self, key: &K) -> Result<Option<V>, BaseError> {
-        self.0
-            .read(key)
-            .map_err(|e| BaseError::Storage(e.to_string()))
+        self.0.read(key).map_err(|e| BaseError::Storage(e.to_string()))
     }
 }
 
@@ -114,6 +104,11 @@ pub(crate) struct SequentialRun<K, V, O> {
     pub(crate) ended_early: bool,
 }
 
+type SequentialResult<VM> = Result<
+    SequentialRun<<VM as Vm>::Key, <VM as Vm>::Value, <VM as Vm>::Output>,
+    BlockError<<VM as Vm>::Error>,
+>;
+
 /// Executes `txns[start..]` in order over `base`, calling `hook` after each.
 pub(crate) fn run_sequential<VM, B, H>(
     vm: &VM,
@@ -122,7 +117,7 @@ pub(crate) fn run_sequential<VM, B, H>(
     start: TxnIndex,
     hook: &mut H,
     stats: &mut Stats,
-) -> Result<SequentialRun<VM::Key, VM::Value, VM::Output>, BlockError<VM::Error>>
+) -> SequentialResult<VM>
 where
     VM: Vm,
     B: BaseState<VM::Key, VM::Value>,
@@ -134,12 +129,7 @@ where
         ended_early: false,
     };
     for (txn_idx, txn) in txns.iter().enumerate().skip(start) {
-        let mut view = SequentialView {
-            base,
-            block: &run.writes,
-            writes: WriteSet::new(),
-            failure: None,
-        };
+        let mut view = SequentialView { base, block: &run.writes, writes: WriteSet::new(), failure: None };
         // AssertUnwindSafe: after a panic only the view's plain data (its failure) is looked at.
         let result = catch_unwind(AssertUnwindSafe(|| vm.execute(txn_idx, txn, &mut view)));
         stats.executions += 1;
@@ -151,12 +141,8 @@ where
         let output = Outcome::of(result, storage_failure).into_result(txn_idx)?;
         let writes = view.writes;
         run.writes.extend(writes.into_iter());
-        let flow = catch_unwind(AssertUnwindSafe(|| hook.on_commit(txn_idx, &output))).map_err(
-            |payload| BlockError::HookPanic {
-                txn_idx,
-                message: panic_message(payload.as_ref()),
-            },
-        )?;
+        let flow = catch_unwind(AssertUnwindSafe(|| hook.on_commit(txn_idx, &output)))
+            .map_err(|payload| BlockError::HookPanic { txn_idx, message: panic_message(payload.as_ref()) })?;
         run.outputs.push(output);
         if flow == ControlFlow::Break(()) {
             run.ended_early = true;

@@ -43,18 +43,11 @@ struct Case {
 }
 
 fn case() -> impl Strategy<Value = Case> {
-    (
-        key_pool(),
-        any::<bool>(),
-        prop::option::weighted(0.1, any::<u32>()),
-    )
+    (key_pool(), any::<bool>(), prop::option::weighted(0.1, any::<u32>()))
         .prop_flat_map(|(keys, faults, failing)| {
             let mut storage = storage(keys);
             storage.failing = failing.map(|k| k % keys);
-            (
-                Just(storage),
-                proptest::collection::vec(tx(keys, faults), 1..=300),
-            )
+            (Just(storage), proptest::collection::vec(tx(keys, faults), 1..=300))
         })
         .prop_map(|(storage, txns)| Case { storage, txns })
 }
@@ -66,11 +59,7 @@ fn check(case: &Case, max_incarnations: Option<u32>) -> Result<(), TestCaseError
         if let Some(max) = max_incarnations {
             config = config.with_max_incarnations(max).unwrap();
         }
-        let (actual, _) = run(
-            &ParallelExecutor::new(TestVm, config),
-            &case.storage,
-            &case.txns,
-        );
+        let (actual, _) = run(&ParallelExecutor::new(TestVm, config), &case.storage, &case.txns);
         prop_assert_eq!(&actual, &expected, "threads = {}", threads);
     }
     Ok(())

@@ -43,7 +43,8 @@
 
 use ahash::RandomState;
 use blockstm_sync::{Mutex, RwLock};
-use std::collections::{BTreeMap, HashMap};
+use smallvec::SmallVec;
+use std::collections::HashMap;
 use std::fmt;
 use std::hash::Hash;
 
@@ -65,10 +66,7 @@ pub struct Version {
 impl Version {
     /// The version of incarnation `incarnation` of transaction `txn_idx`.
     pub const fn new(txn_idx: TxnIndex, incarnation: Incarnation) -> Self {
-        Self {
-            txn_idx,
-            incarnation,
-        }
+        Self { txn_idx, incarnation }
     }
 }
 
@@ -122,8 +120,77 @@ enum Entry<V> {
     Estimate,
 }
 
-/// The versions of one location, by writing transaction.
-type Versions<V> = Mutex<BTreeMap<TxnIndex, Entry<V>>>;
+/// The versions of one location: entries sorted by writing transaction.
+///
+/// A sorted inline vector rather than a `BTreeMap`: most locations have one or two writers in a
+/// block, which then cost no allocation, and a hot location's entries arrive roughly in block
+/// order, so inserts land at or near the end. Measured on 10 000 independent transfers with no
+/// VM work, the `BTreeMap` (a node allocation per location and a tree walk per read) was about a
+/// fifth of the executor's time.
+#[derive(Debug)]
+struct VersionList<V> {
+    entries: SmallVec<[(TxnIndex, Entry<V>); 2]>,
+}
+
+impl<V> Default for VersionList<V> {
+    fn default() -> Self {
+        Self { entries: SmallVec::new() }
+    }
+}
+
+impl<V> VersionList<V> {
+    /// Position of `txn_idx`, or where it would be inserted.
+    #[inline]
+    fn search(&self, txn_idx: TxnIndex) -> Result<usize, usize> {
+        // Fast path: appends in block order.
+        match self.entries.last() {
+            None => Err(0),
+            Some((last, _)) if *last < txn_idx => Err(self.entries.len()),
+            _ => self.entries.binary_search_by_key(&txn_idx, |(j, _)| *j),
+        }
+    }
+
+    /// The entry of the highest transaction below `txn_idx`.
+    #[inline]
+    fn below(&self, txn_idx: TxnIndex) -> Option<(TxnIndex, &Entry<V>)> {
+        let end = self.entries.partition_point(|(j, _)| *j < txn_idx);
+        end.checked_sub(1).map(|i| (self.entries[i].0, &self.entries[i].1))
+    }
+
+    #[inline]
+    fn get(&self, txn_idx: TxnIndex) -> Option<&Entry<V>> {
+        self.search(txn_idx).ok().map(|i| &self.entries[i].1)
+    }
+
+    #[inline]
+    fn get_mut(&mut self, txn_idx: TxnIndex) -> Option<&mut Entry<V>> {
+        self.search(txn_idx).ok().map(|i| &mut self.entries[i].1)
+    }
+
+    /// Sets the entry of `txn_idx`; true if it had none.
+    #[inline]
+    fn insert(&mut self, txn_idx: TxnIndex, entry: Entry<V>) -> bool {
+        match self.search(txn_idx) {
+            Ok(i) => {
+                self.entries[i].1 = entry;
+                false
+            }
+            Err(i) => {
+                self.entries.insert(i, (txn_idx, entry));
+                true
+            }
+        }
+    }
+
+    #[inline]
+    fn remove(&mut self, txn_idx: TxnIndex) {
+        if let Ok(i) = self.search(txn_idx) {
+            self.entries.remove(i);
+        }
+    }
+}
+
+type Versions<V> = Mutex<VersionList<V>>;
 
 type Shard<K, V> = RwLock<HashMap<K, Versions<V>, RandomState>>;
 
@@ -140,14 +207,12 @@ pub struct MvMemory<K, V> {
     /// executing or aborting that transaction touches it, and the scheduler's status lock orders
     /// those, so the mutex is never contended; it exists so the structure is `Sync` without
     /// `unsafe`.
-    last_writes: Box<[Mutex<Vec<K>>]>,
+    last_writes: Box<[Mutex<SmallVec<[K; 2]>>]>,
 }
 
 impl<K, V> fmt::Debug for MvMemory<K, V> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("MvMemory")
-            .field("txns", &self.last_writes.len())
-            .finish_non_exhaustive()
+        f.debug_struct("MvMemory").field("txns", &self.last_writes.len()).finish_non_exhaustive()
     }
 }
 
@@ -161,9 +226,13 @@ where
         Self {
             hasher: RandomState::new(),
             shards: (0..SHARDS)
-                .map(|_| RwLock::new(HashMap::with_hasher(RandomState::new())))
+                // Room for about one location per transaction up front: growing the maps by
+                // rehashing showed in profiles of large blocks.
+                .map(|_| {
+                    RwLock::new(HashMap::with_capacity_and_hasher(num_txns / SHARDS, RandomState::new()))
+                })
                 .collect(),
-            last_writes: (0..num_txns).map(|_| Mutex::new(Vec::new())).collect(),
+            last_writes: (0..num_txns).map(|_| Mutex::new(SmallVec::new())).collect(),
         }
     }
 
@@ -181,11 +250,7 @@ where
 
     /// Runs `f` on the versions of `key`, if the location was ever written.
     #[inline]
-    fn with_versions<R>(
-        &self,
-        key: &K,
-        f: impl FnOnce(&mut BTreeMap<TxnIndex, Entry<V>>) -> R,
-    ) -> Option<R> {
+    fn with_versions<R>(&self, key: &K, f: impl FnOnce(&mut VersionList<V>) -> R) -> Option<R> {
         let shard = self.shard(key).read();
         let versions = shard.get(key)?;
         let mut versions = versions.lock();
@@ -195,15 +260,12 @@ where
     /// The entry of the highest transaction below `txn_idx` that wrote `key`, with its value.
     #[inline]
     pub fn read(&self, key: &K, txn_idx: TxnIndex) -> MvRead<V> {
-        self.with_versions(key, |versions| {
-            match versions.range(..txn_idx).next_back() {
-                Some((&j, Entry::Value { incarnation, value })) => MvRead::Value {
-                    version: Version::new(j, *incarnation),
-                    value: value.clone(),
-                },
-                Some((&j, Entry::Estimate)) => MvRead::Estimate { blocking: j },
-                None => MvRead::NotFound,
+        self.with_versions(key, |versions| match versions.below(txn_idx) {
+            Some((j, Entry::Value { incarnation, value })) => {
+                MvRead::Value { version: Version::new(j, *incarnation), value: value.clone() }
             }
+            Some((j, Entry::Estimate)) => MvRead::Estimate { blocking: j },
+            None => MvRead::NotFound,
         })
         .unwrap_or(MvRead::NotFound)
     }
@@ -211,14 +273,10 @@ where
     /// Like [`read`](Self::read) without cloning the value: what validation needs.
     #[inline]
     pub fn read_version(&self, key: &K, txn_idx: TxnIndex) -> MvVersion {
-        self.with_versions(key, |versions| {
-            match versions.range(..txn_idx).next_back() {
-                Some((&j, Entry::Value { incarnation, .. })) => {
-                    MvVersion::Version(Version::new(j, *incarnation))
-                }
-                Some((&j, Entry::Estimate)) => MvVersion::Estimate(j),
-                None => MvVersion::NotFound,
-            }
+        self.with_versions(key, |versions| match versions.below(txn_idx) {
+            Some((j, Entry::Value { incarnation, .. })) => MvVersion::Version(Version::new(j, *incarnation)),
+            Some((j, Entry::Estimate)) => MvVersion::Estimate(j),
+            None => MvVersion::NotFound,
         })
         .unwrap_or(MvVersion::NotFound)
     }
@@ -227,9 +285,7 @@ where
     fn insert(&self, key: &K, txn_idx: TxnIndex, entry: Entry<V>) -> bool {
         let mut entry = Some(entry);
         if let Some(new) = self.with_versions(key, |versions| {
-            versions
-                .insert(txn_idx, entry.take().expect("entry is taken once"))
-                .is_none()
+            versions.insert(txn_idx, entry.take().expect("entry is taken once"))
         }) {
             return new;
         }
@@ -237,10 +293,7 @@ where
         // (another thread may have created it meanwhile; `entry` API covers both).
         let mut shard = self.shard(key).write();
         let versions = shard.entry(key.clone()).or_default();
-        versions
-            .lock()
-            .insert(txn_idx, entry.take().expect("entry is taken once"))
-            .is_none()
+        versions.lock().insert(txn_idx, entry.take().expect("entry is taken once"))
     }
 
     /// Publishes the writes of incarnation `version` and removes the entries the transaction's
@@ -252,13 +305,10 @@ where
     ///
     /// A key written twice keeps the last value.
     pub fn record(&self, version: Version, writes: impl IntoIterator<Item = (K, V)>) -> bool {
-        let Version {
-            txn_idx,
-            incarnation,
-        } = version;
+        let Version { txn_idx, incarnation } = version;
         let mut last_writes = self.last_writes[txn_idx].lock();
         let mut wrote_new_location = false;
-        let mut keys = Vec::with_capacity(last_writes.len());
+        let mut keys = SmallVec::with_capacity(last_writes.len());
         for (key, value) in writes {
             wrote_new_location |= self.insert(&key, txn_idx, Entry::Value { incarnation, value });
             keys.push(key);
@@ -267,10 +317,10 @@ where
         // entry of this transaction is a leftover (value or ESTIMATE) of an earlier incarnation.
         for key in last_writes.iter() {
             self.with_versions(key, |versions| {
-                let current = matches!(versions.get(&txn_idx),
+                let current = matches!(versions.get(txn_idx),
                     Some(Entry::Value { incarnation: i, .. }) if *i == incarnation);
                 if !current {
-                    versions.remove(&txn_idx);
+                    versions.remove(txn_idx);
                 }
             });
         }
@@ -283,7 +333,7 @@ where
         let last_writes = self.last_writes[txn_idx].lock();
         for key in last_writes.iter() {
             self.with_versions(key, |versions| {
-                if let Some(entry) = versions.get_mut(&txn_idx) {
+                if let Some(entry) = versions.get_mut(txn_idx) {
                     *entry = Entry::Estimate;
                 }
             });
@@ -292,7 +342,7 @@ where
 
     /// The locations the latest recorded incarnation of `txn_idx` wrote.
     pub fn last_written_locations(&self, txn_idx: TxnIndex) -> Vec<K> {
-        self.last_writes[txn_idx].lock().clone()
+        self.last_writes[txn_idx].lock().to_vec()
     }
 
     /// The final value of every location written by a transaction below `below`, sorted by key.
@@ -307,9 +357,9 @@ where
         for shard in self.shards.iter() {
             let shard = shard.read();
             for (key, versions) in shard.iter() {
-                match versions.lock().range(..below).next_back() {
+                match versions.lock().below(below) {
                     Some((_, Entry::Value { value, .. })) => out.push((key.clone(), value.clone())),
-                    Some((&j, Entry::Estimate)) => {
+                    Some((j, Entry::Estimate)) => {
                         return Err(InvariantError(format!(
                             "transaction {j} below the snapshot point {below} left an ESTIMATE"
                         )));

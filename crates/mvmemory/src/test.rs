@@ -17,51 +17,20 @@ fn read_sees_highest_lower_writer_only() {
     mv.record(v(1, 0), vec![(7, 10)]);
     mv.record(v(3, 2), vec![(7, 30)]);
     assert_eq!(mv.read(&7, 0), MvRead::NotFound);
-    assert_eq!(
-        mv.read(&7, 1),
-        MvRead::NotFound,
-        "a transaction never reads its own entry"
-    );
-    assert_eq!(
-        mv.read(&7, 2),
-        MvRead::Value {
-            version: v(1, 0),
-            value: 10
-        }
-    );
-    assert_eq!(
-        mv.read(&7, 3),
-        MvRead::Value {
-            version: v(1, 0),
-            value: 10
-        }
-    );
-    assert_eq!(
-        mv.read(&7, 4),
-        MvRead::Value {
-            version: v(3, 2),
-            value: 30
-        }
-    );
+    assert_eq!(mv.read(&7, 1), MvRead::NotFound, "a transaction never reads its own entry");
+    assert_eq!(mv.read(&7, 2), MvRead::Value { version: v(1, 0), value: 10 });
+    assert_eq!(mv.read(&7, 3), MvRead::Value { version: v(1, 0), value: 10 });
+    assert_eq!(mv.read(&7, 4), MvRead::Value { version: v(3, 2), value: 30 });
     assert_eq!(mv.read_version(&7, 5), MvVersion::Version(v(3, 2)));
 }
 
 #[test]
 fn record_reports_new_locations() {
     let mv: MvMemory<u32, u32> = MvMemory::new(3);
-    assert!(
-        mv.record(v(1, 0), vec![(1, 1), (2, 2)]),
-        "first incarnation writing anything"
-    );
-    assert!(
-        !mv.record(v(1, 1), vec![(2, 5), (1, 6)]),
-        "same locations, other order"
-    );
+    assert!(mv.record(v(1, 0), vec![(1, 1), (2, 2)]), "first incarnation writing anything");
+    assert!(!mv.record(v(1, 1), vec![(2, 5), (1, 6)]), "same locations, other order");
     assert!(!mv.record(v(1, 2), vec![(1, 6)]), "a subset is not new");
-    assert!(
-        mv.record(v(1, 3), vec![(1, 6), (3, 3)]),
-        "location 3 is new"
-    );
+    assert!(mv.record(v(1, 3), vec![(1, 6), (3, 3)]), "location 3 is new");
     assert!(!mv.record(v(2, 0), vec![]), "writing nothing is never new");
 }
 
@@ -71,20 +40,8 @@ fn record_removes_stale_writes_of_previous_incarnation() {
     mv.record(v(0, 0), vec![(1, 10)]);
     mv.record(v(1, 0), vec![(1, 11), (2, 12)]);
     mv.record(v(1, 1), vec![(2, 22)]);
-    assert_eq!(
-        mv.read(&1, 2),
-        MvRead::Value {
-            version: v(0, 0),
-            value: 10
-        }
-    );
-    assert_eq!(
-        mv.read(&2, 2),
-        MvRead::Value {
-            version: v(1, 1),
-            value: 22
-        }
-    );
+    assert_eq!(mv.read(&1, 2), MvRead::Value { version: v(0, 0), value: 10 });
+    assert_eq!(mv.read(&2, 2), MvRead::Value { version: v(1, 1), value: 22 });
     assert_eq!(mv.last_written_locations(1), vec![2]);
 }
 
@@ -98,13 +55,7 @@ fn estimates_block_readers_and_are_replaced_or_removed_by_next_incarnation() {
     assert_eq!(mv.read(&1, 1), MvRead::NotFound);
     // The next incarnation rewrites location 1 only: not new, and location 2's estimate goes.
     assert!(!mv.record(v(1, 1), vec![(1, 21)]));
-    assert_eq!(
-        mv.read(&1, 2),
-        MvRead::Value {
-            version: v(1, 1),
-            value: 21
-        }
-    );
+    assert_eq!(mv.read(&1, 2), MvRead::Value { version: v(1, 1), value: 21 });
     assert_eq!(mv.read(&2, 2), MvRead::NotFound);
 }
 
@@ -112,13 +63,7 @@ fn estimates_block_readers_and_are_replaced_or_removed_by_next_incarnation() {
 fn duplicate_keys_in_one_record_keep_the_last_value() {
     let mv: MvMemory<u32, u32> = MvMemory::new(2);
     mv.record(v(0, 0), vec![(1, 1), (1, 2)]);
-    assert_eq!(
-        mv.read(&1, 1),
-        MvRead::Value {
-            version: v(0, 0),
-            value: 2
-        }
-    );
+    assert_eq!(mv.read(&1, 1), MvRead::Value { version: v(0, 0), value: 2 });
 }
 
 #[test]
@@ -134,10 +79,7 @@ fn snapshot_is_sorted_and_cut_at_the_commit_point() {
     assert_eq!(snap.len(), 201);
     assert!(snap.windows(2).all(|w| w[0].0 < w[1].0));
     assert!(snap.contains(&(5, 500)) && snap.contains(&(1000, 1)));
-    assert!(
-        !snap.iter().any(|(k, _)| *k == 2000),
-        "transaction 3 is above the cut"
-    );
+    assert!(!snap.iter().any(|(k, _)| *k == 2000), "transaction 3 is above the cut");
 }
 
 #[test]
@@ -161,19 +103,26 @@ fn keys_are_compared_whole_not_by_hash() {
     }
     let mv: MvMemory<Colliding, u32> = MvMemory::new(2);
     mv.record(v(0, 0), vec![(Colliding(1), 1), (Colliding(2), 2)]);
-    assert_eq!(
-        mv.read(&Colliding(1), 1),
-        MvRead::Value {
-            version: v(0, 0),
-            value: 1
-        }
-    );
-    assert_eq!(
-        mv.read(&Colliding(2), 1),
-        MvRead::Value {
-            version: v(0, 0),
-            value: 2
-        }
-    );
+    assert_eq!(mv.read(&Colliding(1), 1), MvRead::Value { version: v(0, 0), value: 1 });
+    assert_eq!(mv.read(&Colliding(2), 1), MvRead::Value { version: v(0, 0), value: 2 });
     assert_eq!(mv.read(&Colliding(3), 1), MvRead::NotFound);
+}
+
+#[test]
+fn version_list_keeps_order_with_out_of_order_inserts() {
+    let mut list: VersionList<u32> = VersionList::default();
+    for txn in [5, 1, 9, 3, 7] {
+        assert!(list.insert(txn, Entry::Value { incarnation: 0, value: txn as u32 }));
+    }
+    assert!(!list.insert(3, Entry::Estimate), "replacing is not new");
+    let order: Vec<_> = list.entries.iter().map(|(j, _)| *j).collect();
+    assert_eq!(order, vec![1, 3, 5, 7, 9]);
+    assert!(list.below(1).is_none());
+    assert_eq!(list.below(2).map(|(j, _)| j), Some(1));
+    assert!(matches!(list.below(5), Some((3, Entry::Estimate))));
+    assert_eq!(list.below(100).map(|(j, _)| j), Some(9));
+    list.remove(9);
+    list.remove(4); // absent: no-op
+    assert_eq!(list.below(100).map(|(j, _)| j), Some(7));
+    assert!(list.get(5).is_some() && list.get(6).is_none());
 }

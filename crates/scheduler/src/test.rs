@@ -70,11 +70,7 @@ fn fresh_transactions_execute_in_order_with_incarnation_zero() {
 fn finish_execution_marks_executed_and_validation_follows() {
     let s = Scheduler::new(2, 10);
     let version = exec(&s);
-    assert_eq!(
-        s.finish_execution(version, true),
-        None,
-        "validation_idx is not past 0 yet"
-    );
+    assert_eq!(s.finish_execution(version, true), None, "validation_idx is not past 0 yet");
     assert_eq!(s.status(0), (0, TxnStatus::Executed));
     assert_eq!(validate(&s), (v(0, 0), 0));
 }
@@ -86,13 +82,7 @@ fn never_validates_a_transaction_that_has_not_executed() {
     assert_eq!(s.next_task(), None, "transaction 0 is still executing");
     // validation_idx moved past 0, so finishing hands the validation to the executing thread.
     let task = s.finish_execution(version, false);
-    assert_eq!(
-        task,
-        Some(Task::Validate {
-            version: v(0, 0),
-            wave: 0
-        })
-    );
+    assert_eq!(task, Some(Task::Validate { version: v(0, 0), wave: 0 }));
 }
 
 #[test]
@@ -124,13 +114,7 @@ fn same_locations_below_validation_idx_validate_directly() {
     let s = Scheduler::new(2, 10);
     let v0 = exec(&s);
     exec(&s); // validation_idx passes 0
-    assert_eq!(
-        s.finish_execution(v0, false),
-        Some(Task::Validate {
-            version: v0,
-            wave: 0
-        })
-    );
+    assert_eq!(s.finish_execution(v0, false), Some(Task::Validate { version: v0, wave: 0 }));
 }
 
 #[test]
@@ -139,10 +123,7 @@ fn exactly_one_validator_aborts_an_incarnation() {
     let version = exec(&s);
     s.finish_execution(version, false);
     assert!(s.try_validation_abort(version));
-    assert!(
-        !s.try_validation_abort(version),
-        "second abort of the same incarnation"
-    );
+    assert!(!s.try_validation_abort(version), "second abort of the same incarnation");
     assert_eq!(s.status(0), (0, TxnStatus::Aborting));
     assert!(!s.try_validation_abort(v(0, 1)), "wrong incarnation");
 }
@@ -153,30 +134,14 @@ fn finish_abort_readies_next_incarnation_and_revalidates_above() {
     let versions: Vec<_> = (0..3).map(|_| exec(&s)).collect(); // validation_idx = 2
     let direct0 = s.finish_execution(versions[0], false);
     let direct1 = s.finish_execution(versions[1], false);
-    assert_eq!(
-        direct0,
-        Some(Task::Validate {
-            version: v(0, 0),
-            wave: 0
-        })
-    );
-    assert_eq!(
-        direct1,
-        Some(Task::Validate {
-            version: v(1, 0),
-            wave: 0
-        })
-    );
+    assert_eq!(direct0, Some(Task::Validate { version: v(0, 0), wave: 0 }));
+    assert_eq!(direct1, Some(Task::Validate { version: v(1, 0), wave: 0 }));
     assert_eq!(s.finish_execution(versions[2], false), None);
     s.finish_validation(v(0, 0), 0);
     // The validation of 1 fails.
     assert!(s.try_validation_abort(v(1, 0)));
     let task = s.finish_abort(v(1, 0));
-    assert_eq!(
-        task,
-        Some(Task::Execute(v(1, 1))),
-        "execution_idx is past 1: re-execute now"
-    );
+    assert_eq!(task, Some(Task::Execute(v(1, 1))), "execution_idx is past 1: re-execute now");
     assert_eq!(s.status(1), (1, TxnStatus::Executing));
     // Validation restarts above 1 in a new wave (validation_idx was 2, so 2 → 2 is no change).
     assert_eq!(unpack(s.validation_idx.load(Ordering::SeqCst)), (0, 2));
@@ -210,23 +175,9 @@ fn add_dependency_waits_and_is_resumed_by_the_blocker() {
     assert_eq!(s.status(1), (0, TxnStatus::Aborting));
     assert_eq!(exec(&s), v(2, 0));
     let direct = s.finish_execution(v0, false);
-    assert_eq!(
-        direct,
-        Some(Task::Validate {
-            version: v0,
-            wave: 0
-        })
-    );
-    assert_eq!(
-        s.status(1),
-        (1, TxnStatus::ReadyToExecute),
-        "resumed with a new incarnation"
-    );
-    assert_eq!(
-        s.execution_idx.load(Ordering::SeqCst),
-        1,
-        "execution index pulled back"
-    );
+    assert_eq!(direct, Some(Task::Validate { version: v0, wave: 0 }));
+    assert_eq!(s.status(1), (1, TxnStatus::ReadyToExecute), "resumed with a new incarnation");
+    assert_eq!(s.execution_idx.load(Ordering::SeqCst), 1, "execution index pulled back");
     assert_eq!(exec(&s), v(1, 1));
 }
 
@@ -237,11 +188,7 @@ fn add_dependency_on_an_executed_blocker_retries_at_once() {
     let v1 = exec(&s);
     s.finish_execution(v0, false);
     assert!(!s.add_dependency(v1.txn_idx, 0));
-    assert_eq!(
-        s.status(1),
-        (0, TxnStatus::Executing),
-        "caller keeps the incarnation"
-    );
+    assert_eq!(s.status(1), (0, TxnStatus::Executing), "caller keeps the incarnation");
 }
 
 #[test]
@@ -251,38 +198,19 @@ fn commit_is_in_block_order_and_needs_a_validation() {
     // Finish 2 and 1 first and validate 1; nothing commits before 0.
     assert_eq!(s.finish_execution(versions[2], false), None);
     let direct1 = s.finish_execution(versions[1], false);
-    assert_eq!(
-        direct1,
-        Some(Task::Validate {
-            version: v(1, 0),
-            wave: 0
-        })
-    );
+    assert_eq!(direct1, Some(Task::Validate { version: v(1, 0), wave: 0 }));
     s.finish_validation(v(1, 0), 0);
     assert!(commit_all(&s).is_empty());
     let direct0 = s.finish_execution(versions[0], false);
     assert!(commit_all(&s).is_empty(), "0 executed but not validated");
-    assert_eq!(
-        direct0,
-        Some(Task::Validate {
-            version: v(0, 0),
-            wave: 0
-        })
-    );
+    assert_eq!(direct0, Some(Task::Validate { version: v(0, 0), wave: 0 }));
     s.finish_validation(v(0, 0), 0);
-    assert_eq!(
-        commit_all(&s),
-        versions[..2].to_vec(),
-        "2 is not validated yet"
-    );
+    assert_eq!(commit_all(&s), versions[..2].to_vec(), "2 is not validated yet");
     drain(&s);
     assert_eq!(commit_all(&s), vec![v(2, 0)]);
     assert!(s.is_done());
     assert_eq!(s.status(1), (0, TxnStatus::Committed));
-    assert!(
-        !s.try_validation_abort(v(1, 0)),
-        "committed transactions cannot be aborted"
-    );
+    assert!(!s.try_validation_abort(v(1, 0)), "committed transactions cannot be aborted");
 }
 
 #[test]
@@ -334,11 +262,7 @@ fn livelock_guard_halts_when_incarnations_reach_the_limit() {
     assert_eq!(s.halt_reason(), None, "incarnation 1 of at most 2 is fine");
     s.finish_execution(second, false);
     assert!(s.try_validation_abort(second));
-    assert_eq!(
-        s.finish_abort(second),
-        None,
-        "no third incarnation is handed out"
-    );
+    assert_eq!(s.finish_abort(second), None, "no third incarnation is handed out");
     assert_eq!(s.halt_reason(), Some(HaltReason::Livelock { txn_idx: 0 }));
     assert!(s.is_done());
     assert_eq!(s.next_task(), None);

@@ -3,20 +3,17 @@
 //!
 //! # Why
 //!
-//! Every other crate imports `blockstm_sync::{Mutex, RwLock, ArcCell, Backoff, atomic::*}`. In a
-//! normal build these are thin wrappers over `parking_lot`, `arc-swap`, `crossbeam-utils` and
-//! `std::sync::atomic`. Under `RUSTFLAGS="--cfg loom"` they become `loom`'s types, so the loom
+//! Every other crate imports `blockstm_sync::{Mutex, RwLock, Backoff, atomic::*}`. In a normal
+//! build these are thin wrappers over `parking_lot`, `crossbeam-utils` and `std::sync::atomic`. Under `RUSTFLAGS="--cfg loom"` they become `loom`'s types, so the loom
 //! models can explore every interleaving of the algorithm without the algorithm knowing.
 //!
 //! loom cannot see through `parking_lot` (its fast paths are its own atomics and can hang inside a
-//! model), `arc-swap` (hazard-pointer-like debts) or `crossbeam-utils::Backoff` (it spins on the
-//! real CPU). Under `cfg(loom)` they are therefore replaced by:
+//! model) or `crossbeam-utils::Backoff` (it spins on the real CPU). Under `cfg(loom)` they are therefore replaced by:
 //!
 //! | normal build                 | under `cfg(loom)`                         |
 //! |------------------------------|-------------------------------------------|
 //! | `parking_lot::Mutex`         | `loom::sync::Mutex` (poison ignored)      |
 //! | `parking_lot::RwLock`        | `loom::sync::RwLock` (poison ignored)     |
-//! | `arc_swap::ArcSwap<T>`       | `loom::sync::Mutex<Arc<T>>`               |
 //! | `crossbeam_utils::Backoff`   | `loom::thread::yield_now`                 |
 //! | `std::sync::atomic::*`       | `loom::sync::atomic::*`                   |
 //! | `std::sync::Arc`             | `loom::sync::Arc`                         |
@@ -31,13 +28,7 @@
 //! underlying types directly.
 #![allow(clippy::disallowed_types)]
 
-/// Atomic integers and flags (std normally, loom under `cfg(loom)`).
-pub mod atomic {
-    #[cfg(loom)]
-    pub use loom::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-    #[cfg(not(loom))]
-    pub use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-}
+pub mod atomic;
 
 pub use crossbeam_utils::CachePadded;
 #[cfg(loom)]
@@ -48,8 +39,5 @@ pub use std::sync::Arc;
 mod lock;
 pub use lock::{Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
-mod cell;
-pub use cell::ArcCell;
-
 mod backoff;
-pub use backoff::{Backoff, yield_now};
+pub use backoff::{Backoff, SpinWait, yield_now};

@@ -51,9 +51,7 @@ impl<T> Mutex<T> {
         }
         #[cfg(loom)]
         {
-            self.0
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner)
+            self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
         }
     }
 
@@ -82,9 +80,7 @@ impl<T> Mutex<T> {
         }
         #[cfg(loom)]
         {
-            self.0
-                .into_inner()
-                .unwrap_or_else(std::sync::PoisonError::into_inner)
+            self.0.into_inner().unwrap_or_else(std::sync::PoisonError::into_inner)
         }
     }
 }
@@ -119,9 +115,7 @@ impl<T> RwLock<T> {
         }
         #[cfg(loom)]
         {
-            self.0
-                .read()
-                .unwrap_or_else(std::sync::PoisonError::into_inner)
+            self.0.read().unwrap_or_else(std::sync::PoisonError::into_inner)
         }
     }
 
@@ -134,9 +128,7 @@ impl<T> RwLock<T> {
         }
         #[cfg(loom)]
         {
-            self.0
-                .write()
-                .unwrap_or_else(std::sync::PoisonError::into_inner)
+            self.0.write().unwrap_or_else(std::sync::PoisonError::into_inner)
         }
     }
 
@@ -148,9 +140,7 @@ impl<T> RwLock<T> {
         }
         #[cfg(loom)]
         {
-            self.0
-                .into_inner()
-                .unwrap_or_else(std::sync::PoisonError::into_inner)
+            self.0.into_inner().unwrap_or_else(std::sync::PoisonError::into_inner)
         }
     }
 }

@@ -31,9 +31,7 @@
 //! ```
 
 use blockstm_mvmemory::{MvMemory, MvVersion, TxnIndex, Version};
-use blockstm_sync::{Arc, ArcCell};
 use smallvec::SmallVec;
-use std::fmt;
 use std::hash::Hash;
 
 /// Reads kept inline in a [`ReadSet`] before it spills to the heap.
@@ -69,9 +67,7 @@ pub struct ReadSet<K> {
 impl<K> ReadSet<K> {
     /// An empty read set.
     pub fn new() -> Self {
-        Self {
-            reads: SmallVec::new(),
-        }
+        Self { reads: SmallVec::new() }
     }
 
     /// Captures a read of `key`. The caller captures each location once per incarnation (later
@@ -152,47 +148,6 @@ where
         }
     }
     Validation::Valid
-}
-
-/// The read set of the latest executed incarnation of every transaction of a block.
-///
-/// Executing threads [`store`](Self::store) a transaction's read set before the scheduler marks
-/// it executed; validating threads [`load`](Self::load) it after seeing that status. The
-/// scheduler's status lock orders the two, and [`ArcCell`] makes the load wait-free, so a
-/// validation never blocks the next incarnation from publishing.
-pub struct ReadSets<K> {
-    slots: Box<[ArcCell<ReadSet<K>>]>,
-}
-
-impl<K> fmt::Debug for ReadSets<K> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("ReadSets")
-            .field("txns", &self.slots.len())
-            .finish()
-    }
-}
-
-impl<K> ReadSets<K> {
-    /// Empty read sets for `num_txns` transactions.
-    pub fn new(num_txns: usize) -> Self {
-        Self {
-            slots: (0..num_txns)
-                .map(|_| ArcCell::new(Arc::new(ReadSet::new())))
-                .collect(),
-        }
-    }
-
-    /// Publishes the read set of the transaction's newest incarnation.
-    #[inline]
-    pub fn store(&self, txn_idx: TxnIndex, read_set: ReadSet<K>) {
-        self.slots[txn_idx].store(Arc::new(read_set));
-    }
-
-    /// The read set of the transaction's newest recorded incarnation.
-    #[inline]
-    pub fn load(&self, txn_idx: TxnIndex) -> Arc<ReadSet<K>> {
-        self.slots[txn_idx].load()
-    }
 }
 
 #[cfg(test)]

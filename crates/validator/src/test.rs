@@ -34,19 +34,10 @@ fn validation_fails_on_estimate() {
     let mv: MvMemory<u32, u32> = MvMemory::new(3);
     mv.record(v(0, 0), vec![(1, 10)]);
     mv.record(v(1, 0), vec![(2, 20)]);
-    let set = reads(&[
-        (1, ReadOrigin::Version(v(0, 0))),
-        (2, ReadOrigin::Version(v(1, 0))),
-    ]);
+    let set = reads(&[(1, ReadOrigin::Version(v(0, 0))), (2, ReadOrigin::Version(v(1, 0)))]);
     assert!(validate(&set, &mv, 2).is_valid());
     mv.convert_writes_to_estimates(1);
-    assert_eq!(
-        validate(&set, &mv, 2),
-        Validation::Estimate {
-            read: 1,
-            blocking: 1
-        }
-    );
+    assert_eq!(validate(&set, &mv, 2), Validation::Estimate { read: 1, blocking: 1 });
 }
 
 #[test]
@@ -74,14 +65,4 @@ fn validation_fails_when_the_read_version_is_removed() {
     let set = reads(&[(1, ReadOrigin::Version(v(1, 0)))]);
     mv.record(v(1, 1), vec![]);
     assert_eq!(validate(&set, &mv, 2), Validation::Changed { read: 0 });
-}
-
-#[test]
-fn read_sets_store_and_load_latest() {
-    let sets: ReadSets<u32> = ReadSets::new(2);
-    assert!(sets.load(1).is_empty());
-    sets.store(1, reads(&[(4, ReadOrigin::Storage)]));
-    assert_eq!(sets.load(1).len(), 1);
-    assert_eq!(*sets.load(1).key(0), 4);
-    assert!(sets.load(0).is_empty());
 }

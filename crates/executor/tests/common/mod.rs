@@ -25,9 +25,9 @@ pub enum Op {
     WriteEither(Key, Key, u64),
     /// Add 1 to a location (read-modify-write).
     Increment(Key),
-    /// Fail when `acc % modulus == 0`.
+    /// Fail when `acc.is_multiple_of(modulus)`.
     FailIf { modulus: u64, panic: bool },
-    /// Mark the output "end of block" when `acc % modulus == 0`.
+    /// Mark the output "end of block" when `acc.is_multiple_of(modulus)`.
     EndIf { modulus: u64 },
     /// Spin for this many rounds of hashing (simulated VM work).
     Work(u32),
@@ -58,9 +58,7 @@ impl From<Halt> for TestError {
 
 pub fn mix(a: u64, b: u64) -> u64 {
     // splitmix64 finaliser of a combination: deterministic, well spread.
-    let mut z = a ^ b
-        .wrapping_mul(0x9E37_79B9_7F4A_7C15)
-        .wrapping_add(0x632B_E59B_D9B4_E019);
+    let mut z = a ^ b.wrapping_mul(0x9E37_79B9_7F4A_7C15).wrapping_add(0x632B_E59B_D9B4_E019);
     z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
     z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
     z ^ (z >> 31)
@@ -99,12 +97,12 @@ impl Vm for TestVm {
             match *op {
                 Op::Read(k) => acc = mix(acc, view.read(&k)?.unwrap_or(7)),
                 Op::ReadEither(a, b) => {
-                    let k = if acc % 2 == 0 { a } else { b };
+                    let k = if acc.is_multiple_of(2) { a } else { b };
                     acc = mix(acc, view.read(&k)?.unwrap_or(7));
                 }
                 Op::Write(k, salt) => view.write(k, mix(acc, salt)),
                 Op::WriteEither(a, b, salt) => {
-                    view.write(if acc % 2 == 0 { a } else { b }, mix(acc, salt))
+                    view.write(if acc.is_multiple_of(2) { a } else { b }, mix(acc, salt))
                 }
                 Op::Increment(k) => {
                     let n = view.read(&k)?.unwrap_or(0) + 1;
@@ -112,14 +110,14 @@ impl Vm for TestVm {
                     view.write(k, n);
                 }
                 Op::FailIf { modulus, panic } => {
-                    if acc % modulus == 0 {
+                    if acc.is_multiple_of(modulus) {
                         if panic {
                             panic!("{PANIC_PREFIX} at acc {acc}");
                         }
                         return Err(TestError::Failed { acc });
                     }
                 }
-                Op::EndIf { modulus } => end_block |= acc % modulus == 0,
+                Op::EndIf { modulus } => end_block |= acc.is_multiple_of(modulus),
                 Op::Work(rounds) => acc = mix(acc, work(acc, rounds)),
             }
         }
@@ -157,10 +155,7 @@ impl Storage<Key, Value> for TestStorage {
 /// Storage with every third key absent.
 pub fn storage(keys: u32) -> TestStorage {
     TestStorage {
-        values: (0..keys)
-            .filter(|k| k % 3 != 0)
-            .map(|k| (k, u64::from(k) * 1000))
-            .collect(),
+        values: (0..keys).filter(|k| k % 3 != 0).map(|k| (k, u64::from(k) * 1000)).collect(),
         failing: None,
     }
 }
@@ -175,17 +170,10 @@ pub fn run<E: BlockExecutor<TestVm>>(
     txns: &[Tx],
 ) -> (Comparable, Option<VmBlockOutput<TestVm>>) {
     let mut hook = |_: usize, out: &TxOut| {
-        if out.end_block {
-            ControlFlow::Break(())
-        } else {
-            ControlFlow::Continue(())
-        }
+        if out.end_block { ControlFlow::Break(()) } else { ControlFlow::Continue(()) }
     };
     match executor.execute_block_with_hook(storage, txns, &mut hook) {
-        Ok(out) => (
-            Ok((out.outputs.clone(), out.state.clone(), out.ended_early)),
-            Some(out),
-        ),
+        Ok(out) => (Ok((out.outputs.clone(), out.state.clone(), out.ended_early)), Some(out)),
         Err(e) => (Err(e), None),
     }
 }

@@ -1,0 +1,37 @@
+//! Measures the executor's own cost per transaction: the VM does no work.
+//! `cargo run --release --example overhead [-- THREADS]`
+use blockstm::{BlockExecutor, Config, ParallelExecutor, SequentialExecutor};
+use blockstm_benches::{BenchVm, accounts, chain, independent};
+use std::time::Instant;
+
+fn main() {
+    let only: Option<usize> = std::env::args().nth(1).and_then(|a| a.parse().ok());
+    let vm = BenchVm { rounds: 0 };
+    for (name, storage, txns) in
+        [("independent", accounts(20_000), independent(10_000)), ("chain", accounts(1), chain(10_000))]
+    {
+        let time = |f: &dyn Fn()| {
+            let mut v: Vec<f64> = (0..15)
+                .map(|_| {
+                    let s = Instant::now();
+                    f();
+                    s.elapsed().as_secs_f64() * 1e9 / txns.len() as f64
+                })
+                .collect();
+            v.sort_by(f64::total_cmp);
+            v[7]
+        };
+        let seq = SequentialExecutor::new(vm);
+        let s = time(&|| drop(seq.execute_block(&storage, &txns)));
+        let mut line = format!("{name}: ns/txn sequential {s:.0}");
+        for threads in [1, 2, 4] {
+            if only.is_some_and(|o| o != threads) {
+                continue;
+            }
+            let par = ParallelExecutor::new(vm, Config::new(threads).expect("threads > 0"));
+            let p = time(&|| drop(par.execute_block(&storage, &txns)));
+            line += &format!("  parallel({threads}) {p:.0}");
+        }
+        println!("{line}");
+    }
+}

@@ -1,0 +1,22 @@
+//! Profiling helper: runs one scenario's parallel executor repeatedly.
+//! `cargo run --release --example profile_one -- THREADS WORKLOAD(independent|chain) REPEATS`
+use blockstm::{BlockExecutor, Config, ParallelExecutor};
+use blockstm_benches::{BenchVm, accounts, chain, independent};
+use std::time::Duration;
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    let threads = args.get(1).and_then(|a| a.parse().ok()).unwrap_or(1);
+    let workload = args.get(2).map_or("independent", String::as_str);
+    let repeats = args.get(3).and_then(|a| a.parse().ok()).unwrap_or(20);
+    let vm = BenchVm::calibrated(Duration::from_micros(10));
+    let (storage, txns) = match workload {
+        "chain" => (accounts(1), chain(10_000)),
+        _ => (accounts(20_000), independent(10_000)),
+    };
+    let executor = ParallelExecutor::new(vm, Config::new(threads).expect("threads > 0"));
+    for _ in 0..repeats {
+        let out = executor.execute_block(&storage, &txns).expect("block runs");
+        std::hint::black_box(out);
+    }
+}

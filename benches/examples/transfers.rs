@@ -1,0 +1,44 @@
+//! The main job for now: a built-in block of 10 000 peer-to-peer transfers over 1 000
+//! accounts, run sequentially and in parallel side by side; prints both times and the ratio.
+//!
+//! `cargo run --release --example transfers [-- THREADS]` (default: one thread per core).
+
+use blockstm::{Config, ParallelExecutor, SequentialExecutor};
+use blockstm_benches::{BenchVm, accounts, compare, transfers};
+use std::process::ExitCode;
+use std::time::Duration;
+
+fn main() -> ExitCode {
+    let config = match std::env::args().nth(1) {
+        None => Config::default(),
+        Some(arg) => match arg
+            .parse::<usize>()
+            .map_err(|e| e.to_string())
+            .and_then(|t| Config::new(t).map_err(|e| e.to_string()))
+        {
+            Ok(config) => config,
+            Err(e) => {
+                eprintln!("error: invalid thread count {arg:?}: {e}");
+                return ExitCode::FAILURE;
+            }
+        },
+    };
+    let vm = BenchVm::calibrated(Duration::from_micros(10));
+    let storage = accounts(1_000);
+    let txns = transfers(10_000, 1_000, 42);
+    let c = compare(&SequentialExecutor::new(vm), &ParallelExecutor::new(vm, config), &storage, &txns, 11);
+    println!("block: 10 000 transfers over 1 000 accounts, about 10 us of VM work each");
+    println!(
+        "threads: {} (machine has {} cores)",
+        config.threads(),
+        std::thread::available_parallelism().map_or(1, usize::from)
+    );
+    println!("sequential: {:.2} ms (median of 11)", c.seq.median * 1e3);
+    println!("parallel:   {:.2} ms (median of 11)", c.par.median * 1e3);
+    println!(
+        "speedup:    {:.2}x (per-run range {:.2}x..{:.2}x)",
+        c.speedup.median, c.speedup.min, c.speedup.max
+    );
+    println!("executions/txn {:.3}, validations/txn {:.3}", c.exec_per_txn, c.val_per_txn);
+    ExitCode::SUCCESS
+}
