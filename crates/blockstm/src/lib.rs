@@ -31,3 +31,8 @@ pub mod scheduler {
 pub mod validator {
     pub use blockstm_validator::*;
 }
+
+/// The README's example, compiled and run as a doctest so it cannot drift.
+#[doc = include_str!("../../../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;
