@@ -209,7 +209,9 @@ where
     fn worker_loop(&self) {
         let backoff = Backoff::new();
         let mut task = None;
-        while !self.scheduler.is_done() {
+        // Between tasks only the halt flag is polled; whether everything committed is checked
+        // when there is no task (a fully committed block hands out none).
+        while !self.scheduler.is_halted() {
             task = match task.take().or_else(|| self.scheduler.next_task()) {
                 Some(Task::Execute(version)) => self.execute(version),
                 Some(Task::Validate { version, wave }) => self.validate(version, wave),

@@ -269,6 +269,13 @@ impl Scheduler {
         self.halted.load(Ordering::Acquire) || self.committed() == self.num_txns
     }
 
+    /// Whether the block was halted (cheaper than [`Self::is_done`]: the flag is written once,
+    /// while `committed` changes on every commit, so workers poll this one between tasks).
+    #[inline]
+    pub fn is_halted(&self) -> bool {
+        self.halted.load(Ordering::Acquire)
+    }
+
     /// Stops handing out tasks; workers finish what they hold and leave.
     pub fn halt(&self) {
         // Release: pairs with the acquire load in `is_done`; nothing else depends on it.
