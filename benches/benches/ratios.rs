@@ -33,7 +33,9 @@ fn main() {
         ("dependent chain, 10 000 txns", accounts(1), chain(10_000), vec![1, 2]),
     ];
     let sequential = SequentialExecutor::new(vm);
-    for (name, storage, txns, threads) in &scenarios {
+    // BLOCKSTM_BENCH_FILTER=text runs only the scenarios whose name contains it.
+    let filter = std::env::var("BLOCKSTM_BENCH_FILTER").unwrap_or_default();
+    for (name, storage, txns, threads) in scenarios.iter().filter(|s| s.0.contains(filter.as_str())) {
         for &p in threads {
             let parallel = ParallelExecutor::new(vm, Config::new(p).expect("threads > 0"));
             let c = compare(&sequential, &parallel, storage, txns, runs);

@@ -15,8 +15,12 @@ fn main() {
         _ => (accounts(20_000), independent(10_000)),
     };
     let executor = ParallelExecutor::new(vm, Config::new(threads).expect("threads > 0"));
-    for _ in 0..repeats {
+    for round in 0..repeats {
+        let start = std::time::Instant::now();
         let out = executor.execute_block(&storage, &txns).expect("block runs");
+        if round + 1 == repeats {
+            println!("{:?} in {:?}", out.stats, start.elapsed());
+        }
         std::hint::black_box(out);
     }
 }

@@ -127,6 +127,7 @@ impl<VM: Vm> BlockExecutor<VM> for ParallelExecutor<VM> {
 struct Counters {
     executions: AtomicUsize,
     validations: AtomicUsize,
+    final_executions: AtomicUsize,
     aborts: AtomicUsize,
     dependency_waits: AtomicUsize,
 }
@@ -236,6 +237,9 @@ where
     fn execute(&self, version: Version) -> Option<Task> {
         let txn_idx = version.txn_idx;
         loop {
+            // Checked before the first read: if everything below is committed, every value this
+            // incarnation reads is final and it needs no validation.
+            let final_reads = self.scheduler.all_below_committed(txn_idx);
             let mut view = ParallelView::new(&self.mv, &self.scheduler, self.storage, txn_idx);
             // AssertUnwindSafe: after a panic only the view's captured reads and halt cause are
             // used, plain data that a panic cannot leave half-written.
@@ -273,6 +277,12 @@ where
                 MvVersionId::new(txn_idx, version.incarnation),
                 writes.into_iter().flat_map(WriteSet::into_iter),
             );
+            if final_reads {
+                self.counters.final_executions.fetch_add(1, Ordering::Relaxed);
+                let task = self.scheduler.finish_execution_final(version, wrote_new_location);
+                self.try_commit();
+                return task;
+            }
             return self.scheduler.finish_execution(version, wrote_new_location);
         }
     }
@@ -381,6 +391,7 @@ where
             threads,
             executions: self.counters.executions.into_inner_value(),
             validations: self.counters.validations.into_inner_value(),
+            final_executions: self.counters.final_executions.into_inner_value(),
             aborts: self.counters.aborts.into_inner_value(),
             dependency_waits: self.counters.dependency_waits.into_inner_value(),
             fallback_from: None,

@@ -27,6 +27,9 @@ pub struct Stats {
     pub executions: usize,
     /// Validations of read sets.
     pub validations: usize,
+    /// Executions that started with every lower transaction committed: they read only final
+    /// values, so they were committed without a validation.
+    pub final_executions: usize,
     /// Incarnations aborted by a failed validation.
     pub aborts: usize,
     /// Reads that hit an `ESTIMATE` of a lower transaction: the execution either waited for

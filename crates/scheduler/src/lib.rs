@@ -130,6 +130,11 @@ const IDX_BITS: u32 = 32;
 /// Mask of the index part of the packed word.
 const IDX_MASK: u64 = (1 << IDX_BITS) - 1;
 
+/// `validated_wave` of an incarnation that read only committed values: it satisfies the commit
+/// rule in every wave and is never handed out for validation. (Waves count decreases of
+/// `validation_idx`; no block makes four billion of them.)
+const FINAL_WAVE: Wave = Wave::MAX;
+
 /// The largest block the scheduler accepts: indices must fit the packed word with room for the
 /// few fetch-and-increments per thread that may overshoot the block size.
 pub const MAX_TXNS: usize = (u32::MAX / 2) as usize;
@@ -297,11 +302,15 @@ impl Scheduler {
             return None;
         }
         let (_, validation_idx) = unpack(self.validation_idx.load(Ordering::SeqCst));
-        if validation_idx < self.execution_idx.load(Ordering::SeqCst) {
-            self.next_version_to_validate()
-        } else {
-            self.next_version_to_execute()
+        if validation_idx < self.execution_idx.load(Ordering::SeqCst)
+            && let Some(task) = self.next_version_to_validate()
+        {
+            return Some(task);
         }
+        // No validation to do (or the one claimed is of a transaction still executing, the
+        // common case with as many workers as ready transactions): take an execution rather
+        // than report "no task", which would send the worker through its idle path.
+        self.next_version_to_execute()
     }
 
     fn next_version_to_execute(&self) -> Option<Task> {
@@ -333,7 +342,7 @@ impl Scheduler {
             let st = self.txns[idx].lock();
             // Only executed incarnations are validated; a transaction still executing will be
             // validated when it finishes (finish_execution creates that task).
-            if st.status == TxnStatus::Executed {
+            if st.status == TxnStatus::Executed && st.validated_wave != Some(FINAL_WAVE) {
                 return Some(Task::Validate { version: Version::new(idx, st.incarnation), wave });
             }
         }
@@ -443,15 +452,45 @@ impl Scheduler {
         }
     }
 
+    /// Whether every transaction below `txn_idx` is committed. An incarnation that starts
+    /// executing after this returned true reads only final values, so it can never fail
+    /// validation: finish it with [`Self::finish_execution_final`].
+    ///
+    /// Acquire (in `committed`): pairs with the release store of the commit, so the caller's
+    /// later reads see every write of the committed transactions.
+    #[inline]
+    pub fn all_below_committed(&self, txn_idx: TxnIndex) -> bool {
+        self.committed() == txn_idx
+    }
+
     /// `(txn_idx, incarnation)` finished and its writes are recorded (`EXECUTING → EXECUTED`).
     /// Resumes the transactions waiting for it. Returns the validation of this incarnation if
     /// the caller should do it now.
     pub fn finish_execution(&self, version: Version, wrote_new_location: bool) -> Option<Task> {
+        self.finish_execution_inner(version, wrote_new_location, false)
+    }
+
+    /// Like [`Self::finish_execution`] for an incarnation that started when
+    /// [`Self::all_below_committed`] held: it is marked validated for good (`FINAL_WAVE`),
+    /// needs no validation task, and may commit at once.
+    pub fn finish_execution_final(&self, version: Version, wrote_new_location: bool) -> Option<Task> {
+        self.finish_execution_inner(version, wrote_new_location, true)
+    }
+
+    fn finish_execution_inner(
+        &self,
+        version: Version,
+        wrote_new_location: bool,
+        final_reads: bool,
+    ) -> Option<Task> {
         let Version { txn_idx, incarnation } = version;
         let (task, dependents) = {
             let mut st = self.txns[txn_idx].lock();
             debug_assert_eq!((st.incarnation, st.status), (incarnation, TxnStatus::Executing));
             st.status = TxnStatus::Executed;
+            if final_reads {
+                st.validated_wave = Some(FINAL_WAVE);
+            }
             let (wave, validation_idx) = unpack(self.validation_idx.load(Ordering::SeqCst));
             let task = if validation_idx > txn_idx {
                 if wrote_new_location {
@@ -460,6 +499,8 @@ impl Scheduler {
                     if let Some(new_wave) = self.decrease_validation_idx(txn_idx) {
                         st.max_triggered_wave = st.max_triggered_wave.max(new_wave);
                     }
+                    None
+                } else if final_reads {
                     None
                 } else {
                     Some(Task::Validate { version, wave })
