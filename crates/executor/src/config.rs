@@ -2,6 +2,7 @@
 
 use std::fmt;
 use std::num::NonZeroUsize;
+use std::time::Duration;
 
 /// Default [`Config::max_incarnations`].
 pub const DEFAULT_MAX_INCARNATIONS: u32 = 256;
@@ -20,6 +21,7 @@ pub const DEFAULT_MAX_INCARNATIONS: u32 = 256;
 pub struct Config {
     threads: NonZeroUsize,
     max_incarnations: u32,
+    watchdog: Option<Duration>,
 }
 
 impl Config {
@@ -27,7 +29,7 @@ impl Config {
     /// transactions than threads use one thread per transaction.
     pub fn new(threads: usize) -> Result<Self, ConfigError> {
         let threads = NonZeroUsize::new(threads).ok_or(ConfigError::ZeroThreads)?;
-        Ok(Self { threads, max_incarnations: DEFAULT_MAX_INCARNATIONS })
+        Ok(Self { threads, max_incarnations: DEFAULT_MAX_INCARNATIONS, watchdog: None })
     }
 
     /// Livelock guard: a transaction may run at most `max_incarnations` incarnations. When one
@@ -39,6 +41,19 @@ impl Config {
             return Err(ConfigError::ZeroIncarnations);
         }
         Ok(Self { max_incarnations, ..self })
+    }
+
+    /// Watchdog: if the block is not finished after `limit` and a worker finds nothing to do,
+    /// the block fails with [`BlockError::Internal`](crate::BlockError::Internal) carrying a dump
+    /// of the scheduler's state, instead of waiting forever. A safety net against bugs in
+    /// blockstm (the stress suite runs with it); off by default, since a slow VM is not a bug.
+    pub fn with_watchdog(self, limit: Duration) -> Self {
+        Self { watchdog: Some(limit), ..self }
+    }
+
+    /// The watchdog's limit, if set.
+    pub fn watchdog(&self) -> Option<Duration> {
+        self.watchdog
     }
 
     /// Worker threads.
@@ -56,7 +71,7 @@ impl Default for Config {
     /// One thread per available core.
     fn default() -> Self {
         let threads = std::thread::available_parallelism().unwrap_or(NonZeroUsize::MIN);
-        Self { threads, max_incarnations: DEFAULT_MAX_INCARNATIONS }
+        Self { threads, max_incarnations: DEFAULT_MAX_INCARNATIONS, watchdog: None }
     }
 }
 

@@ -43,6 +43,8 @@ mod outcome;
 mod parallel;
 mod result;
 mod sequential;
+#[cfg(feature = "stress")]
+pub mod stress;
 mod vm;
 
 pub use blockstm_mvmemory::{Incarnation, TxnIndex};

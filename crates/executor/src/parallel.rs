@@ -106,6 +106,7 @@ impl<VM: Vm> BlockExecutor<VM> for ParallelExecutor<VM> {
             last: (0..num_txns).map(|_| Mutex::new(LastExecution::default())).collect(),
             scheduler: Scheduler::new(num_txns, self.config.max_incarnations()),
             sink: Mutex::new(Sink { outputs: Vec::with_capacity(num_txns), hook, end: None }),
+            deadline: self.config.watchdog().map(|limit| (std::time::Instant::now() + limit, limit)),
             counters: Counters::default(),
         };
         std::thread::scope(|scope| {
@@ -184,6 +185,8 @@ struct Block<'a, VM: Vm, S, H: ?Sized> {
     scheduler: Scheduler,
     sink: Mutex<Sink<'a, VM::Output, VM::Error, H>>,
     counters: Counters,
+    /// Watchdog: when the block must be finished, and the configured limit.
+    deadline: Option<(std::time::Instant, std::time::Duration)>,
 }
 
 impl<VM: Vm, S, H: ?Sized> fmt::Debug for Block<'_, VM, S, H> {
@@ -213,6 +216,8 @@ where
         // Between tasks only the halt flag is polled; whether everything committed is checked
         // when there is no task (a fully committed block hands out none).
         while !self.scheduler.is_halted() {
+            #[cfg(feature = "stress")]
+            crate::stress::point();
             task = match task.take().or_else(|| self.scheduler.next_task()) {
                 Some(Task::Execute(version)) => self.execute(version),
                 Some(Task::Validate { version, wave }) => self.validate(version, wave),
@@ -223,6 +228,15 @@ where
                     }
                     if self.scheduler.idle_complete() {
                         self.final_commit();
+                        break;
+                    }
+                    if let Some((deadline, limit)) = self.deadline
+                        && std::time::Instant::now() > deadline
+                    {
+                        self.fail_internal(format!(
+                            "watchdog: block not finished after {limit:?}; {}",
+                            self.scheduler.dump()
+                        ));
                         break;
                     }
                     backoff.snooze();
@@ -240,6 +254,8 @@ where
             // Checked before the first read: if everything below is committed, every value this
             // incarnation reads is final and it needs no validation.
             let final_reads = self.scheduler.all_below_committed(txn_idx);
+            #[cfg(feature = "stress")]
+            crate::stress::point();
             let mut view = ParallelView::new(&self.mv, &self.scheduler, self.storage, txn_idx);
             // AssertUnwindSafe: after a panic only the view's captured reads and halt cause are
             // used, plain data that a panic cannot leave half-written.
@@ -293,6 +309,8 @@ where
         // The slot may already hold a newer incarnation's reads; the scheduler then ignores this
         // result (it checks the incarnation), so validating them is harmless.
         let validation = validate(&self.last[txn_idx].lock().reads, &self.mv, txn_idx);
+        #[cfg(feature = "stress")]
+        crate::stress::point();
         self.counters.validations.fetch_add(1, Ordering::Relaxed);
         if validation.is_valid() {
             self.scheduler.finish_validation(version, wave);
@@ -327,9 +345,8 @@ where
             let next = guard.committed();
             drop(guard);
             self.fail_internal(format!(
-                "scheduler idle but transaction {next} cannot commit ({:?}, status {:?})",
-                self.scheduler,
-                self.scheduler.status(next)
+                "scheduler idle but transaction {next} cannot commit; {}",
+                self.scheduler.dump()
             ));
         }
     }
@@ -386,20 +403,24 @@ where
 
     /// Turns the finished run into the block's result, falling back to sequential execution if
     /// the livelock guard fired.
-    fn finish(self, threads: usize) -> BlockResult<VM> {
+    ///
+    /// Call once, after every worker returned (it takes the outputs out of the sink).
+    fn finish(&self, threads: usize) -> BlockResult<VM> {
         let mut stats = Stats {
             threads,
-            executions: self.counters.executions.into_inner_value(),
-            validations: self.counters.validations.into_inner_value(),
-            final_executions: self.counters.final_executions.into_inner_value(),
-            aborts: self.counters.aborts.into_inner_value(),
-            dependency_waits: self.counters.dependency_waits.into_inner_value(),
+            executions: self.counters.executions.value(),
+            validations: self.counters.validations.value(),
+            final_executions: self.counters.final_executions.value(),
+            aborts: self.counters.aborts.value(),
+            dependency_waits: self.counters.dependency_waits.value(),
             fallback_from: None,
         };
         let halt_reason = self.scheduler.halt_reason();
-        let Sink { mut outputs, hook, end } = self.sink.into_inner();
+        let mut sink = self.sink.lock();
+        let Sink { outputs, hook, end } = &mut *sink;
+        let mut outputs = std::mem::take(outputs);
         let committed = outputs.len();
-        match end {
+        match end.take() {
             Some(End::Error(error)) => return Err(error),
             Some(End::Hook) => {
                 let state = self.mv.snapshot(committed).map_err(|e| BlockError::Internal(e.to_string()))?;
@@ -421,7 +442,7 @@ where
         tracing::debug!(trigger = txn_idx, from = committed, "livelock guard: finishing sequentially");
         stats.fallback_from = Some(committed);
         let base = CommittedBase { mv: &self.mv, below: committed, storage: self.storage };
-        let run = run_sequential(self.vm, &base, self.txns, committed, hook, &mut stats)?;
+        let run = run_sequential(self.vm, &base, self.txns, committed, &mut **hook, &mut stats)?;
         outputs.extend(run.outputs);
         let mut state: BTreeMap<_, _> = self
             .mv
@@ -434,13 +455,13 @@ where
     }
 }
 
-/// Reads `AtomicUsize` counters once the threads are joined.
-trait IntoInnerValue {
-    fn into_inner_value(self) -> usize;
+/// Reads a statistics counter once the workers are done.
+trait CounterValue {
+    fn value(&self) -> usize;
 }
 
-impl IntoInnerValue for AtomicUsize {
-    fn into_inner_value(self) -> usize {
+impl CounterValue for AtomicUsize {
+    fn value(&self) -> usize {
         // Relaxed: the workers were joined, which orders all their increments before this.
         self.load(Ordering::Relaxed)
     }

@@ -1,10 +1,8 @@
 //! One high-contention block, 200 runs at 8 threads: identical every time, and identical to
 //! sequential execution.
 
-mod common;
-
 use blockstm_executor::{Config, ParallelExecutor, SequentialExecutor};
-use common::*;
+use blockstm_testkit::*;
 
 #[test]
 fn high_contention_block_is_identical_over_200_runs() {

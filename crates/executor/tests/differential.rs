@@ -1,10 +1,8 @@
 //! The differential property test: random blocks, sequential against parallel at many thread
 //! counts, identical outputs, final state and error.
 
-mod common;
-
 use blockstm_executor::{Config, ParallelExecutor, SequentialExecutor};
-use common::*;
+use blockstm_testkit::*;
 use proptest::prelude::*;
 use proptest::test_runner::{Config as ProptestConfig, FileFailurePersistence};
 

@@ -4,12 +4,10 @@
 // part of the algorithm, so the sync-shim rule does not apply.
 #![allow(clippy::disallowed_types)]
 
-mod common;
-
 use blockstm_executor::{
     BlockError, BlockExecutor, Config, ConfigError, Halt, ParallelExecutor, SequentialExecutor, TxnView, Vm,
 };
-use common::*;
+use blockstm_testkit::*;
 use std::collections::HashMap;
 use std::ops::ControlFlow;
 use std::sync::atomic::{AtomicBool, Ordering};

@@ -4,10 +4,8 @@
 // part of the algorithm, so the sync-shim rule does not apply.
 #![allow(clippy::disallowed_types)]
 
-mod common;
-
 use blockstm_executor::{BlockExecutor, Config, Halt, ParallelExecutor, SequentialExecutor, TxnView, Vm};
-use common::*;
+use blockstm_testkit::*;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 

@@ -268,6 +268,21 @@ impl Scheduler {
         self.committed.load(Ordering::Acquire)
     }
 
+    /// A readable dump of the scheduler and of the transactions around the commit point, for
+    /// watchdog and invariant-violation reports.
+    pub fn dump(&self) -> String {
+        let committed = self.committed();
+        let mut out = format!("{self:?}; transactions from the commit point:");
+        for idx in committed..self.num_txns.min(committed + 16) {
+            let st = self.txns[idx].lock();
+            out += &format!(
+                "\n  {idx}: incarnation {} {:?}, max_triggered_wave {}, validated_wave {:?}, waiting {:?}",
+                st.incarnation, st.status, st.max_triggered_wave, st.validated_wave, st.dependents
+            );
+        }
+        out
+    }
+
     /// Whether workers should stop: every transaction committed, or the block was halted.
     #[inline]
     pub fn is_done(&self) -> bool {

@@ -1,7 +1,7 @@
 //! A VM for differential tests: transactions are small programs whose reads, writes, errors,
 //! panics and block endings depend on the values they read, so a re-execution over other values
 //! behaves differently.
-#![allow(dead_code, unreachable_pub, missing_docs)]
+#![allow(missing_docs)]
 
 use blockstm_executor::{BlockError, BlockExecutor, Halt, Storage, TxnView, Vm, VmBlockOutput};
 use std::collections::HashMap;

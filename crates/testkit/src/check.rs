@@ -1,0 +1,67 @@
+//! The differential check: sequential against parallel on one block.
+
+use crate::generate::Case;
+use crate::vm::{Comparable, TestVm, run};
+use blockstm_executor::{Config, ParallelExecutor, SequentialExecutor, Stats};
+use std::fmt;
+use std::time::Duration;
+
+/// A parallel run that did not return what sequential execution returned.
+#[derive(Debug)]
+pub struct Divergence {
+    /// Seed of the block ([`random_case`](crate::random_case)).
+    pub seed: u64,
+    /// Worker threads of the parallel run.
+    pub threads: usize,
+    /// Livelock-guard setting of the parallel run.
+    pub max_incarnations: u32,
+    /// What sequential execution returned.
+    pub expected: Comparable,
+    /// What the parallel run returned.
+    pub actual: Comparable,
+}
+
+impl fmt::Display for Divergence {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "divergence: seed {} threads {} max_incarnations {}\nexpected: {:?}\nactual:   {:?}",
+            self.seed, self.threads, self.max_incarnations, self.expected, self.actual
+        )
+    }
+}
+
+/// Runs `case` in parallel with `config` (and the block-ending hook).
+pub fn run_case(case: &Case, config: Config) -> (Comparable, Option<Stats>) {
+    let (result, out) = run(&ParallelExecutor::new(TestVm, config), &case.storage, &case.txns);
+    (result, out.map(|o| o.stats))
+}
+
+/// Runs `case` sequentially and in parallel at each of `threads`; the first divergence, if any.
+/// `watchdog` turns a hang into an error carrying the scheduler's state.
+pub fn check_case(
+    case: &Case,
+    threads: &[usize],
+    max_incarnations: u32,
+    watchdog: Option<Duration>,
+) -> Result<(), Box<Divergence>> {
+    let (expected, _) = run(&SequentialExecutor::new(TestVm), &case.storage, &case.txns);
+    for &t in threads {
+        let mut config =
+            Config::new(t).expect("threads > 0").with_max_incarnations(max_incarnations).expect("> 0");
+        if let Some(limit) = watchdog {
+            config = config.with_watchdog(limit);
+        }
+        let (actual, _) = run_case(case, config);
+        if actual != expected {
+            return Err(Box::new(Divergence {
+                seed: case.seed,
+                threads: t,
+                max_incarnations,
+                expected,
+                actual,
+            }));
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,106 @@
+//! Seeded random blocks: the same seed gives the same block on every machine.
+
+use crate::vm::{Key, Op, TestStorage, Tx, storage};
+
+/// splitmix64: a small, fast, well-distributed seeded generator.
+#[derive(Clone, Debug)]
+pub struct Rng(u64);
+
+impl Rng {
+    /// A generator for `seed`.
+    pub fn new(seed: u64) -> Self {
+        Self(seed)
+    }
+
+    /// The next 64 random bits.
+    pub fn next_u64(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
+    /// Uniform in `0..n` (`n > 0`).
+    pub fn below(&mut self, n: u64) -> u64 {
+        self.next_u64() % n
+    }
+
+    /// Uniform in `lo..=hi`.
+    pub fn range(&mut self, lo: u64, hi: u64) -> u64 {
+        lo + self.below(hi - lo + 1)
+    }
+
+    /// True with probability `p`.
+    pub fn chance(&mut self, p: f64) -> bool {
+        ((self.next_u64() >> 11) as f64 / (1u64 << 53) as f64) < p
+    }
+}
+
+/// A block and its pre-state.
+#[derive(Clone, Debug)]
+pub struct Case {
+    /// The seed that generated it (replay with [`random_case`]).
+    pub seed: u64,
+    /// Pre-state.
+    pub storage: TestStorage,
+    /// The block.
+    pub txns: Vec<Tx>,
+}
+
+/// A random block for `seed`: 1 to 300 transactions over a key pool of 1 to 1000 keys (often
+/// small, and often with two hot keys taking most accesses), 0 to 16 operations each, value-
+/// dependent reads and writes, and in some blocks errors, panics, block-ending markers and an
+/// unreadable storage location.
+pub fn random_case(seed: u64) -> Case {
+    let mut rng = Rng::new(seed);
+    let keys = match rng.below(3) {
+        0 => rng.range(1, 4),
+        1 => rng.range(5, 32),
+        _ => rng.range(33, 1000),
+    } as Key;
+    let hot = rng.chance(0.4);
+    let faults = rng.chance(0.5);
+    let mut storage = storage(keys);
+    if rng.chance(0.1) {
+        storage.failing = Some(rng.below(u64::from(keys)) as Key);
+    }
+    let num_txns = rng.range(1, 300) as usize;
+    let key = |rng: &mut Rng| -> Key {
+        if hot && rng.chance(0.8) {
+            rng.below(2.min(u64::from(keys))) as Key
+        } else {
+            rng.below(u64::from(keys)) as Key
+        }
+    };
+    let txns = (0..num_txns)
+        .map(|_| {
+            let ops = (0..rng.range(0, 16))
+                .map(|_| match rng.below(100) {
+                    0..40 => Op::Read(key(&mut rng)),
+                    40..48 => Op::ReadEither(key(&mut rng), key(&mut rng)),
+                    48..76 => Op::Write(key(&mut rng), rng.next_u64()),
+                    76..84 => Op::WriteEither(key(&mut rng), key(&mut rng), rng.next_u64()),
+                    84..94 => Op::Increment(key(&mut rng)),
+                    94..96 if faults => Op::FailIf { modulus: rng.range(1, 40), panic: rng.chance(0.5) },
+                    94..97 => Op::EndIf { modulus: rng.range(1, 64) },
+                    _ => Op::Work(rng.below(200) as u32),
+                })
+                .collect();
+            Tx { ops }
+        })
+        .collect();
+    Case { seed, storage, txns }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_same_seed_gives_the_same_block() {
+        let (a, b) = (random_case(42), random_case(42));
+        assert_eq!(format!("{:?}", a.txns), format!("{:?}", b.txns));
+        assert_ne!(format!("{:?}", a.txns), format!("{:?}", random_case(43).txns));
+    }
+}
