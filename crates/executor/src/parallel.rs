@@ -604,3 +604,7 @@ where
         self.writes.insert(key, value);
     }
 }
+
+#[cfg(all(test, loom))]
+#[path = "parallel_loom.rs"]
+mod loom_test;

@@ -199,6 +199,20 @@ type Shard<K, V> = RwLock<HashMap<K, Versions<V>, RandomState>>;
 /// shard lock at once small, while a block's memory costs only 64 empty maps to create.
 const SHARDS: usize = 64;
 
+/// A hasher for shard selection and the shard maps. Randomly seeded per memory, so no input can
+/// be crafted against it; under loom fixed, because a model must behave the same in every
+/// iteration it replays (a different shard per iteration breaks loom's replay).
+fn hasher() -> RandomState {
+    #[cfg(not(loom))]
+    {
+        RandomState::new()
+    }
+    #[cfg(loom)]
+    {
+        RandomState::with_seeds(1, 2, 3, 4)
+    }
+}
+
 /// The multi-version data structure of Block-STM. See the [crate docs](crate).
 pub struct MvMemory<K, V> {
     hasher: RandomState,
@@ -224,13 +238,11 @@ where
     /// Memory for a block of `num_txns` transactions.
     pub fn new(num_txns: usize) -> Self {
         Self {
-            hasher: RandomState::new(),
+            hasher: hasher(),
             shards: (0..SHARDS)
                 // Room for about one location per transaction up front: growing the maps by
                 // rehashing showed in profiles of large blocks.
-                .map(|_| {
-                    RwLock::new(HashMap::with_capacity_and_hasher(num_txns / SHARDS, RandomState::new()))
-                })
+                .map(|_| RwLock::new(HashMap::with_capacity_and_hasher(num_txns / SHARDS, hasher())))
                 .collect(),
             last_writes: (0..num_txns).map(|_| Mutex::new(SmallVec::new())).collect(),
         }
@@ -377,3 +389,6 @@ where
 
 #[cfg(test)]
 mod test;
+
+#[cfg(all(test, loom))]
+mod loom_test;

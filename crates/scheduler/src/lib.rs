@@ -670,3 +670,6 @@ impl CommitGuard<'_> {
 
 #[cfg(test)]
 mod test;
+
+#[cfg(all(test, loom))]
+mod loom_test;

@@ -1,0 +1,201 @@
+//! loom model of the scheduler alone.
+//!
+//! Run: `RUSTFLAGS="--cfg loom" cargo test --release -p blockstm-scheduler --lib loom`
+//! (bounded by `preemption_bound`, see `docs/design.md`, "Model checking").
+//!
+//! Workers drive a miniature block through the real scheduler. Transaction `i` "reads" the
+//! value transaction `i - 1` last recorded and "writes" its own location (a new value per
+//! incarnation, so a re-execution changes what readers above see); an aborted transaction's
+//! location becomes an ESTIMATE and readers wait through `add_dependency`, as in the executor.
+//! Checked in every explored interleaving:
+//! - an incarnation is executed at most once;
+//! - transactions commit in block order, each with its latest incarnation, whose read is the
+//!   final value below it (so it was validated after the last change that could invalidate it);
+//! - completion (`idle_complete` / everything committed) is never seen while work remains.
+// Test bookkeeping counts iterations with a plain static atomic, outside the model.
+#![allow(clippy::disallowed_types)]
+
+use super::*;
+use blockstm_sync::Arc;
+use loom::thread;
+use std::sync::atomic::AtomicUsize as StdAtomicUsize;
+
+/// A location's content: `0` never written, `n + 1` written by incarnation `n`, `ESTIMATE`.
+const ESTIMATE: usize = usize::MAX;
+
+struct Model {
+    s: Scheduler,
+    /// The value at each transaction's location.
+    memory: Vec<Mutex<usize>>,
+    /// What the latest execution of each transaction read (the value below it).
+    reads: Vec<Mutex<usize>>,
+    executed: Mutex<Vec<Version>>,
+    commits: Mutex<Vec<Version>>,
+}
+
+impl Model {
+    fn new(n: usize) -> Self {
+        Self {
+            s: Scheduler::new(n, 100),
+            memory: (0..n).map(|_| Mutex::new(0)).collect(),
+            reads: (0..n).map(|_| Mutex::new(0)).collect(),
+            executed: Mutex::new(Vec::new()),
+            commits: Mutex::new(Vec::new()),
+        }
+    }
+
+    fn read_below(&self, txn: usize) -> Result<usize, usize> {
+        if txn == 0 {
+            return Ok(0);
+        }
+        match *self.memory[txn - 1].lock() {
+            ESTIMATE => Err(txn - 1),
+            value => Ok(value),
+        }
+    }
+
+    fn execute(&self, version: Version) -> Option<Task> {
+        {
+            let mut executed = self.executed.lock();
+            assert!(!executed.contains(&version), "{version:?} executed twice");
+            executed.push(version);
+        }
+        let txn = version.txn_idx;
+        loop {
+            match self.read_below(txn) {
+                Ok(value) => {
+                    *self.reads[txn].lock() = value;
+                    let new = {
+                        let mut slot = self.memory[txn].lock();
+                        let new = *slot == 0;
+                        *slot = version.incarnation as usize + 1;
+                        new
+                    };
+                    return self.s.finish_execution(version, new);
+                }
+                Err(blocking) => {
+                    if self.s.add_dependency(txn, blocking) {
+                        return None;
+                    }
+                }
+            }
+        }
+    }
+
+    fn validate(&self, version: Version, wave: Wave) -> Option<Task> {
+        let txn = version.txn_idx;
+        let read = *self.reads[txn].lock();
+        if self.read_below(txn) == Ok(read) {
+            self.s.finish_validation(version, wave);
+            return None;
+        }
+        if !self.s.try_validation_abort(version) {
+            self.s.finish_failed_validation();
+            return None;
+        }
+        *self.memory[txn].lock() = ESTIMATE;
+        self.s.finish_abort(version)
+    }
+
+    fn commit(&self, guard: &mut CommitGuard<'_>) {
+        while let Some(version) = guard.try_commit_next() {
+            let txn = version.txn_idx;
+            let mut commits = self.commits.lock();
+            assert_eq!(commits.len(), txn, "commit out of block order");
+            assert_eq!(
+                *self.memory[txn].lock(),
+                version.incarnation as usize + 1,
+                "{version:?} is not the latest incarnation"
+            );
+            assert_eq!(
+                self.read_below(txn),
+                Ok(*self.reads[txn].lock()),
+                "{version:?} committed with a stale read"
+            );
+            commits.push(version);
+        }
+    }
+
+    fn worker(&self) {
+        let mut task = None;
+        let mut idle_spins = 0;
+        while !self.s.is_done() {
+            task = match task.take().or_else(|| self.s.next_task()) {
+                Some(Task::Execute(version)) => self.execute(version),
+                Some(Task::Validate { version, wave }) => self.validate(version, wave),
+                None => {
+                    if let Some(mut guard) = self.s.try_lock_commit() {
+                        self.commit(&mut guard);
+                    }
+                    if self.s.is_done() {
+                        break;
+                    }
+                    if self.s.idle_complete() {
+                        // Completion: nothing may be left to do, everything must commit.
+                        let mut guard = self.s.lock_commit();
+                        self.commit(&mut guard);
+                        assert!(self.s.is_done(), "idle but not all committed: {}", self.s.dump());
+                        break;
+                    }
+                    idle_spins += 1;
+                    assert!(idle_spins < 2000, "worker spun without progress: {}", self.s.dump());
+                    thread::yield_now();
+                    continue;
+                }
+            };
+        }
+    }
+
+    fn check_final(&self, n: usize) {
+        assert_eq!(self.commits.lock().len(), n);
+        for txn in 0..n {
+            assert_eq!(self.s.status(txn).1, TxnStatus::Committed);
+        }
+    }
+}
+
+fn run_model(threads: usize, txns: usize, preemption_bound: usize) {
+    static ITERATIONS: StdAtomicUsize = StdAtomicUsize::new(0);
+    ITERATIONS.store(0, std::sync::atomic::Ordering::Relaxed);
+    let start = std::time::Instant::now();
+    let mut builder = loom::model::Builder::new();
+    builder.preemption_bound = Some(preemption_bound);
+    // Idle workers spin (yielding) while others progress; each spin is a branch.
+    builder.max_branches = 100_000;
+    builder.check(move || {
+        ITERATIONS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let model = Arc::new(Model::new(txns));
+        let handles: Vec<_> = (1..threads)
+            .map(|_| {
+                let model = Arc::clone(&model);
+                thread::spawn(move || model.worker())
+            })
+            .collect();
+        model.worker();
+        for handle in handles {
+            handle.join().expect("worker");
+        }
+        model.check_final(txns);
+    });
+    println!(
+        "scheduler model: {threads} threads, {txns} transactions, preemption bound {preemption_bound}: \
+         {} interleavings in {:.1?}",
+        ITERATIONS.load(std::sync::atomic::Ordering::Relaxed),
+        start.elapsed()
+    );
+}
+
+#[test]
+fn loom_scheduler_two_threads_three_transactions() {
+    run_model(2, 3, 2);
+}
+
+#[test]
+fn loom_scheduler_three_threads_two_transactions() {
+    run_model(3, 2, 1);
+}
+
+#[test]
+fn loom_scheduler_two_threads_two_transactions_deeper() {
+    run_model(2, 2, 3);
+}
