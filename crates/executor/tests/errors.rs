@@ -207,3 +207,39 @@ fn error_display_names_the_transaction() {
     assert_eq!(e.to_string(), "transaction 7 failed: Failed { acc: 1 }");
     assert_eq!(e.txn_idx(), Some(7));
 }
+
+/// Transaction 0 is slow; everything else is instant.
+struct SlowFirstVm;
+
+impl Vm for SlowFirstVm {
+    type Key = u32;
+    type Value = u64;
+    type Transaction = ();
+    type Output = u64;
+    type Error = TestError;
+
+    fn execute<V: TxnView<u32, u64>>(&self, txn_idx: usize, _: &(), view: &mut V) -> Result<u64, TestError> {
+        if txn_idx == 0 {
+            std::thread::sleep(Duration::from_millis(300));
+        }
+        view.write(txn_idx as u32, 1);
+        Ok(1)
+    }
+}
+
+#[test]
+fn watchdog_fails_a_block_that_outlives_it_with_the_scheduler_state() {
+    let executor =
+        ParallelExecutor::new(SlowFirstVm, Config::new(2).unwrap().with_watchdog(Duration::from_millis(50)));
+    let err = executor.execute_block(&HashMap::new(), &[(); 8]).unwrap_err();
+    let BlockError::Internal(message) = err else { panic!("expected the watchdog, got {err:?}") };
+    assert!(message.starts_with("watchdog: block not finished after 50ms"), "{message}");
+    assert!(
+        message.contains("transactions from the commit point:\n  0: incarnation 0 Executing"),
+        "{message}"
+    );
+    // Without the watchdog the same block simply finishes.
+    let out =
+        ParallelExecutor::new(SlowFirstVm, Config::new(2).unwrap()).execute_block(&HashMap::new(), &[(); 8]);
+    assert_eq!(out.unwrap().outputs.len(), 8);
+}
