@@ -22,6 +22,7 @@ pub struct Config {
     threads: NonZeroUsize,
     max_incarnations: u32,
     watchdog: Option<Duration>,
+    adaptive: bool,
 }
 
 impl Config {
@@ -29,7 +30,7 @@ impl Config {
     /// transactions than threads use one thread per transaction.
     pub fn new(threads: usize) -> Result<Self, ConfigError> {
         let threads = NonZeroUsize::new(threads).ok_or(ConfigError::ZeroThreads)?;
-        Ok(Self { threads, max_incarnations: DEFAULT_MAX_INCARNATIONS, watchdog: None })
+        Ok(Self { threads, max_incarnations: DEFAULT_MAX_INCARNATIONS, watchdog: None, adaptive: true })
     }
 
     /// Livelock guard: a transaction may run at most `max_incarnations` incarnations. When one
@@ -49,6 +50,28 @@ impl Config {
     /// blockstm (the stress suite runs with it); off by default, since a slow VM is not a bug.
     pub fn with_watchdog(self, limit: Duration) -> Self {
         Self { watchdog: Some(limit), ..self }
+    }
+
+    /// Adaptive choice of the sequential path (on by default):
+    ///
+    /// - with one worker thread the block runs on the sequential baseline (one worker overlaps
+    ///   nothing, so the Block-STM machinery could only cost);
+    /// - in a block of at least [`ADAPTIVE_MIN_TXNS`](crate::ADAPTIVE_MIN_TXNS) transactions, once
+    ///   [`ADAPTIVE_WINDOW`](crate::ADAPTIVE_WINDOW) have committed, the run compares itself with
+    ///   sequential execution: if the committed transactions times their mean execution time
+    ///   (waits excluded) is less than the time elapsed, the parallel run is slower than one
+    ///   thread would be (a dependency chain, a single hot location), and the rest of the block
+    ///   runs sequentially from the committed prefix.
+    ///
+    /// The result is the same either way; [`Stats::fallback`](crate::Stats::fallback) says what
+    /// happened. Off, every block runs entirely on Block-STM (tests use this to exercise it).
+    pub fn with_adaptive(self, adaptive: bool) -> Self {
+        Self { adaptive, ..self }
+    }
+
+    /// Whether the adaptive choice is on.
+    pub fn adaptive(&self) -> bool {
+        self.adaptive
     }
 
     /// The watchdog's limit, if set.
@@ -71,7 +94,7 @@ impl Default for Config {
     /// One thread per available core.
     fn default() -> Self {
         let threads = std::thread::available_parallelism().unwrap_or(NonZeroUsize::MIN);
-        Self { threads, max_incarnations: DEFAULT_MAX_INCARNATIONS, watchdog: None }
+        Self { threads, max_incarnations: DEFAULT_MAX_INCARNATIONS, watchdog: None, adaptive: true }
     }
 }
 

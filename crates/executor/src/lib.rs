@@ -49,8 +49,8 @@ mod vm;
 
 pub use blockstm_mvmemory::{Incarnation, TxnIndex};
 pub use config::{Config, ConfigError, DEFAULT_MAX_INCARNATIONS};
-pub use parallel::ParallelExecutor;
-pub use result::{BlockError, BlockOutput, Stats};
+pub use parallel::{ADAPTIVE_MIN_TXNS, ADAPTIVE_WINDOW, ParallelExecutor};
+pub use result::{BlockError, BlockOutput, Fallback, Stats};
 pub use sequential::SequentialExecutor;
 pub use vm::{CommitHook, Halt, NoHook, Storage, TxnView, Vm};
 

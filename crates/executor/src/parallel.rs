@@ -3,14 +3,14 @@
 
 use crate::local::{KeyIndex, WriteSet};
 use crate::outcome::{Outcome, panic_message};
-use crate::sequential::{BaseError, BaseState, run_sequential};
+use crate::sequential::{BaseError, BaseState, StorageBase, run_sequential};
 use crate::{
-    BlockError, BlockExecutor, BlockOutput, BlockResult, CommitHook, Config, Halt, Stats, Storage, TxnView,
-    Vm,
+    BlockError, BlockExecutor, BlockOutput, BlockResult, CommitHook, Config, Fallback, Halt, Stats, Storage,
+    TxnView, Vm,
 };
 use blockstm_mvmemory::{MvMemory, MvRead, TxnIndex, Version as MvVersionId};
 use blockstm_scheduler::{CommitGuard, HaltReason, MAX_TXNS, Scheduler, Task, Version};
-use blockstm_sync::atomic::{AtomicUsize, Ordering};
+use blockstm_sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use blockstm_sync::{Backoff, Mutex};
 use blockstm_validator::{ReadOrigin, ReadSet, validate};
 use smallvec::SmallVec;
@@ -18,6 +18,13 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::ops::ControlFlow;
 use std::panic::{AssertUnwindSafe, catch_unwind};
+
+/// Commits after which the adaptive rule measures the run (see [`Config::with_adaptive`]).
+pub const ADAPTIVE_WINDOW: usize = 256;
+
+/// Smallest block the adaptive rule measures: below it the rest of the block after the window
+/// would be too short for switching to pay off.
+pub const ADAPTIVE_MIN_TXNS: usize = 2 * ADAPTIVE_WINDOW;
 
 /// Executes blocks with Block-STM on plain worker threads.
 ///
@@ -98,6 +105,17 @@ impl<VM: Vm> BlockExecutor<VM> for ParallelExecutor<VM> {
             });
         }
 
+        if self.config.adaptive() && threads == 1 {
+            // One worker overlaps nothing: the sequential baseline is the fastest way.
+            let mut stats = Stats { threads, ..Stats::default() };
+            let run = run_sequential(&self.vm, &StorageBase(storage), txns, 0, hook, &mut stats)?;
+            let mut state: Vec<_> = run.writes.into_iter().collect();
+            state.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+            stats.fallback = Some(Fallback::SingleThread);
+            stats.fallback_from = Some(0);
+            return Ok(BlockOutput { outputs: run.outputs, state, ended_early: run.ended_early, stats });
+        }
+        let adaptive = (self.config.adaptive() && num_txns >= ADAPTIVE_MIN_TXNS).then(Warmup::default);
         let block = Block {
             vm: &self.vm,
             storage,
@@ -105,8 +123,10 @@ impl<VM: Vm> BlockExecutor<VM> for ParallelExecutor<VM> {
             mv: MvMemory::new(num_txns),
             last: (0..num_txns).map(|_| Mutex::new(LastExecution::default())).collect(),
             scheduler: Scheduler::new(num_txns, self.config.max_incarnations()),
-            sink: Mutex::new(Sink { outputs: Vec::with_capacity(num_txns), hook, end: None }),
+            sink: Mutex::new(Sink { outputs: Vec::with_capacity(num_txns), hook, end: None, measured: None }),
             deadline: self.config.watchdog().map(|limit| (std::time::Instant::now() + limit, limit)),
+            started: std::time::Instant::now(),
+            adaptive,
             counters: Counters::default(),
         };
         std::thread::scope(|scope| {
@@ -148,6 +168,8 @@ struct Sink<'h, O, E, H: ?Sized> {
     outputs: Vec<O>,
     hook: &'h mut H,
     end: Option<End<E>>,
+    /// The adaptive rule's measurement, and whether it chose to finish sequentially.
+    measured: Option<(f64, bool)>,
 }
 
 /// What the latest executed incarnation of a transaction left for validation and commit.
@@ -187,6 +209,22 @@ struct Block<'a, VM: Vm, S, H: ?Sized> {
     counters: Counters,
     /// Watchdog: when the block must be finished, and the configured limit.
     deadline: Option<(std::time::Instant, std::time::Duration)>,
+    /// When the block started (for the adaptive rule).
+    started: std::time::Instant,
+    /// The adaptive rule's measurements, if it applies to this block.
+    adaptive: Option<Warmup>,
+}
+
+/// Measurements of the adaptive rule's warm-up window. Relaxed everywhere: statistics read by
+/// the committer; an execution counted a little late only shifts the estimate.
+#[derive(Debug, Default)]
+struct Warmup {
+    /// Set once the rule has decided; executions stop timing themselves then.
+    decided: AtomicBool,
+    /// Total VM time of executions during the window, waits excluded, in nanoseconds.
+    exec_nanos: AtomicU64,
+    /// Executions timed.
+    execs: AtomicUsize,
 }
 
 impl<VM: Vm, S, H: ?Sized> fmt::Debug for Block<'_, VM, S, H> {
@@ -259,8 +297,15 @@ where
             let mut view = ParallelView::new(&self.mv, &self.scheduler, self.storage, txn_idx);
             // AssertUnwindSafe: after a panic only the view's captured reads and halt cause are
             // used, plain data that a panic cannot leave half-written.
+            let timed = self.adaptive.as_ref().filter(|w| !w.decided.load(Ordering::Relaxed));
+            let start = timed.map(|_| std::time::Instant::now());
             let result =
                 catch_unwind(AssertUnwindSafe(|| self.vm.execute(txn_idx, &self.txns[txn_idx], &mut view)));
+            if let (Some(warmup), Some(start)) = (timed, start) {
+                let busy = start.elapsed().saturating_sub(view.waited);
+                warmup.exec_nanos.fetch_add(busy.as_nanos() as u64, Ordering::Relaxed);
+                warmup.execs.fetch_add(1, Ordering::Relaxed);
+            }
             self.counters.executions.fetch_add(1, Ordering::Relaxed);
             if view.waits > 0 {
                 self.counters.dependency_waits.fetch_add(view.waits, Ordering::Relaxed);
@@ -353,7 +398,7 @@ where
 
     fn commit(&self, guard: &mut CommitGuard<'_>) {
         let mut sink = self.sink.lock();
-        while sink.end.is_none() {
+        while sink.end.is_none() && !matches!(sink.measured, Some((_, true))) {
             let Some(version) = guard.try_commit_next() else {
                 return;
             };
@@ -372,6 +417,20 @@ where
                     break;
                 }
             };
+            if let Some(warmup) = &self.adaptive
+                && txn_idx + 1 == ADAPTIVE_WINDOW
+            {
+                warmup.decided.store(true, Ordering::Relaxed);
+                let execs = warmup.execs.load(Ordering::Relaxed).max(1);
+                let mean = warmup.exec_nanos.load(Ordering::Relaxed) as f64 / execs as f64;
+                let elapsed = self.started.elapsed().as_nanos().max(1) as f64;
+                let parallelism = ADAPTIVE_WINDOW as f64 * mean / elapsed;
+                let sequential = parallelism < 1.0;
+                sink.measured = Some((parallelism, sequential));
+                if sequential {
+                    tracing::debug!(parallelism, "adaptive rule: finishing sequentially");
+                }
+            }
             match outcome.into_result(txn_idx) {
                 Ok(output) => {
                     let flow = catch_unwind(AssertUnwindSafe(|| sink.hook.on_commit(txn_idx, &output)));
@@ -414,10 +473,14 @@ where
             aborts: self.counters.aborts.value(),
             dependency_waits: self.counters.dependency_waits.value(),
             fallback_from: None,
+            fallback: None,
+            measured_parallelism: None,
         };
         let halt_reason = self.scheduler.halt_reason();
         let mut sink = self.sink.lock();
-        let Sink { outputs, hook, end } = &mut *sink;
+        let Sink { outputs, hook, end, measured } = &mut *sink;
+        stats.measured_parallelism = measured.map(|(parallelism, _)| parallelism);
+        let chose_sequential = matches!(measured, Some((_, true)));
         let mut outputs = std::mem::take(outputs);
         let committed = outputs.len();
         match end.take() {
@@ -432,15 +495,26 @@ where
             let state = self.mv.snapshot(committed).map_err(|e| BlockError::Internal(e.to_string()))?;
             return Ok(BlockOutput { outputs, state, ended_early: false, stats });
         }
-        let Some(HaltReason::Livelock { txn_idx }) = halt_reason else {
-            return Err(BlockError::Internal(format!(
-                "workers stopped with {committed} of {} transactions committed ({halt_reason:?})",
-                self.txns.len()
-            )));
+        let reason = match halt_reason {
+            _ if chose_sequential => Fallback::LowParallelism,
+            Some(HaltReason::Livelock { txn_idx }) => {
+                tracing::debug!(
+                    trigger = txn_idx,
+                    from = committed,
+                    "livelock guard: finishing sequentially"
+                );
+                Fallback::Livelock
+            }
+            _ => {
+                return Err(BlockError::Internal(format!(
+                    "workers stopped with {committed} of {} transactions committed ({halt_reason:?})",
+                    self.txns.len()
+                )));
+            }
         };
-        // Livelock guard: the committed prefix is final; run the rest in order on top of it.
-        tracing::debug!(trigger = txn_idx, from = committed, "livelock guard: finishing sequentially");
+        // The committed prefix is final; run the rest in order on top of it.
         stats.fallback_from = Some(committed);
+        stats.fallback = Some(reason);
         let base = CommittedBase { mv: &self.mv, below: committed, storage: self.storage };
         let run = run_sequential(self.vm, &base, self.txns, committed, &mut **hook, &mut stats)?;
         outputs.extend(run.outputs);
@@ -518,6 +592,8 @@ struct ParallelView<'a, K, V, S> {
     halt: Option<ViewHalt>,
     /// Times this execution waited for an executing lower transaction.
     waits: usize,
+    /// Time spent in those waits (measured only when a wait happens).
+    waited: std::time::Duration,
 }
 
 impl<'a, K, V, S> ParallelView<'a, K, V, S>
@@ -537,6 +613,7 @@ where
             read_index: KeyIndex::new(),
             halt: None,
             waits: 0,
+            waited: std::time::Duration::ZERO,
         }
     }
 
@@ -576,7 +653,10 @@ where
                     // execution (on a dependency chain this keeps the next transaction from
                     // racing ahead through the rest of the block). No lock is held here.
                     self.waits += 1;
-                    if self.scheduler.wait_while_executing(blocking) {
+                    let start = std::time::Instant::now();
+                    let finished = self.scheduler.wait_while_executing(blocking);
+                    self.waited += start.elapsed();
+                    if finished {
                         continue;
                     }
                     self.halt = Some(ViewHalt::Blocked(blocking));

@@ -67,9 +67,11 @@ fn run_model(txns: &'static [(u8, u8)], preemption_bound: usize) {
             mv: MvMemory::new(num_txns),
             last: (0..num_txns).map(|_| Mutex::new(LastExecution::default())).collect(),
             scheduler: Scheduler::new(num_txns, 100),
-            sink: Mutex::new(Sink { outputs: Vec::new(), hook, end: None }),
+            sink: Mutex::new(Sink { outputs: Vec::new(), hook, end: None, measured: None }),
             counters: Counters::default(),
             deadline: None,
+            started: std::time::Instant::now(),
+            adaptive: None,
         });
         let other = {
             let block = Arc::clone(&block);

@@ -4,7 +4,7 @@ use blockstm_mvmemory::TxnIndex;
 use std::fmt::{self, Debug, Display};
 
 /// The result of a block that did not fail.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct BlockOutput<K, V, O> {
     /// The output of every executed transaction, in block order. Shorter than the block when the
     /// commit hook ended it early.
@@ -19,7 +19,7 @@ pub struct BlockOutput<K, V, O> {
 
 /// Counters of one block execution. They describe the run, not the result: they differ between
 /// runs of the same block.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq)]
 pub struct Stats {
     /// Worker threads used (after capping to the number of transactions).
     pub threads: usize,
@@ -35,9 +35,28 @@ pub struct Stats {
     /// Reads that hit an `ESTIMATE` of a lower transaction: the execution either waited for
     /// that transaction to finish re-executing, or stopped and was resumed after it.
     pub dependency_waits: usize,
-    /// Set when the livelock guard fired: the transactions from this index on were executed
-    /// sequentially after the parallel run committed those below it.
+    /// Set when the transactions from this index on were executed sequentially (see
+    /// [`Stats::fallback`] for why), after the parallel run committed those below it.
     pub fallback_from: Option<TxnIndex>,
+    /// Why part of the block ran sequentially, if it did.
+    pub fallback: Option<Fallback>,
+    /// The parallelism the run achieved over its warm-up window (see
+    /// [`Config::with_adaptive`](crate::Config::with_adaptive)): transactions committed times their
+    /// mean execution time, over the elapsed time. Above 1 the parallel run was ahead of a
+    /// sequential one. `None` when the block was too small to measure or adaptivity is off.
+    pub measured_parallelism: Option<f64>,
+}
+
+/// Why (part of) a block ran on the sequential path.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Fallback {
+    /// One worker thread: the block ran on the sequential baseline from the start.
+    SingleThread,
+    /// After the warm-up window the parallel run was committing more slowly than one thread
+    /// executing the same transactions back to back would.
+    LowParallelism,
+    /// The livelock guard: a transaction reached the incarnation limit.
+    Livelock,
 }
 
 impl Stats {

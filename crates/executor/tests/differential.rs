@@ -53,7 +53,8 @@ fn case() -> impl Strategy<Value = Case> {
 fn check(case: &Case, max_incarnations: Option<u32>) -> Result<(), TestCaseError> {
     let (expected, _) = run(&SequentialExecutor::new(TestVm), &case.storage, &case.txns);
     for threads in THREADS {
-        let mut config = Config::new(threads).unwrap();
+        // Adaptive choice off: every thread count, 1 included, runs Block-STM itself.
+        let mut config = Config::new(threads).unwrap().with_adaptive(false);
         if let Some(max) = max_incarnations {
             config = config.with_max_incarnations(max).unwrap();
         }

@@ -8,7 +8,7 @@
 //! `BLOCKSTM_STRESS_SEED` the first seed).
 
 use blockstm_executor::stress::set_yield_permille;
-use blockstm_testkit::{Rng, check_case, quiet_test_vm_panics, random_case};
+use blockstm_testkit::{Rng, block_stm_config, check_case, quiet_test_vm_panics, random_case};
 use std::time::{Duration, Instant};
 
 #[test]

@@ -15,6 +15,8 @@ pub struct Divergence {
     pub threads: usize,
     /// Livelock-guard setting of the parallel run.
     pub max_incarnations: u32,
+    /// Whether the adaptive choice of the sequential path was on.
+    pub adaptive: bool,
     /// What sequential execution returned.
     pub expected: Comparable,
     /// What the parallel run returned.
@@ -25,8 +27,8 @@ impl fmt::Display for Divergence {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "divergence: seed {} threads {} max_incarnations {}\nexpected: {:?}\nactual:   {:?}",
-            self.seed, self.threads, self.max_incarnations, self.expected, self.actual
+            "divergence: seed {} threads {} max_incarnations {} adaptive {}\nexpected: {:?}\nactual:   {:?}",
+            self.seed, self.threads, self.max_incarnations, self.adaptive, self.expected, self.actual
         )
     }
 }
@@ -37,31 +39,35 @@ pub fn run_case(case: &Case, config: Config) -> (Comparable, Option<Stats>) {
     (result, out.map(|o| o.stats))
 }
 
-/// Runs `case` sequentially and in parallel at each of `threads`; the first divergence, if any.
-/// `watchdog` turns a hang into an error carrying the scheduler's state.
-pub fn check_case(
-    case: &Case,
-    threads: &[usize],
-    max_incarnations: u32,
-    watchdog: Option<Duration>,
-) -> Result<(), Box<Divergence>> {
+/// Runs `case` sequentially and in parallel with each of `configs`; the first divergence, if
+/// any. A watchdog in the configs turns a hang into an error carrying the scheduler's state.
+pub fn check_case(case: &Case, configs: &[Config]) -> Result<(), Box<Divergence>> {
     let (expected, _) = run(&SequentialExecutor::new(TestVm), &case.storage, &case.txns);
-    for &t in threads {
-        let mut config =
-            Config::new(t).expect("threads > 0").with_max_incarnations(max_incarnations).expect("> 0");
-        if let Some(limit) = watchdog {
-            config = config.with_watchdog(limit);
-        }
-        let (actual, _) = run_case(case, config);
+    for config in configs {
+        let (actual, _) = run_case(case, *config);
         if actual != expected {
             return Err(Box::new(Divergence {
                 seed: case.seed,
-                threads: t,
-                max_incarnations,
+                threads: config.threads(),
+                max_incarnations: config.max_incarnations(),
+                adaptive: config.adaptive(),
                 expected,
                 actual,
             }));
         }
     }
     Ok(())
+}
+
+/// A configuration that exercises Block-STM itself (adaptive choice off) with a watchdog.
+pub fn block_stm_config(threads: usize, max_incarnations: u32, watchdog: Option<Duration>) -> Config {
+    let config = Config::new(threads)
+        .expect("threads > 0")
+        .with_max_incarnations(max_incarnations)
+        .expect("max_incarnations > 0")
+        .with_adaptive(false);
+    match watchdog {
+        Some(limit) => config.with_watchdog(limit),
+        None => config,
+    }
 }

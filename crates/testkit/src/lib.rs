@@ -10,7 +10,7 @@ mod faults;
 mod generate;
 mod vm;
 
-pub use check::{Divergence, check_case, run_case};
+pub use check::{Divergence, block_stm_config, check_case, run_case};
 pub use faults::{Fault, FaultPlan, FaultyVm};
 pub use generate::{Case, Rng, random_case};
 pub use vm::*;

@@ -4,10 +4,10 @@
 //!
 //! ```text
 //! soak [--minutes M] [--seed S]            # run; prints progress every 10 s
-//! soak --replay SEED [--threads T]         # re-check one block
+//! soak --replay SEED [--threads T] [--max-incarnations M] [--adaptive BOOL]   # re-check one block
 //! ```
 
-use blockstm_testkit::{Rng, check_case, quiet_test_vm_panics, random_case};
+use blockstm_testkit::{Rng, block_stm_config, check_case, quiet_test_vm_panics, random_case};
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
@@ -40,7 +40,12 @@ fn run(args: &[String]) -> Result<ExitCode, String> {
     if let Some(seed) = arg::<u64>(args, "--replay")? {
         let threads = arg::<usize>(args, "--threads")?.map_or(THREADS.to_vec(), |t| vec![t]);
         let max_incarnations = arg::<u32>(args, "--max-incarnations")?.unwrap_or(256);
-        return Ok(match check_case(&random_case(seed), &threads, max_incarnations, watchdog) {
+        let adaptive = arg::<bool>(args, "--adaptive")?.unwrap_or(false);
+        let configs: Vec<_> = threads
+            .iter()
+            .map(|&t| block_stm_config(t, max_incarnations, watchdog).with_adaptive(adaptive))
+            .collect();
+        return Ok(match check_case(&random_case(seed), &configs) {
             Ok(()) => {
                 println!("seed {seed}: identical at threads {threads:?}");
                 ExitCode::SUCCESS
@@ -67,10 +72,12 @@ fn run(args: &[String]) -> Result<ExitCode, String> {
         let seed = base.wrapping_add(blocks);
         let threads = THREADS[pick.below(THREADS.len() as u64) as usize];
         let max_incarnations = if pick.chance(0.2) { pick.range(1, 3) as u32 } else { 256 };
-        if let Err(d) = check_case(&random_case(seed), &[threads], max_incarnations, watchdog) {
+        let adaptive = pick.chance(0.2);
+        let config = block_stm_config(threads, max_incarnations, watchdog).with_adaptive(adaptive);
+        if let Err(d) = check_case(&random_case(seed), &[config]) {
             println!("{d}");
             println!(
-                "replay: soak --replay {seed} --threads {threads} --max-incarnations {max_incarnations}"
+                "replay: soak --replay {seed} --threads {threads} --max-incarnations {max_incarnations} --adaptive {adaptive}"
             );
             return Ok(ExitCode::FAILURE);
         }
