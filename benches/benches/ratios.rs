@@ -1,44 +1,44 @@
 //! Side-by-side ratios of the parallel executor against the sequential baseline (issue 2's
-//! targets). Run with `cargo bench -p blockstm-benches --bench ratios`.
+//! targets, 10 us of VM work). Run with `cargo bench -p blockstm-benches --bench ratios`.
 //!
 //! Prints, per scenario, the median sequential and parallel times and the median and range of
-//! the per-pair speedups of interleaved runs.
+//! the per-pair speedups of interleaved runs. `BLOCKSTM_BENCH_RUNS` sets the number of pairs,
+//! `BLOCKSTM_BENCH_FILTER` selects scenarios by name, `BLOCKSTM_ADAPTIVE=0` turns the adaptive
+//! choice of the sequential path off.
 
 use blockstm::{Config, ParallelExecutor, SequentialExecutor};
-use blockstm_benches::{BenchVm, accounts, chain, compare, independent, transfers};
+use blockstm_benches::{Workload, compare};
+use blockstm_workloads::WorkVm;
 use std::time::Duration;
-
-/// Name, pre-state, block, thread counts.
-type Scenario =
-    (&'static str, std::collections::HashMap<u32, u64>, Vec<blockstm_benches::BenchTx>, Vec<usize>);
 
 fn main() {
     let runs: usize = std::env::var("BLOCKSTM_BENCH_RUNS").ok().and_then(|r| r.parse().ok()).unwrap_or(31);
+    let adaptive = std::env::var("BLOCKSTM_ADAPTIVE").map_or(true, |v| v != "0");
     let cores = std::thread::available_parallelism().map_or(1, usize::from);
-    let vm = BenchVm::calibrated(Duration::from_micros(10));
+    let vm = WorkVm::calibrated(Duration::from_micros(10));
     println!(
-        "machine: {cores} cores; VM work: {} hashing rounds (about 10 us) per transaction; {runs} interleaved runs each",
+        "machine: {cores} cores; VM work: {} hashing rounds (about 10 us) per transaction; {runs} interleaved runs each; adaptive {adaptive}",
         vm.rounds
     );
     println!(
         "{:<36} {:>3} {:>10} {:>10} {:>8} {:>17} {:>9} {:>8}",
         "scenario", "P", "seq ms", "par ms", "speedup", "range", "exec/txn", "val/txn"
     );
-
-    let scenarios: Vec<Scenario> = vec![
-        ("independent, 10 000 txns", accounts(20_000), independent(10_000), vec![1, 2]),
-        ("p2p transfers, 10 000 accounts", accounts(10_000), transfers(10_000, 10_000, 7), vec![1, 2]),
-        ("p2p transfers, 100 accounts", accounts(100), transfers(10_000, 100, 7), vec![2]),
-        ("p2p transfers, 2 accounts", accounts(2), transfers(10_000, 2, 7), vec![2]),
-        ("dependent chain, 10 000 txns", accounts(1), chain(10_000), vec![1, 2]),
+    let scenarios = [
+        ("independent, 10 000 txns", Workload::Independent, vec![1, 2]),
+        ("p2p transfers, 10 000 accounts", Workload::P2p { accounts: 10_000 }, vec![1, 2]),
+        ("p2p transfers, 100 accounts", Workload::P2p { accounts: 100 }, vec![2]),
+        ("p2p transfers, 2 accounts", Workload::P2p { accounts: 2 }, vec![2]),
+        ("dependent chain, 10 000 txns", Workload::Chain, vec![1, 2]),
     ];
-    let sequential = SequentialExecutor::new(vm);
-    // BLOCKSTM_BENCH_FILTER=text runs only the scenarios whose name contains it.
     let filter = std::env::var("BLOCKSTM_BENCH_FILTER").unwrap_or_default();
-    for (name, storage, txns, threads) in scenarios.iter().filter(|s| s.0.contains(filter.as_str())) {
+    let sequential = SequentialExecutor::new(vm);
+    for (name, workload, threads) in scenarios.iter().filter(|s| s.0.contains(filter.as_str())) {
+        let block = workload.generate(10_000, 7);
         for &p in threads {
-            let parallel = ParallelExecutor::new(vm, Config::new(p).expect("threads > 0"));
-            let c = compare(&sequential, &parallel, storage, txns, runs);
+            let config = Config::new(p).expect("threads > 0").with_adaptive(adaptive);
+            let parallel = ParallelExecutor::new(vm, config);
+            let c = compare(&sequential, &parallel, &block.storage, &block.txns, runs);
             println!(
                 "{name:<36} {p:>3} {:>10.2} {:>10.2} {:>7.3}x {:>7.3}x..{:>6.3}x {:>9.3} {:>8.3}",
                 c.seq.median * 1e3,

@@ -1,7 +1,7 @@
 //! The machine's own parallel ceiling for the benchmark VM's work: the same total hashing
 //! done on one thread and split over N threads, no executor involved.
 //! `cargo run --release --example ceiling [-- THREADS]`
-use blockstm_benches::work;
+use blockstm_workloads::work;
 use std::time::Instant;
 
 fn main() {

@@ -1,15 +1,16 @@
 //! Measures the executor's own cost per transaction: the VM does no work.
 //! `cargo run --release --example overhead [-- THREADS]`
 use blockstm::{BlockExecutor, Config, ParallelExecutor, SequentialExecutor};
-use blockstm_benches::{BenchVm, accounts, chain, independent};
+use blockstm_workloads::{WorkVm, Workload};
 use std::time::Instant;
 
 fn main() {
     let only: Option<usize> = std::env::args().nth(1).and_then(|a| a.parse().ok());
-    let vm = BenchVm { rounds: 0 };
-    for (name, storage, txns) in
-        [("independent", accounts(20_000), independent(10_000)), ("chain", accounts(1), chain(10_000))]
-    {
+    let vm = WorkVm { rounds: 0 };
+    for (name, blockstm_workloads::Block { storage, txns }) in [
+        ("independent", Workload::Independent.generate(10_000, 7)),
+        ("chain", Workload::Chain.generate(10_000, 7)),
+    ] {
         let time = |f: &dyn Fn()| {
             let mut v: Vec<f64> = (0..15)
                 .map(|_| {

@@ -1,7 +1,7 @@
 //! Profiling helper: runs one scenario's parallel executor repeatedly.
 //! `cargo run --release --example profile_one -- THREADS WORKLOAD(independent|chain) REPEATS`
 use blockstm::{BlockExecutor, Config, ParallelExecutor};
-use blockstm_benches::{BenchVm, accounts, chain, independent};
+use blockstm_workloads::{WorkVm, Workload};
 use std::time::Duration;
 
 fn main() {
@@ -9,10 +9,10 @@ fn main() {
     let threads = args.get(1).and_then(|a| a.parse().ok()).unwrap_or(1);
     let workload = args.get(2).map_or("independent", String::as_str);
     let repeats = args.get(3).and_then(|a| a.parse().ok()).unwrap_or(20);
-    let vm = BenchVm::calibrated(Duration::from_micros(10));
-    let (storage, txns) = match workload {
-        "chain" => (accounts(1), chain(10_000)),
-        _ => (accounts(20_000), independent(10_000)),
+    let vm = WorkVm::calibrated(Duration::from_micros(10));
+    let blockstm_workloads::Block { storage, txns } = match workload {
+        "chain" => Workload::Chain.generate(10_000, 7),
+        _ => Workload::Independent.generate(10_000, 7),
     };
     let executor = ParallelExecutor::new(vm, Config::new(threads).expect("threads > 0"));
     for round in 0..repeats {

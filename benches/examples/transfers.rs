@@ -4,7 +4,8 @@
 //! `cargo run --release --example transfers [-- THREADS]` (default: one thread per core).
 
 use blockstm::{Config, ParallelExecutor, SequentialExecutor};
-use blockstm_benches::{BenchVm, accounts, compare, transfers};
+use blockstm_benches::compare;
+use blockstm_workloads::{WorkVm, Workload};
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -23,9 +24,9 @@ fn main() -> ExitCode {
             }
         },
     };
-    let vm = BenchVm::calibrated(Duration::from_micros(10));
-    let storage = accounts(1_000);
-    let txns = transfers(10_000, 1_000, 42);
+    let vm = WorkVm::calibrated(Duration::from_micros(10));
+    let block = Workload::P2p { accounts: 1_000 }.generate(10_000, 42);
+    let (storage, txns) = (block.storage, block.txns);
     let c = compare(&SequentialExecutor::new(vm), &ParallelExecutor::new(vm, config), &storage, &txns, 11);
     println!("block: 10 000 transfers over 1 000 accounts, about 10 us of VM work each");
     println!(

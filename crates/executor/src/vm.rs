@@ -90,8 +90,17 @@ pub trait TxnView<K, V> {
 }
 
 /// The value of a read cannot be provided now: stop executing and return (see [`Vm`]).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+///
+/// Views other than the executor's (a profiler, a tracer) may return it too.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Halt(pub(crate) ());
+
+impl Halt {
+    /// A halt.
+    pub const fn new() -> Self {
+        Halt(())
+    }
+}
 
 impl Display for Halt {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

@@ -1,0 +1,284 @@
+//! `blockstm bench`.
+
+use blockstm_executor::{BlockExecutor, Config, ParallelExecutor, SequentialExecutor, Stats};
+use blockstm_workloads::oracle::{Dag, profile};
+use blockstm_workloads::{WorkVm, Workload};
+use clap::Args;
+use indicatif::{ProgressBar, ProgressStyle};
+use serde::Serialize;
+use std::fs::File;
+use std::io::Write;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+/// Options of `blockstm bench`.
+#[derive(Debug, Args)]
+pub(crate) struct BenchArgs {
+    /// Workloads, comma-separated: p2p-N (N accounts), independent, hot-counter, chain,
+    /// fee-account [default: the whole suite]
+    #[arg(short, long, value_delimiter = ',', value_parser = parse_workload)]
+    workloads: Vec<Workload>,
+    /// Worker thread counts, comma-separated [default: 1 and the number of cores]
+    #[arg(short, long, value_delimiter = ',', value_parser = parse_threads)]
+    threads: Vec<usize>,
+    /// Transactions per block
+    #[arg(short = 'n', long, default_value_t = 10_000, value_parser = clap::value_parser!(u32).range(1..))]
+    txns: u32,
+    /// Interleaved sequential/parallel pairs per measurement (medians are reported)
+    #[arg(short, long, default_value_t = 7, value_parser = clap::value_parser!(u32).range(1..))]
+    runs: u32,
+    /// Seed of the generated blocks
+    #[arg(long, default_value_t = 42)]
+    seed: u64,
+    /// VM work per transaction, in microseconds
+    #[arg(long, default_value_t = 5.0, value_parser = parse_work)]
+    work_us: f64,
+    /// Turn off the adaptive choice of the sequential path (every block runs on Block-STM)
+    #[arg(long)]
+    no_adaptive: bool,
+    /// Also write the results as JSON to FILE
+    #[arg(long, value_name = "FILE")]
+    json: Option<PathBuf>,
+    /// Also write a chart of speedup against the oracle bound (SVG) to FILE
+    #[arg(long, value_name = "FILE")]
+    svg: Option<PathBuf>,
+}
+
+fn parse_workload(s: &str) -> Result<Workload, String> {
+    s.parse().map_err(|e: blockstm_workloads::UnknownWorkload| e.to_string())
+}
+
+fn parse_threads(s: &str) -> Result<usize, String> {
+    match s.parse::<usize>() {
+        Ok(0) => Err("thread count must be at least 1, got 0".into()),
+        Ok(t) => Ok(t),
+        Err(_) => Err(format!("not a thread count: {s:?}")),
+    }
+}
+
+fn parse_work(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(w) if w.is_finite() && (0.0..=1e6).contains(&w) => Ok(w),
+        _ => Err(format!("work per transaction must be between 0 and 1e6 microseconds, got {s:?}")),
+    }
+}
+
+/// One row of the table.
+#[derive(Debug, Serialize)]
+pub(crate) struct Row {
+    pub(crate) workload: String,
+    pub(crate) txns: usize,
+    pub(crate) threads: usize,
+    /// Median sequential time, milliseconds.
+    pub(crate) seq_ms: f64,
+    /// Median parallel time, milliseconds.
+    pub(crate) par_ms: f64,
+    /// Median of the per-pair ratios seq / par.
+    pub(crate) speedup: f64,
+    pub(crate) speedup_min: f64,
+    pub(crate) speedup_max: f64,
+    /// Oracle bound W / T(P).
+    pub(crate) bound: f64,
+    /// speedup / bound.
+    pub(crate) efficiency: f64,
+    /// W / CP: the block's parallelism.
+    pub(crate) parallelism: f64,
+    pub(crate) exec_per_txn: f64,
+    pub(crate) val_per_txn: f64,
+    /// Transactions per second of the parallel run.
+    pub(crate) tps: f64,
+    /// How the last parallel run executed the block (block-stm, or why it went sequential).
+    pub(crate) path: String,
+}
+
+#[derive(Debug, Serialize)]
+struct Report<'a> {
+    machine: Machine,
+    txns: u32,
+    runs: u32,
+    seed: u64,
+    work_us: f64,
+    vm_rounds: u32,
+    adaptive: bool,
+    results: &'a [Row],
+}
+
+#[derive(Debug, Serialize)]
+struct Machine {
+    cores: usize,
+    os: &'static str,
+    arch: &'static str,
+}
+
+/// Opens an output file before the (long) run, so a bad path fails at once.
+fn create(path: &Option<PathBuf>, flag: &str) -> Result<Option<File>, String> {
+    path.as_ref()
+        .map(|p| File::create(p).map_err(|e| format!("cannot write {flag} file {}: {e}", p.display())))
+        .transpose()
+}
+
+pub(crate) fn run(args: &BenchArgs) -> Result<(), String> {
+    let mut json = create(&args.json, "--json")?;
+    let mut svg = create(&args.svg, "--svg")?;
+    let cores = std::thread::available_parallelism().map_or(1, usize::from);
+    let workloads = if args.workloads.is_empty() { Workload::ALL.to_vec() } else { args.workloads.clone() };
+    let mut threads = if args.threads.is_empty() { vec![1, cores] } else { args.threads.clone() };
+    threads.sort_unstable();
+    threads.dedup();
+    let txns = args.txns as usize;
+    let vm = WorkVm::calibrated(Duration::from_secs_f64(args.work_us * 1e-6));
+    let adaptive = !args.no_adaptive;
+
+    println!(
+        "machine: {cores} cores ({} {}); VM work {:.1} us per transaction ({} rounds); {} txns per block; \
+         medians of {} interleaved pairs; adaptive {}",
+        std::env::consts::OS,
+        std::env::consts::ARCH,
+        args.work_us,
+        vm.rounds,
+        txns,
+        args.runs,
+        if adaptive { "on" } else { "off" }
+    );
+    let progress = ProgressBar::new((workloads.len() * threads.len()) as u64 * u64::from(args.runs));
+    progress
+        .set_style(ProgressStyle::with_template("{bar:40} {pos}/{len} {msg}").map_err(|e| e.to_string())?);
+
+    let sequential = SequentialExecutor::new(vm);
+    let mut rows = Vec::new();
+    for &workload in &workloads {
+        let block = workload.generate(txns, args.seed);
+        let dag = Dag::from_profiles(&profile(&vm, &block.storage, &block.txns)?);
+        let expected = sequential.execute_block(&block.storage, &block.txns).map_err(|e| e.to_string())?;
+        for &p in &threads {
+            progress.set_message(format!("{workload} P={p}"));
+            let config = Config::new(p).map_err(|e| e.to_string())?.with_adaptive(adaptive);
+            let parallel = ParallelExecutor::new(vm, config);
+            // Check once, outside the timed loop.
+            let actual = parallel.execute_block(&block.storage, &block.txns).map_err(|e| e.to_string())?;
+            if actual.outputs != expected.outputs || actual.state != expected.state {
+                return Err(format!("{workload} at {p} threads: parallel result differs from sequential"));
+            }
+            let (mut seq, mut par, mut ratio) = (Vec::new(), Vec::new(), Vec::new());
+            let mut last: Stats = actual.stats;
+            for round in 0..args.runs {
+                let time_seq = || {
+                    let start = Instant::now();
+                    let out = sequential.execute_block(&block.storage, &block.txns);
+                    let t = start.elapsed().as_secs_f64();
+                    drop(out);
+                    t
+                };
+                let mut time_par = || {
+                    let start = Instant::now();
+                    let out = parallel.execute_block(&block.storage, &block.txns);
+                    let t = start.elapsed().as_secs_f64();
+                    if let Ok(out) = out {
+                        last = out.stats;
+                    }
+                    t
+                };
+                let (s, q) = if round % 2 == 0 {
+                    let s = time_seq();
+                    (s, time_par())
+                } else {
+                    let q = time_par();
+                    (time_seq(), q)
+                };
+                seq.push(s);
+                par.push(q);
+                ratio.push(s / q);
+                progress.inc(1);
+            }
+            let (seq, par) = (median(&mut seq), median(&mut par));
+            let speedup = median(&mut ratio);
+            let bound = dag.bound(p);
+            rows.push(Row {
+                workload: workload.to_string(),
+                txns,
+                threads: p,
+                seq_ms: seq * 1e3,
+                par_ms: par * 1e3,
+                speedup,
+                speedup_min: ratio.first().copied().unwrap_or(speedup),
+                speedup_max: ratio.last().copied().unwrap_or(speedup),
+                bound,
+                efficiency: speedup / bound,
+                parallelism: dag.work() / dag.critical_path().max(f64::MIN_POSITIVE),
+                exec_per_txn: last.executions as f64 / txns as f64,
+                val_per_txn: last.validations as f64 / txns as f64,
+                tps: txns as f64 / par,
+                path: match (last.fallback, last.fallback_from) {
+                    (None, _) => "block-stm".into(),
+                    (Some(reason), Some(from)) if from > 0 => format!("{reason:?} from {from}"),
+                    (Some(reason), _) => format!("{reason:?}"),
+                },
+            });
+        }
+    }
+    progress.finish_and_clear();
+    print_table(&rows);
+
+    if let Some(file) = json.as_mut() {
+        let report = Report {
+            machine: Machine { cores, os: std::env::consts::OS, arch: std::env::consts::ARCH },
+            txns: args.txns,
+            runs: args.runs,
+            seed: args.seed,
+            work_us: args.work_us,
+            vm_rounds: vm.rounds,
+            adaptive,
+            results: &rows,
+        };
+        serde_json::to_writer_pretty(&mut *file, &report).map_err(|e| format!("writing --json: {e}"))?;
+        writeln!(file).map_err(|e| format!("writing --json: {e}"))?;
+    }
+    if let Some(file) = svg.as_mut() {
+        file.write_all(crate::svg::chart(&rows).as_bytes()).map_err(|e| format!("writing --svg: {e}"))?;
+    }
+    Ok(())
+}
+
+/// Median of `values` (sorts them).
+fn median(values: &mut [f64]) -> f64 {
+    values.sort_by(f64::total_cmp);
+    let n = values.len();
+    if n % 2 == 1 { values[n / 2] } else { (values[n / 2 - 1] + values[n / 2]) / 2.0 }
+}
+
+fn print_table(rows: &[Row]) {
+    println!(
+        "{:<13} {:>6} {:>3} {:>9} {:>9} {:>8} {:>15} {:>7} {:>6} {:>9} {:>8} {:>9}  path",
+        "workload",
+        "txns",
+        "P",
+        "seq ms",
+        "par ms",
+        "speedup",
+        "range",
+        "bound",
+        "eff",
+        "exec/txn",
+        "val/txn",
+        "tps"
+    );
+    for r in rows {
+        println!(
+            "{:<13} {:>6} {:>3} {:>9.2} {:>9.2} {:>7.3}x {:>6.2}x..{:>5.2}x {:>6.2}x {:>5.0}% {:>9.3} {:>8.3} {:>9.0}  {}",
+            r.workload,
+            r.txns,
+            r.threads,
+            r.seq_ms,
+            r.par_ms,
+            r.speedup,
+            r.speedup_min,
+            r.speedup_max,
+            r.bound,
+            r.efficiency * 100.0,
+            r.exec_per_txn,
+            r.val_per_txn,
+            r.tps,
+            r.path
+        );
+    }
+}

@@ -1,0 +1,40 @@
+//! `blockstm`: benchmarks of the parallel executor against the sequential baseline and the
+//! oracle bound of each block. See `blockstm bench --help`.
+
+mod bench;
+mod svg;
+
+use clap::{Parser, Subcommand};
+use std::process::ExitCode;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "blockstm",
+    version,
+    about = "Block-STM parallel execution: benchmarks against sequential execution"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run workloads sequentially and in parallel side by side and print speedups, oracle
+    /// bounds and efficiencies.
+    Bench(bench::BenchArgs),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Bench(args) => bench::run(&args),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("error: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
