@@ -9,7 +9,8 @@ fn main() {
     let threads = args.get(1).and_then(|a| a.parse().ok()).unwrap_or(1);
     let workload = args.get(2).map_or("independent", String::as_str);
     let repeats = args.get(3).and_then(|a| a.parse().ok()).unwrap_or(20);
-    let vm = WorkVm::calibrated(Duration::from_micros(10));
+    let work_us: u64 = args.get(4).and_then(|a| a.parse().ok()).unwrap_or(10);
+    let vm = WorkVm::calibrated(Duration::from_micros(work_us));
     let blockstm_workloads::Block { storage, txns } = match workload {
         "chain" => Workload::Chain.generate(10_000, 7),
         _ => Workload::Independent.generate(10_000, 7),

@@ -143,7 +143,10 @@ impl<VM: Vm> BlockExecutor<VM> for ParallelExecutor<VM> {
 }
 
 /// Statistics counters. `Relaxed` everywhere: they are statistics only, read after the workers
-/// are joined (the join orders every increment before the read).
+/// are joined (the join orders every increment before the read). Workers count in a
+/// [`LocalCounts`] and add it here once when they leave: incrementing shared counters on every
+/// execution made both cores fight over their cache line (measured: 1.2 % of a 2-thread run at
+/// 5 us per transaction spent on that one increment).
 #[derive(Debug, Default)]
 struct Counters {
     executions: AtomicUsize,
@@ -151,6 +154,26 @@ struct Counters {
     final_executions: AtomicUsize,
     aborts: AtomicUsize,
     dependency_waits: AtomicUsize,
+}
+
+/// One worker's statistics, added to [`Counters`] when it leaves.
+#[derive(Debug, Default)]
+struct LocalCounts {
+    executions: usize,
+    validations: usize,
+    final_executions: usize,
+    aborts: usize,
+    dependency_waits: usize,
+}
+
+impl Counters {
+    fn add(&self, local: &LocalCounts) {
+        self.executions.fetch_add(local.executions, Ordering::Relaxed);
+        self.validations.fetch_add(local.validations, Ordering::Relaxed);
+        self.final_executions.fetch_add(local.final_executions, Ordering::Relaxed);
+        self.aborts.fetch_add(local.aborts, Ordering::Relaxed);
+        self.dependency_waits.fetch_add(local.dependency_waits, Ordering::Relaxed);
+    }
 }
 
 /// How the commit sequence ended before the block did.
@@ -249,6 +272,12 @@ where
     }
 
     fn worker_loop(&self) {
+        let mut counts = LocalCounts::default();
+        self.work(&mut counts);
+        self.counters.add(&counts);
+    }
+
+    fn work(&self, counts: &mut LocalCounts) {
         let backoff = Backoff::new();
         let mut task = None;
         // Between tasks only the halt flag is polled; whether everything committed is checked
@@ -257,8 +286,8 @@ where
             #[cfg(feature = "stress")]
             crate::stress::point();
             task = match task.take().or_else(|| self.scheduler.next_task()) {
-                Some(Task::Execute(version)) => self.execute(version),
-                Some(Task::Validate { version, wave }) => self.validate(version, wave),
+                Some(Task::Execute(version)) => self.execute(version, counts),
+                Some(Task::Validate { version, wave }) => self.validate(version, wave, counts),
                 None => {
                     self.try_commit();
                     if self.scheduler.is_done() {
@@ -286,7 +315,7 @@ where
     }
 
     /// Executes an incarnation; returns the follow-up task, if any.
-    fn execute(&self, version: Version) -> Option<Task> {
+    fn execute(&self, version: Version, counts: &mut LocalCounts) -> Option<Task> {
         let txn_idx = version.txn_idx;
         loop {
             // Checked before the first read: if everything below is committed, every value this
@@ -306,10 +335,8 @@ where
                 warmup.exec_nanos.fetch_add(busy.as_nanos() as u64, Ordering::Relaxed);
                 warmup.execs.fetch_add(1, Ordering::Relaxed);
             }
-            self.counters.executions.fetch_add(1, Ordering::Relaxed);
-            if view.waits > 0 {
-                self.counters.dependency_waits.fetch_add(view.waits, Ordering::Relaxed);
-            }
+            counts.executions += 1;
+            counts.dependency_waits += view.waits;
             let storage_failure = match view.halt.take() {
                 Some(ViewHalt::Blocked(blocking)) => {
                     // (The read that hit the ESTIMATE is already counted in `view.waits`.)
@@ -339,7 +366,7 @@ where
                 writes.into_iter().flat_map(WriteSet::into_iter),
             );
             if final_reads {
-                self.counters.final_executions.fetch_add(1, Ordering::Relaxed);
+                counts.final_executions += 1;
                 let task = self.scheduler.finish_execution_final(version, wrote_new_location);
                 self.try_commit();
                 return task;
@@ -349,14 +376,14 @@ where
     }
 
     /// Validates an incarnation; returns the re-execution if it was aborted and is ours to run.
-    fn validate(&self, version: Version, wave: u32) -> Option<Task> {
+    fn validate(&self, version: Version, wave: u32, counts: &mut LocalCounts) -> Option<Task> {
         let txn_idx = version.txn_idx;
         // The slot may already hold a newer incarnation's reads; the scheduler then ignores this
         // result (it checks the incarnation), so validating them is harmless.
         let validation = validate(&self.last[txn_idx].lock().reads, &self.mv, txn_idx);
         #[cfg(feature = "stress")]
         crate::stress::point();
-        self.counters.validations.fetch_add(1, Ordering::Relaxed);
+        counts.validations += 1;
         if validation.is_valid() {
             self.scheduler.finish_validation(version, wave);
             // Only a successful validation can let the commit advance.
@@ -367,7 +394,7 @@ where
             self.scheduler.finish_failed_validation();
             return None;
         }
-        self.counters.aborts.fetch_add(1, Ordering::Relaxed);
+        counts.aborts += 1;
         tracing::debug!(txn_idx, incarnation = version.incarnation, ?validation, "abort");
         self.mv.convert_writes_to_estimates(txn_idx);
         self.scheduler.finish_abort(version)
