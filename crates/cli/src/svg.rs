@@ -11,7 +11,7 @@ pub(crate) fn chart(rows: &[Row]) -> String {
     let p = rows.iter().map(|r| r.threads).max().unwrap_or(1);
     let rows: Vec<&Row> = rows.iter().filter(|r| r.threads == p).collect();
     let (left, top, bar, gap, height) = (60.0, 40.0, 22.0, 18.0, 260.0);
-    let width = left + rows.len() as f64 * (2.0 * bar + gap) + 20.0;
+    let width = (left + rows.len() as f64 * (2.0 * bar + gap) + 20.0).max(480.0);
     let max = rows.iter().map(|r| r.bound.max(r.speedup)).fold(1.0, f64::max).ceil();
     let y = |v: f64| top + height - v / max * height;
     let mut s = String::new();
@@ -24,17 +24,18 @@ pub(crate) fn chart(rows: &[Row]) -> String {
         w = width,
         h = top + height + 90.0
     );
+    let step = if max > 8.0 { 2.0 } else { 0.5 };
     let mut tick = 0.0;
     while tick <= max {
         let _ = writeln!(
             s,
-            r##"<line x1="{left}" x2="{x2}" y1="{y}" y2="{y}" stroke="#ddd"/><text x="{tx}" y="{ty}" text-anchor="end">{tick:.0}x</text>"##,
+            r##"<line x1="{left}" x2="{x2}" y1="{y}" y2="{y}" stroke="#ddd"/><text x="{tx}" y="{ty}" text-anchor="end">{tick:.1}x</text>"##,
             x2 = width - 10.0,
             y = y(tick),
             tx = left - 6.0,
             ty = y(tick) + 4.0
         );
-        tick += if max > 8.0 { 2.0 } else { 0.5 };
+        tick += step;
     }
     for (i, r) in rows.iter().enumerate() {
         let x = left + gap / 2.0 + i as f64 * (2.0 * bar + gap);
