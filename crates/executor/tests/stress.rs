@@ -26,9 +26,8 @@ fn random_blocks_with_many_threads_and_injected_yields() {
         let threads = [16, 24, 32][pick.below(3) as usize];
         let max_incarnations = if pick.chance(0.1) { pick.range(1, 3) as u32 } else { 256 };
         let case = random_case(seed);
-        if let Err(divergence) =
-            check_case(&case, &[threads], max_incarnations, Some(Duration::from_secs(60)))
-        {
+        let config = block_stm_config(threads, max_incarnations, Some(Duration::from_secs(60)));
+        if let Err(divergence) = check_case(&case, &[config]) {
             set_yield_permille(0);
             panic!(
                 "{divergence}\nreplay: cargo run --release -p blockstm-testkit --bin soak -- --replay {seed} --threads {threads} --max-incarnations {max_incarnations}"

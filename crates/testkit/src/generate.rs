@@ -48,10 +48,10 @@ pub struct Case {
     pub txns: Vec<Tx>,
 }
 
-/// A random block for `seed`: 1 to 300 transactions over a key pool of 1 to 1000 keys (often
-/// small, and often with two hot keys taking most accesses), 0 to 16 operations each, value-
-/// dependent reads and writes, and in some blocks errors, panics, block-ending markers and an
-/// unreadable storage location.
+/// A random block for `seed`: 1 to 300 transactions (one block in twenty: 600 to 2000, running
+/// to its end) over a key pool of 1 to 1000 keys (often small, and often with two hot keys
+/// taking most accesses), 0 to 16 operations each, value-dependent reads and writes, and in some
+/// blocks errors, panics, block-ending markers and an unreadable storage location.
 pub fn random_case(seed: u64) -> Case {
     let mut rng = Rng::new(seed);
     let keys = match rng.below(3) {
@@ -60,12 +60,15 @@ pub fn random_case(seed: u64) -> Case {
         _ => rng.range(33, 1000),
     } as Key;
     let hot = rng.chance(0.4);
-    let faults = rng.chance(0.5);
+    // One block in twenty is large (past the adaptive rule's ADAPTIVE_MIN_TXNS = 512) and runs
+    // to its end (no faults, no block-ending markers), so the rule's decision is exercised.
+    let large = rng.chance(0.05);
+    let faults = !large && rng.chance(0.5);
     let mut storage = storage(keys);
     if rng.chance(0.1) {
         storage.failing = Some(rng.below(u64::from(keys)) as Key);
     }
-    let num_txns = rng.range(1, 300) as usize;
+    let num_txns = if large { rng.range(600, 2000) } else { rng.range(1, 300) } as usize;
     let key = |rng: &mut Rng| -> Key {
         if hot && rng.chance(0.8) {
             rng.below(2.min(u64::from(keys))) as Key
@@ -83,7 +86,7 @@ pub fn random_case(seed: u64) -> Case {
                     76..84 => Op::WriteEither(key(&mut rng), key(&mut rng), rng.next_u64()),
                     84..94 => Op::Increment(key(&mut rng)),
                     94..96 if faults => Op::FailIf { modulus: rng.range(1, 40), panic: rng.chance(0.5) },
-                    94..97 => Op::EndIf { modulus: rng.range(1, 64) },
+                    94..97 if !large => Op::EndIf { modulus: rng.range(1, 64) },
                     _ => Op::Work(rng.below(200) as u32),
                 })
                 .collect();
