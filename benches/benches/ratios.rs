@@ -7,8 +7,8 @@
 //! choice of the sequential path off.
 
 use blockstm::{Config, ParallelExecutor, SequentialExecutor};
-use blockstm_benches::{Workload, compare};
-use blockstm_workloads::WorkVm;
+use blockstm_workloads::measure::compare;
+use blockstm_workloads::{WorkVm, Workload};
 use std::time::Duration;
 
 fn main() {
@@ -38,7 +38,9 @@ fn main() {
         for &p in threads {
             let config = Config::new(p).expect("threads > 0").with_adaptive(adaptive);
             let parallel = ParallelExecutor::new(vm, config);
-            let c = compare(&sequential, &parallel, &block.storage, &block.txns, runs);
+            let c =
+                compare(&sequential, &parallel, &block.storage, &block.txns, runs, || {}).expect("measured");
+            let n = block.txns.len() as f64;
             println!(
                 "{name:<36} {p:>3} {:>10.2} {:>10.2} {:>7.3}x {:>7.3}x..{:>6.3}x {:>9.3} {:>8.3}",
                 c.seq.median * 1e3,
@@ -46,8 +48,8 @@ fn main() {
                 c.speedup.median,
                 c.speedup.min,
                 c.speedup.max,
-                c.exec_per_txn,
-                c.val_per_txn
+                c.stats.executions as f64 / n,
+                c.stats.validations as f64 / n
             );
         }
     }

@@ -4,7 +4,7 @@
 //! `cargo run --release --example transfers [-- THREADS]` (default: one thread per core).
 
 use blockstm::{Config, ParallelExecutor, SequentialExecutor};
-use blockstm_benches::compare;
+use blockstm_workloads::measure::compare;
 use blockstm_workloads::{WorkVm, Workload};
 use std::process::ExitCode;
 use std::time::Duration;
@@ -27,7 +27,9 @@ fn main() -> ExitCode {
     let vm = WorkVm::calibrated(Duration::from_micros(10));
     let block = Workload::P2p { accounts: 1_000 }.generate(10_000, 42);
     let (storage, txns) = (block.storage, block.txns);
-    let c = compare(&SequentialExecutor::new(vm), &ParallelExecutor::new(vm, config), &storage, &txns, 11);
+    let c =
+        compare(&SequentialExecutor::new(vm), &ParallelExecutor::new(vm, config), &storage, &txns, 11, || {})
+            .expect("measured");
     println!("block: 10 000 transfers over 1 000 accounts, about 10 us of VM work each");
     println!(
         "threads: {} (machine has {} cores)",
@@ -40,6 +42,11 @@ fn main() -> ExitCode {
         "speedup:    {:.2}x (per-run range {:.2}x..{:.2}x)",
         c.speedup.median, c.speedup.min, c.speedup.max
     );
-    println!("executions/txn {:.3}, validations/txn {:.3}", c.exec_per_txn, c.val_per_txn);
+    let n = txns.len() as f64;
+    println!(
+        "executions/txn {:.3}, validations/txn {:.3}",
+        c.stats.executions as f64 / n,
+        c.stats.validations as f64 / n
+    );
     ExitCode::SUCCESS
 }

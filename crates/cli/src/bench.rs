@@ -1,6 +1,7 @@
 //! `blockstm bench`.
 
-use blockstm_executor::{BlockExecutor, Config, ParallelExecutor, SequentialExecutor, Stats};
+use blockstm_executor::{Config, ParallelExecutor, SequentialExecutor};
+use blockstm_workloads::measure::compare;
 use blockstm_workloads::oracle::{Dag, profile};
 use blockstm_workloads::{WorkVm, Workload};
 use clap::Args;
@@ -9,7 +10,7 @@ use serde::Serialize;
 use std::fs::File;
 use std::io::Write;
 use std::path::PathBuf;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// Options of `blockstm bench`.
 #[derive(Debug, Args)]
@@ -149,49 +150,16 @@ pub(crate) fn run(args: &BenchArgs) -> Result<(), String> {
     for &workload in &workloads {
         let block = workload.generate(txns, args.seed);
         let dag = Dag::from_profiles(&profile(&vm, &block.storage, &block.txns)?);
-        let expected = sequential.execute_block(&block.storage, &block.txns).map_err(|e| e.to_string())?;
         for &p in &threads {
             progress.set_message(format!("{workload} P={p}"));
             let config = Config::new(p).map_err(|e| e.to_string())?.with_adaptive(adaptive);
             let parallel = ParallelExecutor::new(vm, config);
-            // Check once, outside the timed loop.
-            let actual = parallel.execute_block(&block.storage, &block.txns).map_err(|e| e.to_string())?;
-            if actual.outputs != expected.outputs || actual.state != expected.state {
-                return Err(format!("{workload} at {p} threads: parallel result differs from sequential"));
-            }
-            let (mut seq, mut par, mut ratio) = (Vec::new(), Vec::new(), Vec::new());
-            let mut last: Stats = actual.stats;
-            for round in 0..args.runs {
-                let time_seq = || {
-                    let start = Instant::now();
-                    let out = sequential.execute_block(&block.storage, &block.txns);
-                    let t = start.elapsed().as_secs_f64();
-                    drop(out);
-                    t
-                };
-                let mut time_par = || {
-                    let start = Instant::now();
-                    let out = parallel.execute_block(&block.storage, &block.txns);
-                    let t = start.elapsed().as_secs_f64();
-                    if let Ok(out) = out {
-                        last = out.stats;
-                    }
-                    t
-                };
-                let (s, q) = if round % 2 == 0 {
-                    let s = time_seq();
-                    (s, time_par())
-                } else {
-                    let q = time_par();
-                    (time_seq(), q)
-                };
-                seq.push(s);
-                par.push(q);
-                ratio.push(s / q);
-                progress.inc(1);
-            }
-            let (seq, par) = (median(&mut seq), median(&mut par));
-            let speedup = median(&mut ratio);
+            let c = compare(&sequential, &parallel, &block.storage, &block.txns, args.runs as usize, || {
+                progress.inc(1)
+            })
+            .map_err(|e| format!("{workload} at {p} threads: {e}"))?;
+            let (seq, par, last) = (c.seq.median, c.par.median, &c.stats);
+            let speedup = c.speedup.median;
             let bound = dag.bound(p);
             rows.push(Row {
                 workload: workload.to_string(),
@@ -200,8 +168,8 @@ pub(crate) fn run(args: &BenchArgs) -> Result<(), String> {
                 seq_ms: seq * 1e3,
                 par_ms: par * 1e3,
                 speedup,
-                speedup_min: ratio.first().copied().unwrap_or(speedup),
-                speedup_max: ratio.last().copied().unwrap_or(speedup),
+                speedup_min: c.speedup.min,
+                speedup_max: c.speedup.max,
                 bound,
                 efficiency: speedup / bound,
                 parallelism: dag.work() / dag.critical_path().max(f64::MIN_POSITIVE),
@@ -237,13 +205,6 @@ pub(crate) fn run(args: &BenchArgs) -> Result<(), String> {
         file.write_all(crate::svg::chart(&rows).as_bytes()).map_err(|e| format!("writing --svg: {e}"))?;
     }
     Ok(())
-}
-
-/// Median of `values` (sorts them).
-fn median(values: &mut [f64]) -> f64 {
-    values.sort_by(f64::total_cmp);
-    let n = values.len();
-    if n % 2 == 1 { values[n / 2] } else { (values[n / 2 - 1] + values[n / 2]) / 2.0 }
 }
 
 fn print_table(rows: &[Row]) {

@@ -11,7 +11,7 @@ use blockstm_testkit::*;
 use std::collections::HashMap;
 use std::ops::ControlFlow;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 fn executors() -> Vec<ParallelExecutor<TestVm>> {
     [1, 2, 4, 8, 16].into_iter().map(|t| ParallelExecutor::new(TestVm, Config::new(t).unwrap())).collect()
@@ -98,10 +98,7 @@ impl Vm for SpeculativeFailureVm {
     fn execute<V: TxnView<u32, u64>>(&self, txn_idx: usize, _: &(), view: &mut V) -> Result<u64, TestError> {
         match txn_idx {
             0 => {
-                let deadline = Instant::now() + Duration::from_secs(20);
-                while !self.started_1.load(Ordering::SeqCst) && Instant::now() < deadline {
-                    std::thread::yield_now();
-                }
+                wait_until(|| self.started_1.load(Ordering::SeqCst), Duration::from_secs(20));
                 view.write(0, 42);
                 Ok(0)
             }

@@ -10,7 +10,7 @@ use blockstm_executor::{
 };
 use blockstm_testkit::*;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 #[test]
 fn one_thread_commits_every_transaction_without_validation() {
@@ -67,10 +67,7 @@ impl Vm for ChainVm {
             self.started_1.store(true, Ordering::SeqCst);
         }
         if i == 0 {
-            let deadline = Instant::now() + Duration::from_secs(20);
-            while !self.started_1.load(Ordering::SeqCst) && Instant::now() < deadline {
-                std::thread::yield_now();
-            }
+            wait_until(|| self.started_1.load(Ordering::SeqCst), Duration::from_secs(20));
         }
         let prev =
             if i == 0 { 0 } else { view.read(&(i - 1)).map_err(|_: Halt| TestError::Halted)?.unwrap_or(0) };

@@ -14,3 +14,13 @@ pub use check::{Divergence, block_stm_config, check_case, run_case};
 pub use faults::{Fault, FaultPlan, FaultyVm};
 pub use generate::{Case, Rng, random_case};
 pub use vm::*;
+
+/// Waits (yielding) until `done()` holds or `limit` passes: the handshake tests use to force a
+/// schedule, such as holding transaction 0 until transaction 1 has started. The limit keeps a
+/// test from hanging when the schedule cannot happen (one worker thread).
+pub fn wait_until(done: impl Fn() -> bool, limit: std::time::Duration) {
+    let deadline = std::time::Instant::now() + limit;
+    while !done() && std::time::Instant::now() < deadline {
+        std::thread::yield_now();
+    }
+}

@@ -5,9 +5,11 @@
 //! - [`Workload`]: seeded, deterministic generators of the standard blocks: the Block-STM
 //!   paper's peer-to-peer transfers over N accounts, fully independent transfers, one hot
 //!   counter, a dependency chain, and transfers that all credit one fee account.
+//! - [`measure`]: the side-by-side, interleaved comparison of two executors on one block.
 //! - [`oracle`]: the physical limit of a block (`docs/benchmarks.md`, "The oracle bound"):
 //!   total work, critical path and list-scheduling makespan from a profiled sequential run.
 
+pub mod measure;
 pub mod oracle;
 mod vm;
 mod workload;

@@ -1,0 +1,104 @@
+//! Side-by-side measurement: the sequential baseline and a parallel executor on the same block,
+//! interleaved, medians and spread (see `docs/benchmarks.md`). Used by `blockstm bench` and the
+//! `ratios` bench, so both measure the same way.
+
+use blockstm_executor::{BlockExecutor, Stats, Storage, Vm};
+use std::time::Instant;
+
+/// Median and spread of a measurement.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Summary {
+    /// Median.
+    pub median: f64,
+    /// Smallest value.
+    pub min: f64,
+    /// Largest value.
+    pub max: f64,
+}
+
+impl Summary {
+    /// Summary of `values` (not empty; sorts them).
+    pub fn of(values: &mut [f64]) -> Self {
+        values.sort_by(f64::total_cmp);
+        let n = values.len();
+        let median = if n % 2 == 1 { values[n / 2] } else { (values[n / 2 - 1] + values[n / 2]) / 2.0 };
+        Self { median, min: values[0], max: values[n - 1] }
+    }
+}
+
+/// A side-by-side comparison of two executors on one block.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Comparison {
+    /// Sequential times, seconds.
+    pub seq: Summary,
+    /// Parallel times, seconds.
+    pub par: Summary,
+    /// Per-pair ratios `seq / par` of the interleaved runs.
+    pub speedup: Summary,
+    /// Statistics of the last parallel run.
+    pub stats: Stats,
+}
+
+/// Runs `sequential` and `parallel` on the same block `pairs` times (at least 1), interleaved
+/// (the order alternates each pair), after checking once, untimed, that both return the same
+/// outputs and state. Times cover `execute_block` only: the state is prepared, and the parallel
+/// time includes starting its worker threads. `on_pair` is called after each pair (progress).
+pub fn compare<VM, S, A, B>(
+    sequential: &A,
+    parallel: &B,
+    storage: &S,
+    txns: &[VM::Transaction],
+    pairs: usize,
+    mut on_pair: impl FnMut(),
+) -> Result<Comparison, String>
+where
+    VM: Vm,
+    VM::Output: PartialEq,
+    VM::Value: PartialEq,
+    S: Storage<VM::Key, VM::Value>,
+    A: BlockExecutor<VM>,
+    B: BlockExecutor<VM>,
+{
+    let expected =
+        sequential.execute_block(storage, txns).map_err(|e| format!("sequential run failed: {e}"))?;
+    let actual = parallel.execute_block(storage, txns).map_err(|e| format!("parallel run failed: {e}"))?;
+    if expected.outputs != actual.outputs || expected.state != actual.state {
+        return Err("the parallel result differs from the sequential one".into());
+    }
+    let (mut seq, mut par, mut ratio) = (Vec::new(), Vec::new(), Vec::new());
+    let mut stats = actual.stats;
+    for pair in 0..pairs.max(1) {
+        let time_seq = || {
+            let start = Instant::now();
+            let out = sequential.execute_block(storage, txns);
+            let elapsed = start.elapsed().as_secs_f64();
+            drop(out);
+            elapsed
+        };
+        let mut time_par = || -> Result<f64, String> {
+            let start = Instant::now();
+            let out =
+                parallel.execute_block(storage, txns).map_err(|e| format!("parallel run failed: {e}"))?;
+            let elapsed = start.elapsed().as_secs_f64();
+            stats = out.stats;
+            Ok(elapsed)
+        };
+        let (s, p) = if pair % 2 == 0 {
+            let s = time_seq();
+            (s, time_par()?)
+        } else {
+            let p = time_par()?;
+            (time_seq(), p)
+        };
+        seq.push(s);
+        par.push(p);
+        ratio.push(s / p);
+        on_pair();
+    }
+    Ok(Comparison {
+        seq: Summary::of(&mut seq),
+        par: Summary::of(&mut par),
+        speedup: Summary::of(&mut ratio),
+        stats,
+    })
+}
