@@ -3,7 +3,7 @@
 
 use crate::local::{KeyIndex, WriteSet};
 use crate::outcome::{Outcome, panic_message};
-use crate::sequential::{BaseError, BaseState, StorageBase, run_sequential};
+use crate::sequential::{BaseError, BaseState, run_sequential, sequential_block};
 use crate::{
     BlockError, BlockExecutor, BlockOutput, BlockResult, CommitHook, Config, Fallback, Halt, Stats, Storage,
     TxnView, Vm,
@@ -107,13 +107,13 @@ impl<VM: Vm> BlockExecutor<VM> for ParallelExecutor<VM> {
 
         if self.config.adaptive() && threads == 1 {
             // One worker overlaps nothing: the sequential baseline is the fastest way.
-            let mut stats = Stats { threads, ..Stats::default() };
-            let run = run_sequential(&self.vm, &StorageBase(storage), txns, 0, hook, &mut stats)?;
-            let mut state: Vec<_> = run.writes.into_iter().collect();
-            state.sort_unstable_by(|a, b| a.0.cmp(&b.0));
-            stats.fallback = Some(Fallback::SingleThread);
-            stats.fallback_from = Some(0);
-            return Ok(BlockOutput { outputs: run.outputs, state, ended_early: run.ended_early, stats });
+            let stats = Stats {
+                threads,
+                fallback: Some(Fallback::SingleThread),
+                fallback_from: Some(0),
+                ..Stats::default()
+            };
+            return sequential_block(&self.vm, storage, txns, hook, stats);
         }
         let adaptive = (self.config.adaptive() && num_txns >= ADAPTIVE_MIN_TXNS).then(Warmup::default);
         let block = Block {

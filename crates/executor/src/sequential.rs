@@ -66,12 +66,27 @@ impl<VM: Vm> BlockExecutor<VM> for SequentialExecutor<VM> {
         S: Storage<VM::Key, VM::Value>,
         H: CommitHook<VM::Output> + Send,
     {
-        let mut stats = Stats { threads: 1, ..Stats::default() };
-        let run = run_sequential(&self.vm, &StorageBase(storage), txns, 0, hook, &mut stats)?;
-        let mut state: Vec<_> = run.writes.into_iter().collect();
-        state.sort_unstable_by(|a, b| a.0.cmp(&b.0));
-        Ok(BlockOutput { outputs: run.outputs, state, ended_early: run.ended_early, stats })
+        sequential_block(&self.vm, storage, txns, hook, Stats { threads: 1, ..Stats::default() })
     }
+}
+
+/// A whole block on the sequential path over `storage`, with `stats` as the starting point.
+pub(crate) fn sequential_block<VM, S, H>(
+    vm: &VM,
+    storage: &S,
+    txns: &[VM::Transaction],
+    hook: &mut H,
+    mut stats: Stats,
+) -> BlockResult<VM>
+where
+    VM: Vm,
+    S: Storage<VM::Key, VM::Value>,
+    H: CommitHook<VM::Output> + ?Sized,
+{
+    let run = run_sequential(vm, &StorageBase(storage), txns, 0, hook, &mut stats)?;
+    let mut state: Vec<_> = run.writes.into_iter().collect();
+    state.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+    Ok(BlockOutput { outputs: run.outputs, state, ended_early: run.ended_early, stats })
 }
 
 /// Why a base-state read failed.

@@ -5,7 +5,8 @@
 #![allow(clippy::disallowed_types)]
 
 use blockstm_executor::{
-    BlockError, BlockExecutor, Config, ConfigError, Halt, ParallelExecutor, SequentialExecutor, TxnView, Vm,
+    BlockError, BlockExecutor, Config, ConfigError, Fallback, Halt, ParallelExecutor, SequentialExecutor,
+    TxnView, Vm,
 };
 use blockstm_testkit::*;
 use std::collections::HashMap;
@@ -181,21 +182,47 @@ fn commit_hook_panic_is_an_error() {
     }
 }
 
+/// Transaction 0 holds its execution until transaction 1 has started, so transaction 1's first
+/// incarnation reads location 0 before transaction 0 writes it and must be aborted: with a limit
+/// of one incarnation the livelock guard fires on every run with two or more workers.
+struct ForcedAbortVm {
+    started_1: AtomicBool,
+}
+
+impl Vm for ForcedAbortVm {
+    type Key = u32;
+    type Value = u64;
+    type Transaction = ();
+    type Output = u64;
+    type Error = TestError;
+
+    fn execute<V: TxnView<u32, u64>>(&self, txn_idx: usize, _: &(), view: &mut V) -> Result<u64, TestError> {
+        match txn_idx {
+            0 => wait_until(|| self.started_1.load(Ordering::SeqCst), Duration::from_secs(20)),
+            1 => self.started_1.store(true, Ordering::SeqCst),
+            _ => {}
+        }
+        let key = (txn_idx % 2) as u32;
+        let value = view.read(&0).map_err(|_: Halt| TestError::Halted)?.unwrap_or(0) + txn_idx as u64;
+        view.write(key, value);
+        Ok(value)
+    }
+}
+
 #[test]
 fn livelock_guard_falls_back_to_sequential_with_the_same_result() {
-    let txns: Vec<Tx> = (0..300u32)
-        .map(|i| Tx { ops: vec![Op::Increment(i % 2), Op::Work(30), Op::Read((i + 1) % 2)] })
-        .collect();
-    let (expected, _) = run(&SequentialExecutor::new(TestVm), &storage(2), &txns);
-    let mut fell_back = 0;
+    let txns = vec![(); 300];
+    let expected = SequentialExecutor::new(ForcedAbortVm { started_1: AtomicBool::new(true) })
+        .execute_block(&HashMap::new(), &txns)
+        .unwrap();
     for threads in [2, 4, 8, 16] {
-        let executor =
-            ParallelExecutor::new(TestVm, Config::new(threads).unwrap().with_max_incarnations(1).unwrap());
-        let (actual, out) = run(&executor, &storage(2), &txns);
-        assert_eq!(actual, expected);
-        fell_back += usize::from(out.unwrap().stats.fell_back());
+        let vm = ForcedAbortVm { started_1: AtomicBool::new(false) };
+        let config = Config::new(threads).unwrap().with_max_incarnations(1).unwrap();
+        let out = ParallelExecutor::new(vm, config).execute_block(&HashMap::new(), &txns).unwrap();
+        assert_eq!((&out.outputs, &out.state), (&expected.outputs, &expected.state), "threads = {threads}");
+        assert_eq!(out.stats.fallback, Some(Fallback::Livelock), "threads = {threads}: {:?}", out.stats);
+        assert!(out.stats.fallback_from.is_some_and(|from| from <= 1), "{:?}", out.stats);
     }
-    assert!(fell_back > 0, "a 2-key block never aborted once at 2-16 threads");
 }
 
 #[test]
