@@ -1,17 +1,13 @@
 //! Bad input and failing transactions: clear errors naming the transaction, never a panic
 //! escaping or a hang; speculative failures do not fail the block.
-// The mock VMs below use a std atomic for a test handshake between transactions; it is not
-// part of the algorithm, so the sync-shim rule does not apply.
-#![allow(clippy::disallowed_types)]
 
 use blockstm_executor::{
-    BlockError, BlockExecutor, Config, ConfigError, Fallback, Halt, ParallelExecutor, SequentialExecutor,
-    TxnView, Vm,
+    BlockError, BlockExecutor, Config, ConfigError, Fallback, ParallelExecutor, SequentialExecutor, TxnView,
+    Vm,
 };
 use blockstm_testkit::*;
 use std::collections::HashMap;
 use std::ops::ControlFlow;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 fn executors() -> Vec<ParallelExecutor<TestVm>> {
@@ -81,51 +77,22 @@ fn vm_panic_in_final_incarnation_fails_the_block_with_the_message() {
     }
 }
 
-/// Transaction 1 panics (or errors) when it sees location 0 unset, which only a speculative
-/// execution can: transaction 0 sets it, and holds its execution until transaction 1 has
-/// started, so the speculative failure happens on every run.
-struct SpeculativeFailureVm {
-    started_1: AtomicBool,
-    panic: bool,
-}
-
-impl Vm for SpeculativeFailureVm {
-    type Key = u32;
-    type Value = u64;
-    type Transaction = ();
-    type Output = u64;
-    type Error = TestError;
-
-    fn execute<V: TxnView<u32, u64>>(&self, txn_idx: usize, _: &(), view: &mut V) -> Result<u64, TestError> {
-        match txn_idx {
-            0 => {
-                wait_until(|| self.started_1.load(Ordering::SeqCst), Duration::from_secs(20));
-                view.write(0, 42);
-                Ok(0)
-            }
-            1 => {
-                self.started_1.store(true, Ordering::SeqCst);
-                match view.read(&0).map_err(|_: Halt| TestError::Halted)? {
-                    Some(v) => Ok(v),
-                    None if self.panic => panic!("{PANIC_PREFIX}: speculative"),
-                    None => Err(TestError::Failed { acc: 0 }),
-                }
-            }
-            _ => Ok(1),
-        }
-    }
-}
-
 #[test]
 fn speculative_errors_and_panics_do_not_fail_the_block() {
     quiet_test_vm_panics();
-    for panic in [false, true] {
-        let vm = SpeculativeFailureVm { started_1: AtomicBool::new(false), panic };
-        let out = ParallelExecutor::new(vm, Config::new(2).unwrap())
+    // Transaction 1's first incarnation sees location 0 unset (see HeldChainVm) and fails or
+    // panics; only a speculative execution can, so the block must succeed.
+    for fault in [Fault::Error, Fault::Panic] {
+        let expected = SequentialExecutor::new(HeldChainVm::released(Some(fault)))
+            .execute_block(&HashMap::new(), &[(); 4]);
+        let out = ParallelExecutor::new(HeldChainVm::new(Some(fault)), Config::new(2).unwrap())
             .execute_block(&HashMap::new(), &[(); 4])
             .unwrap();
-        assert_eq!(out.outputs, vec![0, 42, 1, 1]);
-        assert_eq!(out.state, vec![(0, 42)]);
+        assert_eq!(out.outputs, vec![1, 2, 3, 4]);
+        assert_eq!(
+            (&out.outputs, &out.state),
+            (&expected.as_ref().unwrap().outputs, &expected.as_ref().unwrap().state)
+        );
         assert!(out.stats.executions > 4, "transaction 1 ran speculatively first: {:?}", out.stats);
     }
 }
@@ -182,41 +149,15 @@ fn commit_hook_panic_is_an_error() {
     }
 }
 
-/// Transaction 0 holds its execution until transaction 1 has started, so transaction 1's first
-/// incarnation reads location 0 before transaction 0 writes it and must be aborted: with a limit
-/// of one incarnation the livelock guard fires on every run with two or more workers.
-struct ForcedAbortVm {
-    started_1: AtomicBool,
-}
-
-impl Vm for ForcedAbortVm {
-    type Key = u32;
-    type Value = u64;
-    type Transaction = ();
-    type Output = u64;
-    type Error = TestError;
-
-    fn execute<V: TxnView<u32, u64>>(&self, txn_idx: usize, _: &(), view: &mut V) -> Result<u64, TestError> {
-        match txn_idx {
-            0 => wait_until(|| self.started_1.load(Ordering::SeqCst), Duration::from_secs(20)),
-            1 => self.started_1.store(true, Ordering::SeqCst),
-            _ => {}
-        }
-        let key = (txn_idx % 2) as u32;
-        let value = view.read(&0).map_err(|_: Halt| TestError::Halted)?.unwrap_or(0) + txn_idx as u64;
-        view.write(key, value);
-        Ok(value)
-    }
-}
-
 #[test]
 fn livelock_guard_falls_back_to_sequential_with_the_same_result() {
+    // Transaction 1's first incarnation reads stale data on every run (see HeldChainVm), so with a
+    // limit of one incarnation the guard fires every time.
     let txns = vec![(); 300];
-    let expected = SequentialExecutor::new(ForcedAbortVm { started_1: AtomicBool::new(true) })
-        .execute_block(&HashMap::new(), &txns)
-        .unwrap();
+    let expected =
+        SequentialExecutor::new(HeldChainVm::released(None)).execute_block(&HashMap::new(), &txns).unwrap();
     for threads in [2, 4, 8, 16] {
-        let vm = ForcedAbortVm { started_1: AtomicBool::new(false) };
+        let vm = HeldChainVm::new(None);
         let config = Config::new(threads).unwrap().with_max_incarnations(1).unwrap();
         let out = ParallelExecutor::new(vm, config).execute_block(&HashMap::new(), &txns).unwrap();
         assert_eq!((&out.outputs, &out.state), (&expected.outputs, &expected.state), "threads = {threads}");

@@ -8,11 +8,13 @@
 mod check;
 mod faults;
 mod generate;
+mod held;
 mod vm;
 
 pub use check::{Divergence, block_stm_config, check_case, run_case};
 pub use faults::{Fault, FaultPlan, FaultyVm};
 pub use generate::{Case, Rng, random_case};
+pub use held::HeldChainVm;
 pub use vm::*;
 
 /// Waits (yielding) until `done()` holds or `limit` passes: the handshake tests use to force a
