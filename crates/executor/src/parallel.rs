@@ -324,10 +324,10 @@ where
             #[cfg(feature = "stress")]
             crate::stress::point();
             let mut view = ParallelView::new(&self.mv, &self.scheduler, self.storage, txn_idx);
-            // AssertUnwindSafe: after a panic only the view's captured reads and halt cause are
-            // used, plain data that a panic cannot leave half-written.
             let timed = self.adaptive.as_ref().filter(|w| !w.decided.load(Ordering::Relaxed));
             let start = timed.map(|_| std::time::Instant::now());
+            // AssertUnwindSafe: after a panic only the view's captured reads and halt cause are
+            // used, plain data that a panic cannot leave half-written.
             let result =
                 catch_unwind(AssertUnwindSafe(|| self.vm.execute(txn_idx, &self.txns[txn_idx], &mut view)));
             if let (Some(warmup), Some(start)) = (timed, start) {

@@ -92,15 +92,4 @@ impl AtomicBool {
     pub fn store(&self, value: bool, order: Ordering) {
         self.0.store(value, order)
     }
-    /// Stores `value`, returning the previous value.
-    #[inline]
-    pub fn swap(&self, value: bool, order: Ordering) -> bool {
-        self.0.swap(value, order)
-    }
-}
-
-/// A memory fence.
-#[inline]
-pub fn fence(order: Ordering) {
-    imp::fence(order)
 }

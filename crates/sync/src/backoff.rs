@@ -57,15 +57,6 @@ impl fmt::Debug for Backoff {
     }
 }
 
-/// Yields the current thread (loom-aware).
-#[inline]
-pub fn yield_now() {
-    #[cfg(not(loom))]
-    std::thread::yield_now();
-    #[cfg(loom)]
-    loom::thread::yield_now();
-}
-
 /// Waiting for a condition that another *running* thread is about to make true (a lower
 /// transaction finishing its execution).
 ///

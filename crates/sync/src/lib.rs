@@ -44,4 +44,4 @@ mod lock;
 pub use lock::{Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 mod backoff;
-pub use backoff::{Backoff, SpinWait, yield_now};
+pub use backoff::{Backoff, SpinWait};
