@@ -29,6 +29,7 @@ impl Vm for CounterVm {
     type Transaction = AddTx;
     type Output = u64;
     type Error = CounterError;
+    type Delta = blockstm_executor::NoDelta;
 
     fn execute<V: TxnView<Self::Key, u64>>(
         &self,

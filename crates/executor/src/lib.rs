@@ -47,7 +47,7 @@ mod sequential;
 pub mod stress;
 mod vm;
 
-pub use blockstm_mvmemory::{Incarnation, TxnIndex};
+pub use blockstm_mvmemory::{Add, AddOverflow, Delta, Incarnation, NoDelta, TxnIndex};
 pub use config::{Config, ConfigError, DEFAULT_MAX_INCARNATIONS};
 pub use parallel::{ADAPTIVE_MIN_TXNS, ADAPTIVE_WINDOW, ParallelExecutor};
 pub use result::{BlockError, BlockOutput, Fallback, Stats};

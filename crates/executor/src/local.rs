@@ -5,7 +5,8 @@
 //! thousands of locations stays linear overall instead of quadratic.
 
 use ahash::RandomState;
-use smallvec::SmallVec;
+use blockstm_mvmemory::{Delta, Write, apply_deltas};
+use smallvec::{SmallVec, smallvec};
 use std::collections::HashMap;
 use std::hash::Hash;
 
@@ -55,38 +56,101 @@ impl<K: Eq + Hash + Clone> KeyIndex<K> {
     }
 }
 
-/// A transaction's writes, one entry per key, in first-write order.
+/// A transaction's writes, one entry per key (a value or the deltas applied to it), in
+/// first-write order.
 #[derive(Debug)]
-pub(crate) struct WriteSet<K, V> {
-    entries: SmallVec<[(K, V); 4]>,
+pub(crate) struct WriteSet<K, V, D> {
+    entries: SmallVec<[(K, Write<V, D>); 4]>,
     index: KeyIndex<K>,
 }
 
-impl<K: Eq + Hash + Clone, V> WriteSet<K, V> {
+impl<K: Eq + Hash + Clone, V: Clone, D: Delta<V>> WriteSet<K, V, D> {
     pub(crate) fn new() -> Self {
         Self { entries: SmallVec::new(), index: KeyIndex::new() }
     }
 
     #[inline]
-    pub(crate) fn get(&self, key: &K) -> Option<&V> {
+    pub(crate) fn get(&self, key: &K) -> Option<&Write<V, D>> {
         let i = self.index.find(key, self.entries.iter().map(|(k, _)| k))?;
         Some(&self.entries[i].1)
     }
 
     #[inline]
-    pub(crate) fn insert(&mut self, key: K, value: V) {
+    fn set(&mut self, key: K, write: Write<V, D>) {
         match self.index.find(&key, self.entries.iter().map(|(k, _)| k)) {
-            Some(i) => self.entries[i].1 = value,
+            Some(i) => self.entries[i].1 = write,
             None => {
-                self.entries.push((key, value));
+                self.entries.push((key, write));
                 self.index.pushed(self.entries.iter().map(|(k, _)| k));
             }
         }
     }
 
-    pub(crate) fn into_iter(self) -> impl Iterator<Item = (K, V)> {
+    #[inline]
+    pub(crate) fn insert(&mut self, key: K, value: V) {
+        self.set(key, Write::Value(value));
+    }
+
+    /// Adds a delta: kept pending on top of earlier deltas (or of nothing), applied at once on
+    /// a written value. The error gives the key back with the failed application's message.
+    #[inline]
+    pub(crate) fn apply_delta(&mut self, key: K, delta: D) -> Result<(), (K, String)> {
+        match self.index.find(&key, self.entries.iter().map(|(k, _)| k)) {
+            Some(i) => match &mut self.entries[i].1 {
+                Write::Deltas(deltas) => deltas.push(delta),
+                Write::Value(value) => match apply_deltas(Some(&*value), &[delta]) {
+                    Ok(applied) => *value = applied,
+                    Err(message) => return Err((key, message)),
+                },
+            },
+            None => self.set(key, Write::Deltas(smallvec![delta])),
+        }
+        Ok(())
+    }
+
+    /// What the transaction's own writes say about a read of `key`.
+    #[inline]
+    pub(crate) fn own(&self, key: &K) -> Own<V, D> {
+        match self.get(key) {
+            Some(Write::Value(value)) => Own::Value(value.clone()),
+            Some(Write::Deltas(deltas)) => Own::Deltas(deltas.clone()),
+            None => Own::None,
+        }
+    }
+
+    /// A read of `key`, on which the transaction applied `deltas`, found `below` under them:
+    /// the deltas apply now and their result becomes the transaction's write of `key`. The
+    /// error is the failed application's message.
+    pub(crate) fn settle(&mut self, key: &K, deltas: &[D], below: Option<V>) -> Result<Option<V>, String> {
+        let value = apply_deltas(below.as_ref(), deltas)?;
+        self.insert(key.clone(), value.clone());
+        Ok(Some(value))
+    }
+
+    pub(crate) fn into_iter(self) -> impl Iterator<Item = (K, Write<V, D>)> {
         self.entries.into_iter()
     }
+}
+
+/// A transaction's own write of a location, as a read sees it.
+pub(crate) enum Own<V, D> {
+    /// It wrote this value.
+    Value(V),
+    /// It applied these deltas without reading: the value below is needed.
+    Deltas(SmallVec<[D; 1]>),
+    /// It did not write the location.
+    None,
+}
+
+/// Why an execution stopped serving reads, beyond a blocked read.
+#[derive(Debug)]
+pub(crate) enum Failure {
+    /// Storage failed, with this message.
+    Storage(String),
+    /// The transaction's own deltas failed to apply (`key` as text).
+    Delta { key: String, message: String },
+    /// Deltas of lower transactions failed to resolve: this execution cannot be the final one.
+    Doomed,
 }
 
 #[cfg(test)]
@@ -95,18 +159,32 @@ mod tests {
 
     #[test]
     fn write_set_overwrites_and_finds_past_the_index_threshold() {
-        let mut writes = WriteSet::new();
+        let mut writes: WriteSet<u32, u32, blockstm_mvmemory::NoDelta> = WriteSet::new();
         for round in 0..2u32 {
             for k in 0..100u32 {
                 writes.insert(k, k + round);
             }
         }
         for k in 0..100u32 {
-            assert_eq!(writes.get(&k), Some(&(k + 1)));
+            assert_eq!(writes.get(&k), Some(&Write::Value(k + 1)));
         }
         assert_eq!(writes.get(&100), None);
         let all: Vec<_> = writes.into_iter().collect();
         assert_eq!(all.len(), 100);
-        assert_eq!(all[7], (7, 8), "first-write order, last value");
+        assert_eq!(all[7], (7, Write::Value(8)), "first-write order, last value");
+    }
+
+    #[test]
+    fn deltas_stay_pending_until_a_value_is_written_under_them() {
+        use blockstm_mvmemory::Add;
+        let mut writes: WriteSet<u32, u64, Add> = WriteSet::new();
+        writes.apply_delta(1, Add(2)).unwrap();
+        writes.apply_delta(1, Add(-1)).unwrap();
+        assert_eq!(writes.get(&1), Some(&Write::Deltas(smallvec![Add(2), Add(-1)])));
+        writes.insert(1, 10);
+        writes.apply_delta(1, Add(5)).unwrap();
+        assert_eq!(writes.get(&1), Some(&Write::Value(15)));
+        assert_eq!(writes.apply_delta(1, Add(-16)), Err((1, "15 + -16 does not fit in u64".into())));
+        assert_eq!(writes.get(&1), Some(&Write::Value(15)), "a failed delta changes nothing");
     }
 }

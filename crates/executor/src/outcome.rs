@@ -1,6 +1,7 @@
 //! What one execution produced, independent of where it ran.
 
 use crate::BlockError;
+use crate::local::Failure;
 use blockstm_mvmemory::TxnIndex;
 use std::any::Any;
 
@@ -11,14 +12,19 @@ pub(crate) enum Outcome<O, E> {
     Error(E),
     Panic(String),
     Storage(String),
+    Delta { key: String, message: String },
+    Doomed,
 }
 
 impl<O, E> Outcome<O, E> {
-    /// Classifies an execution. A storage failure wins over whatever the VM did after it (the
-    /// VM only saw `Halt`), and a panic's message is kept.
-    pub(crate) fn of(result: std::thread::Result<Result<O, E>>, storage_failure: Option<String>) -> Self {
-        if let Some(message) = storage_failure {
-            return Outcome::Storage(message);
+    /// Classifies an execution. A failure the view met (storage, a delta) wins over whatever
+    /// the VM did after it (the VM only saw `Halt`), and a panic's message is kept.
+    pub(crate) fn of(result: std::thread::Result<Result<O, E>>, failure: Option<Failure>) -> Self {
+        match failure {
+            Some(Failure::Storage(message)) => return Outcome::Storage(message),
+            Some(Failure::Delta { key, message }) => return Outcome::Delta { key, message },
+            Some(Failure::Doomed) => return Outcome::Doomed,
+            None => {}
         }
         match result {
             Ok(Ok(output)) => Outcome::Output(output),
@@ -38,6 +44,10 @@ impl<O, E> Outcome<O, E> {
             Outcome::Error(error) => Err(BlockError::Vm { txn_idx, error }),
             Outcome::Panic(message) => Err(BlockError::Panic { txn_idx, message }),
             Outcome::Storage(message) => Err(BlockError::Storage { txn_idx, message }),
+            Outcome::Delta { key, message } => Err(BlockError::Delta { txn_idx, key, message }),
+            Outcome::Doomed => Err(BlockError::Internal(format!(
+                "transaction {txn_idx} committed an execution that read through failing deltas"
+            ))),
         }
     }
 }

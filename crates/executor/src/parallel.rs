@@ -1,14 +1,16 @@
 //! The Block-STM parallel executor: worker threads, the worker loop, the view that captures
 //! reads, the rolling commit, and the sequential fallback.
 
-use crate::local::{KeyIndex, WriteSet};
+use crate::local::{Failure, KeyIndex, Own, WriteSet};
 use crate::outcome::{Outcome, panic_message};
 use crate::sequential::{BaseError, BaseState, run_sequential, sequential_block};
 use crate::{
     BlockError, BlockExecutor, BlockOutput, BlockResult, CommitHook, Config, Fallback, Halt, Stats, Storage,
     TxnView, Vm,
 };
-use blockstm_mvmemory::{MvMemory, MvRead, TxnIndex, Version as MvVersionId};
+use blockstm_mvmemory::{
+    Delta, MaterializeError, MvMemory, MvRead, TxnIndex, Version as MvVersionId, apply_deltas,
+};
 use blockstm_scheduler::{CommitGuard, HaltReason, MAX_TXNS, Scheduler, Task, Version};
 use blockstm_sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use blockstm_sync::{Backoff, Mutex};
@@ -40,6 +42,7 @@ pub const ADAPTIVE_MIN_TXNS: usize = 2 * ADAPTIVE_WINDOW;
 /// # impl From<Halt> for E { fn from(_: Halt) -> Self { E } }
 /// # impl Vm for Inc {
 /// #     type Key = u8; type Value = u64; type Transaction = u8; type Output = u64; type Error = E;
+/// #     type Delta = blockstm_executor::NoDelta;
 /// #     fn execute<V: TxnView<u8, u64>>(&self, _: usize, key: &u8, view: &mut V) -> Result<u64, E> {
 /// #         let n = view.read(key)?.unwrap_or(0) + 1;
 /// #         view.write(*key, n);
@@ -205,26 +208,27 @@ struct Sink<'h, O, E, H: ?Sized> {
 ///
 /// Lock order: `last(i)` → shard → location (a validation holds it while re-reading).
 #[derive(Debug)]
-struct LastExecution<K, O, E> {
+struct LastExecution<K, V, O, E> {
     incarnation: u32,
-    reads: ReadSet<K>,
+    reads: ReadSet<K, V>,
     outcome: Option<Outcome<O, E>>,
 }
 
-impl<K, O, E> Default for LastExecution<K, O, E> {
+impl<K, V, O, E> Default for LastExecution<K, V, O, E> {
     fn default() -> Self {
         Self { incarnation: 0, reads: ReadSet::new(), outcome: None }
     }
 }
 
-type LastSlot<VM> = Mutex<LastExecution<<VM as Vm>::Key, <VM as Vm>::Output, <VM as Vm>::Error>>;
+type LastSlot<VM> =
+    Mutex<LastExecution<<VM as Vm>::Key, <VM as Vm>::Value, <VM as Vm>::Output, <VM as Vm>::Error>>;
 
 /// The shared state of one block's execution.
 struct Block<'a, VM: Vm, S, H: ?Sized> {
     vm: &'a VM,
     storage: &'a S,
     txns: &'a [VM::Transaction],
-    mv: MvMemory<VM::Key, VM::Value>,
+    mv: MvMemory<VM::Key, VM::Value, VM::Delta>,
     /// Per transaction, its latest executed incarnation's read set and outcome.
     last: Box<[LastSlot<VM>]>,
     scheduler: Scheduler,
@@ -337,7 +341,7 @@ where
             }
             counts.executions += 1;
             counts.dependency_waits += view.waits;
-            let storage_failure = match view.halt.take() {
+            let failure = match view.halt.take() {
                 Some(ViewHalt::Blocked(blocking)) => {
                     // (The read that hit the ESTIMATE is already counted in `view.waits`.)
                     if self.scheduler.add_dependency(txn_idx, blocking) {
@@ -352,16 +356,16 @@ where
                     // The blocker finished meanwhile: run the same incarnation again.
                     continue;
                 }
-                Some(ViewHalt::Storage(message)) => Some(message),
+                Some(ViewHalt::Failed(failure)) => Some(failure),
                 None => None,
             };
-            let outcome = Outcome::of(result, storage_failure);
+            let outcome = Outcome::of(result, failure);
             // A failed incarnation publishes no writes: if it is final the block ends there,
             // and if it was speculation its reads will fail validation.
             let writes = outcome.is_output().then_some(view.writes);
             *self.last[txn_idx].lock() =
                 LastExecution { incarnation: version.incarnation, reads: view.reads, outcome: Some(outcome) };
-            let wrote_new_location = self.mv.record(
+            let wrote_new_location = self.mv.record_writes(
                 MvVersionId::new(txn_idx, version.incarnation),
                 writes.into_iter().flat_map(WriteSet::into_iter),
             );
@@ -380,7 +384,8 @@ where
         let txn_idx = version.txn_idx;
         // The slot may already hold a newer incarnation's reads; the scheduler then ignores this
         // result (it checks the incarnation), so validating them is harmless.
-        let validation = validate(&self.last[txn_idx].lock().reads, &self.mv, txn_idx);
+        let validation =
+            validate(&self.last[txn_idx].lock().reads, &self.mv, txn_idx, |key| self.storage.read(key));
         #[cfg(feature = "stress")]
         crate::stress::point();
         counts.validations += 1;
@@ -458,7 +463,13 @@ where
                     tracing::debug!(parallelism, "adaptive rule: finishing sequentially");
                 }
             }
-            match outcome.into_result(txn_idx) {
+            // The transaction's deltas become values now, on top of the committed prefix: where
+            // a sequential run applies them, with the same failures.
+            let outcome = match outcome.into_result(txn_idx) {
+                Ok(output) => self.materialize(txn_idx).map(|()| output),
+                Err(error) => Err(error),
+            };
+            match outcome {
                 Ok(output) => {
                     let flow = catch_unwind(AssertUnwindSafe(|| sink.hook.on_commit(txn_idx, &output)));
                     sink.outputs.push(output);
@@ -476,6 +487,19 @@ where
         }
         // The block ended at a committed transaction: nothing above it matters any more.
         self.scheduler.halt();
+    }
+
+    /// Materialises the deltas of transaction `txn_idx`, which was just committed.
+    fn materialize(&self, txn_idx: TxnIndex) -> Result<(), BlockError<VM::Error>> {
+        self.mv.materialize(txn_idx, |key| self.storage.read(key)).map_err(|error| match error {
+            MaterializeError::Delta { key, message } => {
+                BlockError::Delta { txn_idx, key: format!("{key:?}"), message }
+            }
+            MaterializeError::Storage { error, .. } => {
+                BlockError::Storage { txn_idx, message: error.to_string() }
+            }
+            MaterializeError::Invariant(error) => BlockError::Internal(error.to_string()),
+        })
     }
 
     fn fail_internal(&self, message: String) {
@@ -570,16 +594,17 @@ impl CounterValue for AtomicUsize {
 
 /// The state after the committed prefix: the final writes of transactions below `below` in the
 /// multi-version memory, then storage.
-struct CommittedBase<'a, K, V, S> {
-    mv: &'a MvMemory<K, V>,
+struct CommittedBase<'a, K, V, D, S> {
+    mv: &'a MvMemory<K, V, D>,
     below: TxnIndex,
     storage: &'a S,
 }
 
-impl<K, V, S> BaseState<K, V> for CommittedBase<'_, K, V, S>
+impl<K, V, D, S> BaseState<K, V> for CommittedBase<'_, K, V, D, S>
 where
     K: Eq + std::hash::Hash + Clone,
     V: Clone,
+    D: Delta<V>,
     S: Storage<K, V>,
 {
     fn read(&self, key: &K) -> Result<Option<V>, BaseError> {
@@ -588,6 +613,10 @@ where
             MvRead::NotFound => self.storage.read(key).map_err(|e| BaseError::Storage(e.to_string())),
             MvRead::Estimate { blocking } => Err(BaseError::Internal(format!(
                 "committed transaction {blocking} left an ESTIMATE at the fallback point {}",
+                self.below
+            ))),
+            MvRead::Deltas { .. } => Err(BaseError::Internal(format!(
+                "a committed transaction left unmaterialised deltas below the fallback point {}",
                 self.below
             ))),
         }
@@ -599,19 +628,19 @@ where
 enum ViewHalt {
     /// Read an `ESTIMATE` of this transaction.
     Blocked(TxnIndex),
-    /// Storage failed, with this message.
-    Storage(String),
+    /// Storage failed, a delta failed, or a resolution did.
+    Failed(Failure),
 }
 
 /// One incarnation's view: own writes, then captured reads, then the multi-version memory,
 /// then storage. Captures every read that left the transaction.
-struct ParallelView<'a, K, V, S> {
-    mv: &'a MvMemory<K, V>,
+struct ParallelView<'a, K, V, D, S> {
+    mv: &'a MvMemory<K, V, D>,
     scheduler: &'a Scheduler,
     storage: &'a S,
     txn_idx: TxnIndex,
-    writes: WriteSet<K, V>,
-    reads: ReadSet<K>,
+    writes: WriteSet<K, V, D>,
+    reads: ReadSet<K, V>,
     /// The value of each captured read, by position in `reads`, so a repeated read returns the
     /// same value even if a lower transaction has written meanwhile.
     read_values: SmallVec<[Option<V>; blockstm_validator::INLINE_READS]>,
@@ -623,12 +652,14 @@ struct ParallelView<'a, K, V, S> {
     waited: std::time::Duration,
 }
 
-impl<'a, K, V, S> ParallelView<'a, K, V, S>
+impl<'a, K, V, D, S> ParallelView<'a, K, V, D, S>
 where
     K: Eq + std::hash::Hash + Clone,
     V: Clone,
+    D: Delta<V>,
+    S: Storage<K, V>,
 {
-    fn new(mv: &'a MvMemory<K, V>, scheduler: &'a Scheduler, storage: &'a S, txn_idx: TxnIndex) -> Self {
+    fn new(mv: &'a MvMemory<K, V, D>, scheduler: &'a Scheduler, storage: &'a S, txn_idx: TxnIndex) -> Self {
         Self {
             mv,
             scheduler,
@@ -645,26 +676,20 @@ where
     }
 
     #[inline]
-    fn capture(&mut self, key: &K, origin: ReadOrigin, value: Option<V>) {
+    fn capture(&mut self, key: &K, origin: ReadOrigin<V>, value: Option<V>) {
         self.reads.push(key.clone(), origin);
         self.read_values.push(value);
         self.read_index.pushed(self.reads.iter().map(|(k, _)| k));
     }
-}
 
-impl<K, V, S> TxnView<K, V> for ParallelView<'_, K, V, S>
-where
-    K: Eq + std::hash::Hash + Clone,
-    V: Clone,
-    S: Storage<K, V>,
-{
-    fn read(&mut self, key: &K) -> Result<Option<V>, Halt> {
-        if self.halt.is_some() {
-            return Err(Halt(()));
-        }
-        if let Some(value) = self.writes.get(key) {
-            return Ok(Some(value.clone()));
-        }
+    /// Stops the execution with `failure`.
+    fn fail<T>(&mut self, failure: Failure) -> Result<T, Halt> {
+        self.halt = Some(ViewHalt::Failed(failure));
+        Err(Halt(()))
+    }
+
+    /// The value below this transaction (captured), deltas of lower transactions resolved.
+    fn read_below(&mut self, key: &K) -> Result<Option<V>, Halt> {
         if let Some(i) = self.read_index.find(key, self.reads.iter().map(|(k, _)| k)) {
             return Ok(self.read_values[i].clone());
         }
@@ -698,17 +723,72 @@ where
                         // Captured too: if a lower transaction later writes this location, the
                         // failure was speculation and validation will say so.
                         self.capture(key, ReadOrigin::Storage, None);
-                        self.halt = Some(ViewHalt::Storage(error.to_string()));
-                        Err(Halt(()))
+                        self.fail(Failure::Storage(error.to_string()))
                     }
                 },
+                MvRead::Deltas { base, deltas } => {
+                    let base = match base {
+                        Some((_, value)) => Ok(Some(value)),
+                        None => self.storage.read(key),
+                    };
+                    match base.ok().and_then(|base| apply_deltas(base.as_ref(), &deltas).ok()) {
+                        Some(value) => {
+                            self.capture(key, ReadOrigin::Resolved(value.clone()), Some(value.clone()));
+                            Ok(Some(value))
+                        }
+                        None => {
+                            // A lower transaction's delta fails (or storage under it does): that
+                            // transaction ends the block when it commits, unless it changes,
+                            // which validation of this read detects.
+                            self.capture(key, ReadOrigin::Unresolvable, None);
+                            self.fail(Failure::Doomed)
+                        }
+                    }
+                }
             };
+        }
+    }
+}
+
+impl<K, V, D, S> TxnView<K, V, D> for ParallelView<'_, K, V, D, S>
+where
+    K: Eq + std::hash::Hash + Clone + fmt::Debug,
+    V: Clone,
+    D: Delta<V>,
+    S: Storage<K, V>,
+{
+    fn read(&mut self, key: &K) -> Result<Option<V>, Halt> {
+        if self.halt.is_some() {
+            return Err(Halt(()));
+        }
+        match self.writes.own(key) {
+            Own::Value(value) => Ok(Some(value)),
+            // Reading a location this transaction applied deltas to: a real read of the value
+            // below, then the deltas, which become a plain write.
+            Own::Deltas(deltas) => {
+                let below = self.read_below(key)?;
+                self.writes
+                    .settle(key, &deltas, below)
+                    .or_else(|message| self.fail(Failure::Delta { key: format!("{key:?}"), message }))
+            }
+            Own::None => self.read_below(key),
         }
     }
 
     #[inline]
     fn write(&mut self, key: K, value: V) {
         self.writes.insert(key, value);
+    }
+
+    #[inline]
+    fn apply_delta(&mut self, key: K, delta: D) -> Result<(), Halt> {
+        if self.halt.is_some() {
+            return Err(Halt(()));
+        }
+        match self.writes.apply_delta(key, delta) {
+            Ok(()) => Ok(()),
+            Err((key, message)) => self.fail(Failure::Delta { key: format!("{key:?}"), message }),
+        }
     }
 }
 

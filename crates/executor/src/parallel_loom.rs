@@ -32,6 +32,7 @@ impl Vm for AddVm {
     type Transaction = (u8, u8);
     type Output = u64;
     type Error = AddError;
+    type Delta = crate::NoDelta;
 
     fn execute<V: TxnView<u8, u64>>(
         &self,

@@ -90,6 +90,16 @@ pub enum BlockError<E> {
         /// The storage's error, as text.
         message: String,
     },
+    /// A delta the transaction applied failed when applied in block order (an overflow), at
+    /// commit or when the transaction read the location.
+    Delta {
+        /// The transaction.
+        txn_idx: TxnIndex,
+        /// The location, as `Debug` text.
+        key: String,
+        /// The delta's error, as text.
+        message: String,
+    },
     /// The commit hook panicked on a transaction's output.
     HookPanic {
         /// The transaction whose output the hook was given.
@@ -115,6 +125,7 @@ impl<E> BlockError<E> {
             BlockError::Vm { txn_idx, .. }
             | BlockError::Panic { txn_idx, .. }
             | BlockError::Storage { txn_idx, .. }
+            | BlockError::Delta { txn_idx, .. }
             | BlockError::HookPanic { txn_idx, .. } => Some(*txn_idx),
             BlockError::TooManyTransactions { .. } | BlockError::Internal(_) => None,
         }
@@ -132,6 +143,9 @@ impl<E: Debug> Display for BlockError<E> {
             }
             BlockError::Storage { txn_idx, message } => {
                 write!(f, "storage failed while executing transaction {txn_idx}: {message}")
+            }
+            BlockError::Delta { txn_idx, key, message } => {
+                write!(f, "a delta of transaction {txn_idx} to {key} failed: {message}")
             }
             BlockError::HookPanic { txn_idx, message } => {
                 write!(f, "commit hook panicked on transaction {txn_idx}: {message}")

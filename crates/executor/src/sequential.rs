@@ -3,13 +3,13 @@
 //! baseline its speed is measured against, so it is kept lean: one hash map of the block's
 //! writes, no read capture, no versions.
 
-use crate::local::WriteSet;
+use crate::local::{Failure, Own, WriteSet};
 use crate::outcome::{Outcome, panic_message};
 use crate::{
     BlockError, BlockExecutor, BlockOutput, BlockResult, CommitHook, Halt, Stats, Storage, TxnView, Vm,
 };
 use ahash::RandomState;
-use blockstm_mvmemory::TxnIndex;
+use blockstm_mvmemory::{Delta, TxnIndex, Write, apply_deltas};
 use std::collections::HashMap;
 use std::hash::Hash;
 use std::ops::ControlFlow;
@@ -24,6 +24,7 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 /// # impl From<Halt> for E { fn from(_: Halt) -> Self { E } }
 /// # impl Vm for Inc {
 /// #     type Key = u8; type Value = u64; type Transaction = u8; type Output = u64; type Error = E;
+/// #     type Delta = blockstm_executor::NoDelta;
 /// #     fn execute<V: TxnView<u8, u64>>(&self, _: usize, key: &u8, view: &mut V) -> Result<u64, E> {
 /// #         let n = view.read(key)?.unwrap_or(0) + 1;
 /// #         view.write(*key, n);
@@ -148,14 +149,37 @@ where
         // AssertUnwindSafe: after a panic only the view's plain data (its failure) is looked at.
         let result = catch_unwind(AssertUnwindSafe(|| vm.execute(txn_idx, txn, &mut view)));
         stats.executions += 1;
-        let storage_failure = match view.failure.take() {
-            Some(BaseError::Internal(message)) => return Err(BlockError::Internal(message)),
-            Some(BaseError::Storage(message)) => Some(message),
+        let failure = match view.failure.take() {
+            Some(SequentialFailure::Base(BaseError::Internal(message))) => {
+                return Err(BlockError::Internal(message));
+            }
+            Some(SequentialFailure::Base(BaseError::Storage(message))) => Some(Failure::Storage(message)),
+            Some(SequentialFailure::Delta { key, message }) => Some(Failure::Delta { key, message }),
             None => None,
         };
-        let output = Outcome::of(result, storage_failure).into_result(txn_idx)?;
-        let writes = view.writes;
-        run.writes.extend(writes.into_iter());
+        let output = Outcome::of(result, failure).into_result(txn_idx)?;
+        // The transaction's deltas apply now, in its write order, on what the transactions
+        // before it left: exactly what the parallel executor does when it commits it.
+        for (key, write) in view.writes.into_iter() {
+            let value = match write {
+                Write::Value(value) => value,
+                Write::Deltas(deltas) => {
+                    let below = match run.writes.get(&key) {
+                        Some(value) => Some(value.clone()),
+                        None => base.read(&key).map_err(|e| match e {
+                            BaseError::Storage(message) => BlockError::Storage { txn_idx, message },
+                            BaseError::Internal(message) => BlockError::Internal(message),
+                        })?,
+                    };
+                    apply_deltas(below.as_ref(), &deltas).map_err(|message| BlockError::Delta {
+                        txn_idx,
+                        key: format!("{key:?}"),
+                        message,
+                    })?
+                }
+            };
+            run.writes.insert(key, value);
+        }
         let flow = catch_unwind(AssertUnwindSafe(|| hook.on_commit(txn_idx, &output)))
             .map_err(|payload| BlockError::HookPanic { txn_idx, message: panic_message(payload.as_ref()) })?;
         run.outputs.push(output);
@@ -167,18 +191,44 @@ where
     Ok(run)
 }
 
-/// The view of one transaction in a sequential run.
-struct SequentialView<'a, K, V, B> {
-    base: &'a B,
-    block: &'a HashMap<K, V, RandomState>,
-    writes: WriteSet<K, V>,
-    failure: Option<BaseError>,
+/// Why a sequential view stopped serving reads.
+enum SequentialFailure {
+    Base(BaseError),
+    Delta { key: String, message: String },
 }
 
-impl<K, V, B> TxnView<K, V> for SequentialView<'_, K, V, B>
+/// The view of one transaction in a sequential run.
+struct SequentialView<'a, K, V, D, B> {
+    base: &'a B,
+    block: &'a HashMap<K, V, RandomState>,
+    writes: WriteSet<K, V, D>,
+    failure: Option<SequentialFailure>,
+}
+
+impl<K, V, D, B> SequentialView<'_, K, V, D, B>
 where
     K: Eq + Hash + Clone,
     V: Clone,
+    B: BaseState<K, V>,
+{
+    /// The value before this transaction.
+    #[inline]
+    fn read_below(&mut self, key: &K) -> Result<Option<V>, Halt> {
+        if let Some(value) = self.block.get(key) {
+            return Ok(Some(value.clone()));
+        }
+        self.base.read(key).map_err(|failure| {
+            self.failure = Some(SequentialFailure::Base(failure));
+            Halt(())
+        })
+    }
+}
+
+impl<K, V, D, B> TxnView<K, V, D> for SequentialView<'_, K, V, D, B>
+where
+    K: Eq + Hash + Clone + std::fmt::Debug,
+    V: Clone,
+    D: Delta<V>,
     B: BaseState<K, V>,
 {
     #[inline]
@@ -186,20 +236,32 @@ where
         if self.failure.is_some() {
             return Err(Halt(()));
         }
-        if let Some(value) = self.writes.get(key) {
-            return Ok(Some(value.clone()));
+        match self.writes.own(key) {
+            Own::Value(value) => Ok(Some(value)),
+            Own::Deltas(deltas) => {
+                let below = self.read_below(key)?;
+                self.writes.settle(key, &deltas, below).map_err(|message| {
+                    self.failure = Some(SequentialFailure::Delta { key: format!("{key:?}"), message });
+                    Halt(())
+                })
+            }
+            Own::None => self.read_below(key),
         }
-        if let Some(value) = self.block.get(key) {
-            return Ok(Some(value.clone()));
-        }
-        self.base.read(key).map_err(|failure| {
-            self.failure = Some(failure);
-            Halt(())
-        })
     }
 
     #[inline]
     fn write(&mut self, key: K, value: V) {
         self.writes.insert(key, value);
+    }
+
+    #[inline]
+    fn apply_delta(&mut self, key: K, delta: D) -> Result<(), Halt> {
+        if self.failure.is_some() {
+            return Err(Halt(()));
+        }
+        self.writes.apply_delta(key, delta).map_err(|(key, message)| {
+            self.failure = Some(SequentialFailure::Delta { key: format!("{key:?}"), message });
+            Halt(())
+        })
     }
 }

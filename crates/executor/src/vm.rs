@@ -1,6 +1,6 @@
 //! The interface a client implements to plug in its VM, and the traits the executor takes.
 
-use blockstm_mvmemory::TxnIndex;
+use blockstm_mvmemory::{Delta, NoDelta, TxnIndex};
 use std::collections::{BTreeMap, HashMap};
 use std::convert::Infallible;
 use std::fmt::{self, Debug, Display};
@@ -22,10 +22,17 @@ use std::ops::ControlFlow;
 /// propagating it with `?` (hence `Error: From<Halt>`). The executor remembers the halt on its
 /// own, so a VM that swallows it is still correct, only slower.
 ///
+/// # Deltas
+///
+/// A VM may update a location without reading it through [`TxnView::apply_delta`] (credit a
+/// fee, bump a counter): transactions that only apply deltas to a location do not conflict over
+/// it. `Delta` says how one applies to a `Value` and how that fails; [`Add`](crate::Add) adds a
+/// signed amount to an integer. A VM without deltas sets `type Delta = NoDelta;`.
+///
 /// # Examples
 ///
 /// ```
-/// use blockstm_executor::{Halt, TxnView, Vm};
+/// use blockstm_executor::{Halt, NoDelta, TxnView, Vm};
 ///
 /// /// Moves `amount` from one account to another; fails on insufficient balance.
 /// struct Transfers;
@@ -42,6 +49,7 @@ use std::ops::ControlFlow;
 ///     type Transaction = Transfer;
 ///     type Output = u64; // the sender's new balance
 ///     type Error = TransferError;
+///     type Delta = NoDelta;
 ///
 ///     fn execute<V: TxnView<u32, u64>>(&self, _idx: usize, tx: &Transfer, view: &mut V)
 ///         -> Result<u64, TransferError>
@@ -59,8 +67,8 @@ pub trait Vm: Sync {
     /// A location of the state (an account, a storage slot). Compared in full, never by hash.
     type Key: Clone + Eq + Hash + Ord + Send + Sync + Debug;
     /// The value at a location. Cloned on every read: make it cheap to clone (wrap large values
-    /// in an `Arc`).
-    type Value: Clone + Send + Sync + Debug;
+    /// in an `Arc`). Compared only to validate reads of deltas.
+    type Value: Clone + PartialEq + Send + Sync + Debug;
     /// A transaction of the block.
     type Transaction: Sync;
     /// What executing a transaction returns (a receipt).
@@ -68,9 +76,11 @@ pub trait Vm: Sync {
     /// A transaction that cannot be executed. If the incarnation that sequential execution
     /// would run returns it, the block fails with [`BlockError::Vm`](crate::BlockError::Vm).
     type Error: From<Halt> + Send + Debug;
+    /// A commutative update of a `Value` ([`NoDelta`] if the VM uses none).
+    type Delta: Delta<Self::Value>;
 
     /// Executes transaction `txn_idx` of the block.
-    fn execute<V: TxnView<Self::Key, Self::Value>>(
+    fn execute<V: TxnView<Self::Key, Self::Value, Self::Delta>>(
         &self,
         txn_idx: TxnIndex,
         txn: &Self::Transaction,
@@ -79,7 +89,7 @@ pub trait Vm: Sync {
 }
 
 /// The state as one transaction sees it.
-pub trait TxnView<K, V> {
+pub trait TxnView<K, V, D = NoDelta> {
     /// The value at `key` (`None` if absent): the transaction's own latest write, else the
     /// latest write of a lower transaction, else storage. Repeated reads of a location return
     /// the same value within one execution.
@@ -87,6 +97,15 @@ pub trait TxnView<K, V> {
 
     /// Sets `key` to `value` for this transaction and, once it commits, for the block.
     fn write(&mut self, key: K, value: V);
+
+    /// Updates `key` by `delta` without reading it. The delta is applied in block order on the
+    /// value the lower transactions left, when the transaction commits (or when this transaction
+    /// reads the location, which then counts as a read); a failure to apply it ends the block
+    /// with [`BlockError::Delta`](crate::BlockError::Delta), as it would sequentially.
+    ///
+    /// After a [`write`](Self::write) of `key` the delta applies to the written value at once;
+    /// `Err(Halt)` if that fails (the block then fails at this transaction if it is final).
+    fn apply_delta(&mut self, key: K, delta: D) -> Result<(), Halt>;
 }
 
 /// The value of a read cannot be provided now: stop executing and return (see [`Vm`]).

@@ -182,6 +182,7 @@ impl Vm for SlowFirstVm {
     type Transaction = ();
     type Output = u64;
     type Error = TestError;
+    type Delta = blockstm_executor::NoDelta;
 
     fn execute<V: TxnView<u32, u64>>(&self, txn_idx: usize, _: &(), view: &mut V) -> Result<u64, TestError> {
         if txn_idx == 0 {

@@ -22,6 +22,15 @@
 //! - [`MvMemory::snapshot`]: after the block, the final value of every written location, sorted
 //!   by key.
 //!
+//! # Deltas
+//!
+//! An entry may also be a list of [`Delta`]s (commutative updates such as "add 5") that the
+//! transaction applied without reading the location. A read below which the nearest entries are
+//! deltas returns them with the nearest full value under them ([`MvRead::Deltas`]); the caller
+//! resolves them in block order ([`apply_deltas`]), reading storage when no full value is below.
+//! [`MvMemory::materialize`] turns a committed transaction's deltas into a full value, so
+//! committed entries are always values and a resolution never walks past the commit point.
+//!
 //! # Lock order
 //!
 //! `last_writes[txn]` → shard lock → location lock. Shard locks are held only while one location
@@ -40,6 +49,10 @@
 //! assert_eq!(mv.read(&"alice", 2), MvRead::Estimate { blocking: 0 });
 //! assert_eq!(mv.read(&"alice", 0), MvRead::NotFound);
 //! ```
+
+mod delta;
+
+pub use delta::{Add, AddOverflow, Delta, NoDelta, apply_deltas};
 
 use ahash::RandomState;
 use blockstm_sync::{Mutex, RwLock};
@@ -72,7 +85,7 @@ impl Version {
 
 /// What a read of the multi-version memory found below a transaction.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum MvRead<V> {
+pub enum MvRead<V, D = NoDelta> {
     /// The nearest lower transaction wrote `value` in `version`.
     Value {
         /// Who wrote it.
@@ -88,6 +101,14 @@ pub enum MvRead<V> {
     },
     /// No lower transaction wrote the location: read the base state (storage).
     NotFound,
+    /// The nearest lower writers applied deltas: the value is `deltas` applied in order on top
+    /// of `base` (or, when `base` is `None`, on top of storage).
+    Deltas {
+        /// The nearest full value below the deltas, with its version.
+        base: Option<(Version, V)>,
+        /// The deltas above it, lowest transaction first.
+        deltas: SmallVec<[D; 2]>,
+    },
 }
 
 /// [`MvRead`] without the value: what validation compares.
@@ -99,6 +120,8 @@ pub enum MvVersion {
     Estimate(TxnIndex),
     /// Not written below: storage.
     NotFound,
+    /// The nearest lower writer applied deltas (its value must be resolved).
+    Deltas,
 }
 
 /// An invariant of the multi-version memory did not hold. Reaching this is a bug in the caller
@@ -115,9 +138,35 @@ impl fmt::Display for InvariantError {
 impl std::error::Error for InvariantError {}
 
 #[derive(Debug)]
-enum Entry<V> {
-    Value { incarnation: Incarnation, value: V },
+enum Entry<V, D> {
+    Value {
+        incarnation: Incarnation,
+        value: V,
+    },
+    /// Deltas the incarnation applied without reading the location, in the order it applied them.
+    Deltas {
+        incarnation: Incarnation,
+        deltas: SmallVec<[D; 1]>,
+    },
     Estimate,
+}
+
+impl<V, D> Entry<V, D> {
+    fn incarnation(&self) -> Option<Incarnation> {
+        match self {
+            Entry::Value { incarnation, .. } | Entry::Deltas { incarnation, .. } => Some(*incarnation),
+            Entry::Estimate => None,
+        }
+    }
+}
+
+/// What an incarnation wrote to one location: a full value or deltas.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Write<V, D> {
+    /// The new value.
+    Value(V),
+    /// Deltas applied without reading, in order (at least one).
+    Deltas(SmallVec<[D; 1]>),
 }
 
 /// The versions of one location: entries sorted by writing transaction.
@@ -128,17 +177,17 @@ enum Entry<V> {
 /// VM work, the `BTreeMap` (a node allocation per location and a tree walk per read) was about a
 /// fifth of the executor's time.
 #[derive(Debug)]
-struct VersionList<V> {
-    entries: SmallVec<[(TxnIndex, Entry<V>); 2]>,
+struct VersionList<V, D> {
+    entries: SmallVec<[(TxnIndex, Entry<V, D>); 2]>,
 }
 
-impl<V> Default for VersionList<V> {
+impl<V, D> Default for VersionList<V, D> {
     fn default() -> Self {
         Self { entries: SmallVec::new() }
     }
 }
 
-impl<V> VersionList<V> {
+impl<V: Clone, D: Clone> VersionList<V, D> {
     /// Position of `txn_idx`, or where it would be inserted.
     #[inline]
     fn search(&self, txn_idx: TxnIndex) -> Result<usize, usize> {
@@ -152,24 +201,54 @@ impl<V> VersionList<V> {
 
     /// The entry of the highest transaction below `txn_idx`.
     #[inline]
-    fn below(&self, txn_idx: TxnIndex) -> Option<(TxnIndex, &Entry<V>)> {
+    fn below(&self, txn_idx: TxnIndex) -> Option<(TxnIndex, &Entry<V, D>)> {
         let end = self.entries.partition_point(|(j, _)| *j < txn_idx);
         end.checked_sub(1).map(|i| (self.entries[i].0, &self.entries[i].1))
     }
 
+    /// What a read by `txn_idx` sees: the highest entry below it and, if that is a delta, every
+    /// delta down to the nearest full value or `ESTIMATE`.
     #[inline]
-    fn get(&self, txn_idx: TxnIndex) -> Option<&Entry<V>> {
+    fn read(&self, txn_idx: TxnIndex) -> MvRead<V, D> {
+        let end = self.entries.partition_point(|(j, _)| *j < txn_idx);
+        let mut deltas: SmallVec<[D; 2]> = SmallVec::new();
+        let mut base = None;
+        for (j, entry) in self.entries[..end].iter().rev() {
+            match entry {
+                Entry::Value { incarnation, value } => {
+                    let version = Version::new(*j, *incarnation);
+                    if deltas.is_empty() {
+                        return MvRead::Value { version, value: value.clone() };
+                    }
+                    base = Some((version, value.clone()));
+                    break;
+                }
+                // Resolving through an ESTIMATE would use a value about to change: wait for it.
+                Entry::Estimate => return MvRead::Estimate { blocking: *j },
+                // Collected top-down, reversed below.
+                Entry::Deltas { deltas: own, .. } => deltas.extend(own.iter().rev().cloned()),
+            }
+        }
+        if deltas.is_empty() {
+            return MvRead::NotFound;
+        }
+        deltas.reverse();
+        MvRead::Deltas { base, deltas }
+    }
+
+    #[inline]
+    fn get(&self, txn_idx: TxnIndex) -> Option<&Entry<V, D>> {
         self.search(txn_idx).ok().map(|i| &self.entries[i].1)
     }
 
     #[inline]
-    fn get_mut(&mut self, txn_idx: TxnIndex) -> Option<&mut Entry<V>> {
+    fn get_mut(&mut self, txn_idx: TxnIndex) -> Option<&mut Entry<V, D>> {
         self.search(txn_idx).ok().map(|i| &mut self.entries[i].1)
     }
 
     /// Sets the entry of `txn_idx`; true if it had none.
     #[inline]
-    fn insert(&mut self, txn_idx: TxnIndex, entry: Entry<V>) -> bool {
+    fn insert(&mut self, txn_idx: TxnIndex, entry: Entry<V, D>) -> bool {
         match self.search(txn_idx) {
             Ok(i) => {
                 self.entries[i].1 = entry;
@@ -190,9 +269,44 @@ impl<V> VersionList<V> {
     }
 }
 
-type Versions<V> = Mutex<VersionList<V>>;
+type Versions<V, D> = Mutex<VersionList<V, D>>;
 
-type Shard<K, V> = RwLock<HashMap<K, Versions<V>, RandomState>>;
+type Shard<K, V, D> = RwLock<HashMap<K, Versions<V, D>, RandomState>>;
+
+/// The locations an incarnation wrote, in write order, and whether any of them holds deltas
+/// (so committing a transaction without deltas skips materialising at once).
+#[derive(Debug)]
+struct LastWrites<K> {
+    keys: SmallVec<[K; 2]>,
+    deltas: bool,
+}
+
+impl<K> Default for LastWrites<K> {
+    fn default() -> Self {
+        Self { keys: SmallVec::new(), deltas: false }
+    }
+}
+
+/// Why [`MvMemory::materialize`] could not turn a transaction's deltas into a value.
+#[derive(Debug, PartialEq, Eq)]
+pub enum MaterializeError<K, E> {
+    /// Applying the deltas to the value below failed (the message of [`apply_deltas`]).
+    Delta {
+        /// The location.
+        key: K,
+        /// Why.
+        message: String,
+    },
+    /// Reading the base value from storage failed.
+    Storage {
+        /// The location.
+        key: K,
+        /// The storage's error.
+        error: E,
+    },
+    /// An entry below the transaction is not a full value (the caller did not commit in order).
+    Invariant(InvariantError),
+}
 
 /// Number of shards. A power of two so the shard is `hash & (SHARDS - 1)`. 64 shards keep the
 /// chance that two of the (at most a few dozen) concurrently running transactions touch the same
@@ -214,26 +328,27 @@ fn hasher() -> RandomState {
 }
 
 /// The multi-version data structure of Block-STM. See the [crate docs](crate).
-pub struct MvMemory<K, V> {
+pub struct MvMemory<K, V, D = NoDelta> {
     hasher: RandomState,
-    shards: Box<[Shard<K, V>]>,
+    shards: Box<[Shard<K, V, D>]>,
     /// Per transaction, the locations its latest recorded incarnation wrote. Only the thread
     /// executing or aborting that transaction touches it, and the scheduler's status lock orders
     /// those, so the mutex is never contended; it exists so the structure is `Sync` without
     /// `unsafe`.
-    last_writes: Box<[Mutex<SmallVec<[K; 2]>>]>,
+    last_writes: Box<[Mutex<LastWrites<K>>]>,
 }
 
-impl<K, V> fmt::Debug for MvMemory<K, V> {
+impl<K, V, D> fmt::Debug for MvMemory<K, V, D> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("MvMemory").field("txns", &self.last_writes.len()).finish_non_exhaustive()
     }
 }
 
-impl<K, V> MvMemory<K, V>
+impl<K, V, D> MvMemory<K, V, D>
 where
     K: Eq + Hash + Clone,
     V: Clone,
+    D: Delta<V>,
 {
     /// Memory for a block of `num_txns` transactions.
     pub fn new(num_txns: usize) -> Self {
@@ -244,7 +359,7 @@ where
                 // rehashing showed in profiles of large blocks.
                 .map(|_| RwLock::new(HashMap::with_capacity_and_hasher(num_txns / SHARDS, hasher())))
                 .collect(),
-            last_writes: (0..num_txns).map(|_| Mutex::new(SmallVec::new())).collect(),
+            last_writes: (0..num_txns).map(|_| Mutex::new(LastWrites::default())).collect(),
         }
     }
 
@@ -254,7 +369,7 @@ where
     }
 
     #[inline]
-    fn shard(&self, key: &K) -> &Shard<K, V> {
+    fn shard(&self, key: &K) -> &Shard<K, V, D> {
         // The hash picks a shard only; the map inside compares whole keys.
         let hash = self.hasher.hash_one(key) as usize;
         &self.shards[hash & (SHARDS - 1)]
@@ -262,24 +377,18 @@ where
 
     /// Runs `f` on the versions of `key`, if the location was ever written.
     #[inline]
-    fn with_versions<R>(&self, key: &K, f: impl FnOnce(&mut VersionList<V>) -> R) -> Option<R> {
+    fn with_versions<R>(&self, key: &K, f: impl FnOnce(&mut VersionList<V, D>) -> R) -> Option<R> {
         let shard = self.shard(key).read();
         let versions = shard.get(key)?;
         let mut versions = versions.lock();
         Some(f(&mut versions))
     }
 
-    /// The entry of the highest transaction below `txn_idx` that wrote `key`, with its value.
+    /// The entry of the highest transaction below `txn_idx` that wrote `key`, with its value
+    /// (or, for deltas, everything needed to resolve them).
     #[inline]
-    pub fn read(&self, key: &K, txn_idx: TxnIndex) -> MvRead<V> {
-        self.with_versions(key, |versions| match versions.below(txn_idx) {
-            Some((j, Entry::Value { incarnation, value })) => {
-                MvRead::Value { version: Version::new(j, *incarnation), value: value.clone() }
-            }
-            Some((j, Entry::Estimate)) => MvRead::Estimate { blocking: j },
-            None => MvRead::NotFound,
-        })
-        .unwrap_or(MvRead::NotFound)
+    pub fn read(&self, key: &K, txn_idx: TxnIndex) -> MvRead<V, D> {
+        self.with_versions(key, |versions| versions.read(txn_idx)).unwrap_or(MvRead::NotFound)
     }
 
     /// Like [`read`](Self::read) without cloning the value: what validation needs.
@@ -287,6 +396,7 @@ where
     pub fn read_version(&self, key: &K, txn_idx: TxnIndex) -> MvVersion {
         self.with_versions(key, |versions| match versions.below(txn_idx) {
             Some((j, Entry::Value { incarnation, .. })) => MvVersion::Version(Version::new(j, *incarnation)),
+            Some((_, Entry::Deltas { .. })) => MvVersion::Deltas,
             Some((j, Entry::Estimate)) => MvVersion::Estimate(j),
             None => MvVersion::NotFound,
         })
@@ -294,7 +404,7 @@ where
     }
 
     /// Inserts `entry` for `txn_idx` at `key`; true if the transaction had no entry there.
-    fn insert(&self, key: &K, txn_idx: TxnIndex, entry: Entry<V>) -> bool {
+    fn insert(&self, key: &K, txn_idx: TxnIndex, entry: Entry<V, D>) -> bool {
         let mut entry = Some(entry);
         if let Some(new) = self.with_versions(key, |versions| {
             versions.insert(txn_idx, entry.take().expect("entry is taken once"))
@@ -315,35 +425,116 @@ where
     /// recorded incarnation of the same transaction did not write. Readers above may then have
     /// read around a value that now exists, so the scheduler must re-validate them.
     ///
-    /// A key written twice keeps the last value.
+    /// A key written twice keeps the last value. Full values only: see
+    /// [`record_writes`](Self::record_writes) for deltas.
     pub fn record(&self, version: Version, writes: impl IntoIterator<Item = (K, V)>) -> bool {
+        self.record_writes(version, writes.into_iter().map(|(key, value)| (key, Write::Value(value))))
+    }
+
+    /// [`record`](Self::record) for writes that may be deltas. Each key must appear once.
+    pub fn record_writes(
+        &self,
+        version: Version,
+        writes: impl IntoIterator<Item = (K, Write<V, D>)>,
+    ) -> bool {
         let Version { txn_idx, incarnation } = version;
         let mut last_writes = self.last_writes[txn_idx].lock();
         let mut wrote_new_location = false;
-        let mut keys = SmallVec::with_capacity(last_writes.len());
-        for (key, value) in writes {
-            wrote_new_location |= self.insert(&key, txn_idx, Entry::Value { incarnation, value });
+        let mut keys = SmallVec::with_capacity(last_writes.keys.len());
+        let mut has_deltas = false;
+        for (key, write) in writes {
+            let entry = match write {
+                Write::Value(value) => Entry::Value { incarnation, value },
+                Write::Deltas(deltas) => {
+                    has_deltas = true;
+                    Entry::Deltas { incarnation, deltas }
+                }
+            };
+            wrote_new_location |= self.insert(&key, txn_idx, entry);
             keys.push(key);
         }
         // Every location this incarnation wrote now holds an entry of `incarnation`; any other
-        // entry of this transaction is a leftover (value or ESTIMATE) of an earlier incarnation.
-        for key in last_writes.iter() {
+        // entry of this transaction is a leftover (value, deltas or ESTIMATE) of an earlier
+        // incarnation.
+        for key in last_writes.keys.iter() {
             self.with_versions(key, |versions| {
-                let current = matches!(versions.get(txn_idx),
-                    Some(Entry::Value { incarnation: i, .. }) if *i == incarnation);
+                let current = versions.get(txn_idx).and_then(Entry::incarnation) == Some(incarnation);
                 if !current {
                     versions.remove(txn_idx);
                 }
             });
         }
-        *last_writes = keys;
+        *last_writes = LastWrites { keys, deltas: has_deltas };
         wrote_new_location
+    }
+
+    /// Turns the deltas of committed transaction `txn_idx` into full values: each applied on the
+    /// value below it (read from `storage` when no lower transaction wrote the location).
+    /// Locations are taken in write order and the first failure is returned, as a sequential
+    /// run applying the same deltas at the end of the transaction would meet it.
+    ///
+    /// Call it in block order, once every lower transaction is committed and materialised, so
+    /// the entry below is a full value. Readers may run meanwhile: the value replaces deltas
+    /// that resolve to it.
+    pub fn materialize<E>(
+        &self,
+        txn_idx: TxnIndex,
+        mut storage: impl FnMut(&K) -> Result<Option<V>, E>,
+    ) -> Result<(), MaterializeError<K, E>> {
+        let last_writes = self.last_writes[txn_idx].lock();
+        if !last_writes.deltas {
+            return Ok(());
+        }
+        for key in last_writes.keys.iter() {
+            // Storage is read outside the location lock; nothing below a committed transaction
+            // changes, so the value read stays the one below.
+            let mut from_storage: Option<Option<V>> = None;
+            loop {
+                let step = self.with_versions(key, |versions| {
+                    let Some(Entry::Deltas { incarnation, deltas }) = versions.get(txn_idx) else {
+                        return Ok(true);
+                    };
+                    let incarnation = *incarnation;
+                    let base = match versions.below(txn_idx) {
+                        Some((_, Entry::Value { value, .. })) => Some(value),
+                        Some((j, _)) => {
+                            return Err(MaterializeError::Invariant(InvariantError(format!(
+                                "materialising transaction {txn_idx}: entry of {j} below it is not a value"
+                            ))));
+                        }
+                        None => match &from_storage {
+                            Some(value) => value.as_ref(),
+                            None => return Ok(false),
+                        },
+                    };
+                    let value = apply_deltas(base, deltas)
+                        .map_err(|message| MaterializeError::Delta { key: key.clone(), message })?;
+                    versions.insert(txn_idx, Entry::Value { incarnation, value });
+                    Ok(true)
+                });
+                match step {
+                    Some(Ok(true)) => break,
+                    Some(Ok(false)) => {
+                        let value = storage(key)
+                            .map_err(|error| MaterializeError::Storage { key: key.clone(), error })?;
+                        from_storage = Some(value);
+                    }
+                    Some(Err(error)) => return Err(error),
+                    None => {
+                        return Err(MaterializeError::Invariant(InvariantError(format!(
+                            "materialising transaction {txn_idx}: a written location is missing"
+                        ))));
+                    }
+                }
+            }
+        }
+        Ok(())
     }
 
     /// Marks every location the transaction's latest recorded incarnation wrote as `ESTIMATE`.
     pub fn convert_writes_to_estimates(&self, txn_idx: TxnIndex) {
         let last_writes = self.last_writes[txn_idx].lock();
-        for key in last_writes.iter() {
+        for key in last_writes.keys.iter() {
             self.with_versions(key, |versions| {
                 if let Some(entry) = versions.get_mut(txn_idx) {
                     *entry = Entry::Estimate;
@@ -354,7 +545,7 @@ where
 
     /// The locations the latest recorded incarnation of `txn_idx` wrote.
     pub fn last_written_locations(&self, txn_idx: TxnIndex) -> Vec<K> {
-        self.last_writes[txn_idx].lock().to_vec()
+        self.last_writes[txn_idx].lock().keys.to_vec()
     }
 
     /// The final value of every location written by a transaction below `below`, sorted by key.
@@ -374,6 +565,11 @@ where
                     Some((j, Entry::Estimate)) => {
                         return Err(InvariantError(format!(
                             "transaction {j} below the snapshot point {below} left an ESTIMATE"
+                        )));
+                    }
+                    Some((j, Entry::Deltas { .. })) => {
+                        return Err(InvariantError(format!(
+                            "transaction {j} below the snapshot point {below} left unmaterialised deltas"
                         )));
                     }
                     None => {}

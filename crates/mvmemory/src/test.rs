@@ -110,7 +110,7 @@ fn keys_are_compared_whole_not_by_hash() {
 
 #[test]
 fn version_list_keeps_order_with_out_of_order_inserts() {
-    let mut list: VersionList<u32> = VersionList::default();
+    let mut list: VersionList<u32, NoDelta> = VersionList::default();
     for txn in [5, 1, 9, 3, 7] {
         assert!(list.insert(txn, Entry::Value { incarnation: 0, value: txn as u32 }));
     }
@@ -125,4 +125,69 @@ fn version_list_keeps_order_with_out_of_order_inserts() {
     list.remove(4); // absent: no-op
     assert_eq!(list.below(100).map(|(j, _)| j), Some(7));
     assert!(list.get(5).is_some() && list.get(6).is_none());
+}
+
+fn add(amounts: &[i128]) -> Write<u64, Add> {
+    Write::Deltas(amounts.iter().map(|&a| Add(a)).collect())
+}
+
+fn storage_of(value: Option<u64>) -> impl FnMut(&u32) -> Result<Option<u64>, String> {
+    move |_| Ok(value)
+}
+
+#[test]
+fn materialize_turns_committed_deltas_into_values_in_block_order() {
+    let mv: MvMemory<u32, u64, Add> = MvMemory::new(4);
+    mv.record_writes(v(0, 0), vec![(1, add(&[5])), (2, Write::Value(9))]);
+    mv.record_writes(v(1, 0), vec![(1, add(&[1, 2]))]);
+    assert_eq!(mv.read_version(&1, 2), MvVersion::Deltas);
+    assert_eq!(
+        mv.snapshot(1).unwrap_err().0,
+        "transaction 0 below the snapshot point 1 left unmaterialised deltas"
+    );
+    mv.materialize(0, storage_of(Some(100))).unwrap();
+    assert_eq!(mv.read(&1, 1), MvRead::Value { version: v(0, 0), value: 105 });
+    mv.materialize(1, storage_of(None)).unwrap();
+    assert_eq!(mv.read(&1, 2), MvRead::Value { version: v(1, 0), value: 108 });
+    assert_eq!(mv.snapshot(2).unwrap(), vec![(1, 108), (2, 9)]);
+    // Materialising twice, or a transaction without deltas, changes nothing.
+    mv.materialize(1, storage_of(None)).unwrap();
+    mv.materialize(3, storage_of(None)).unwrap();
+    assert_eq!(mv.snapshot(4).unwrap(), vec![(1, 108), (2, 9)]);
+}
+
+#[test]
+fn materialize_reports_the_first_failing_location() {
+    let mv: MvMemory<u32, u64, Add> = MvMemory::new(3);
+    mv.record_writes(v(0, 0), vec![(2, add(&[1])), (1, add(&[-1])), (3, add(&[-5]))]);
+    assert_eq!(
+        mv.materialize(0, storage_of(None)),
+        Err(MaterializeError::Delta { key: 1, message: "0 + -1 does not fit in u64".into() })
+    );
+    let mv: MvMemory<u32, u64, Add> = MvMemory::new(3);
+    mv.record_writes(v(0, 0), vec![(4, add(&[1]))]);
+    assert_eq!(
+        mv.materialize(0, |_: &u32| Err::<Option<u64>, _>("down")),
+        Err(MaterializeError::Storage { key: 4, error: "down" })
+    );
+    // Deltas over an uncommitted ESTIMATE: the caller broke the order.
+    let mv: MvMemory<u32, u64, Add> = MvMemory::new(3);
+    mv.record(v(0, 0), vec![(4, 1)]);
+    mv.convert_writes_to_estimates(0);
+    mv.record_writes(v(1, 0), vec![(4, add(&[1]))]);
+    assert!(matches!(mv.materialize(1, storage_of(None)), Err(MaterializeError::Invariant(_))));
+}
+
+#[test]
+fn deltas_of_a_previous_incarnation_are_removed_or_replaced() {
+    let mv: MvMemory<u32, u64, Add> = MvMemory::new(3);
+    assert!(mv.record_writes(v(0, 0), vec![(1, add(&[1])), (2, add(&[2]))]));
+    assert!(!mv.record_writes(v(0, 1), vec![(1, Write::Value(5))]));
+    assert_eq!(mv.read(&1, 1), MvRead::Value { version: v(0, 1), value: 5 });
+    assert_eq!(mv.read(&2, 1), MvRead::NotFound);
+    mv.convert_writes_to_estimates(0);
+    assert_eq!(mv.read(&1, 2), MvRead::Estimate { blocking: 0 });
+    assert!(mv.record_writes(v(0, 2), vec![(2, add(&[3]))]));
+    assert_eq!(mv.read(&1, 2), MvRead::NotFound);
+    assert_eq!(mv.read(&2, 2), MvRead::Deltas { base: None, deltas: smallvec::smallvec![Add(3)] });
 }

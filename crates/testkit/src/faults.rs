@@ -6,7 +6,7 @@
 //! only hit a re-execution.
 
 use crate::vm::{Key, TestError, TestVm, Tx, TxOut, Value};
-use blockstm_executor::{TxnView, Vm};
+use blockstm_executor::{Add, TxnView, Vm};
 use blockstm_sync::atomic::{AtomicUsize, Ordering};
 
 /// What an injected fault does.
@@ -56,8 +56,9 @@ impl Vm for FaultyVm {
     type Transaction = Tx;
     type Output = TxOut;
     type Error = TestError;
+    type Delta = Add;
 
-    fn execute<V: TxnView<Key, Value>>(
+    fn execute<V: TxnView<Key, Value, Add>>(
         &self,
         txn_idx: usize,
         tx: &Tx,

@@ -52,6 +52,9 @@ pub struct Case {
 /// to its end) over a key pool of 1 to 1000 keys (often small, and often with two hot keys
 /// taking most accesses), 0 to 16 operations each, value-dependent reads and writes, and in some
 /// blocks errors, panics, block-ending markers and an unreadable storage location.
+///
+/// Half the blocks also apply deltas, on the same keys as the reads and writes (see
+/// [`add_deltas`]); the other half are exactly the blocks drawn before deltas existed.
 pub fn random_case(seed: u64) -> Case {
     let mut rng = Rng::new(seed);
     let keys = match rng.below(3) {
@@ -93,7 +96,44 @@ pub fn random_case(seed: u64) -> Case {
             Tx { ops }
         })
         .collect();
-    Case { seed, storage, txns }
+    let mut case = Case { seed, storage, txns };
+    add_deltas(&mut case, keys, hot);
+    case
+}
+
+/// With its own generator (so the rest of the block is as before), gives half the blocks delta
+/// operations: in each transaction, with probability 0.3 to 0.9 per transaction, one to three
+/// deltas inserted among its operations. In a third of those blocks amounts may be negative, so
+/// deltas underflow on small or absent values and end the block with a delta error.
+fn add_deltas(case: &mut Case, keys: Key, hot: bool) {
+    let mut rng = Rng::new(case.seed ^ 0xD317_A5D3_17A5_D317);
+    if !rng.chance(0.5) {
+        return;
+    }
+    let density = 0.3 + 0.6 * (rng.below(4) as f64 / 3.0);
+    let risky = rng.chance(1.0 / 3.0);
+    let key = |rng: &mut Rng| -> Key {
+        if hot && rng.chance(0.8) {
+            rng.below(2.min(u64::from(keys))) as Key
+        } else {
+            rng.below(u64::from(keys)) as Key
+        }
+    };
+    for tx in &mut case.txns {
+        if !rng.chance(density) {
+            continue;
+        }
+        for _ in 0..rng.range(1, 3) {
+            let amount = if risky { rng.range(0, 3000) as i64 - 1000 } else { rng.range(1, 1000) as i64 };
+            let op = if rng.chance(0.8) {
+                Op::Delta(key(&mut rng), amount)
+            } else {
+                Op::DeltaEither(key(&mut rng), key(&mut rng), amount)
+            };
+            let at = rng.below(tx.ops.len() as u64 + 1) as usize;
+            tx.ops.insert(at, op);
+        }
+    }
 }
 
 #[cfg(test)]

@@ -39,6 +39,7 @@ impl Vm for HeldChainVm {
     type Transaction = ();
     type Output = u64;
     type Error = TestError;
+    type Delta = blockstm_executor::NoDelta;
 
     fn execute<V: TxnView<u32, u64>>(&self, txn_idx: usize, _: &(), view: &mut V) -> Result<u64, TestError> {
         // SeqCst: a test handshake, not part of the algorithm.

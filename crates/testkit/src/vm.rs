@@ -3,7 +3,7 @@
 //! behaves differently.
 #![allow(missing_docs)]
 
-use blockstm_executor::{BlockError, BlockExecutor, Halt, Storage, TxnView, Vm, VmBlockOutput};
+use blockstm_executor::{Add, BlockError, BlockExecutor, Halt, Storage, TxnView, Vm, VmBlockOutput};
 use std::collections::HashMap;
 use std::fmt;
 use std::ops::ControlFlow;
@@ -25,6 +25,10 @@ pub enum Op {
     WriteEither(Key, Key, u64),
     /// Add 1 to a location (read-modify-write).
     Increment(Key),
+    /// Apply a delta adding `amount` (fails below zero or past `u64::MAX`).
+    Delta(Key, i64),
+    /// Apply a delta of `amount` to `a` if `acc` is even, else to `b`.
+    DeltaEither(Key, Key, i64),
     /// Fail when `acc.is_multiple_of(modulus)`.
     FailIf { modulus: u64, panic: bool },
     /// Mark the output "end of block" when `acc.is_multiple_of(modulus)`.
@@ -84,8 +88,9 @@ impl Vm for TestVm {
     type Transaction = Tx;
     type Output = TxOut;
     type Error = TestError;
+    type Delta = Add;
 
-    fn execute<V: TxnView<Key, Value>>(
+    fn execute<V: TxnView<Key, Value, Add>>(
         &self,
         txn_idx: usize,
         tx: &Tx,
@@ -108,6 +113,11 @@ impl Vm for TestVm {
                     let n = view.read(&k)?.unwrap_or(0) + 1;
                     acc = mix(acc, n);
                     view.write(k, n);
+                }
+                Op::Delta(k, amount) => view.apply_delta(k, Add(i128::from(amount)))?,
+                Op::DeltaEither(a, b, amount) => {
+                    let k = if acc.is_multiple_of(2) { a } else { b };
+                    view.apply_delta(k, Add(i128::from(amount)))?;
                 }
                 Op::FailIf { modulus, panic } => {
                     if acc.is_multiple_of(modulus) {

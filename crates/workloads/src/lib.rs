@@ -14,5 +14,5 @@ pub mod oracle;
 mod vm;
 mod workload;
 
-pub use vm::{FEE, WorkTx, WorkVm, work};
+pub use vm::{FEE, Fee, WorkTx, WorkVm, work};
 pub use workload::{Block, FEE_ACCOUNT, UnknownWorkload, Workload};

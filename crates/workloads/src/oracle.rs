@@ -2,8 +2,10 @@
 //!
 //! A sequential run records each transaction's true read set, write set and execution time.
 //! Transaction `i` depends on `j < i` when `i` reads a location whose last writer before `i` is
-//! `j` (with multi-version memory, write-after-write and write-after-read do not matter). That
-//! gives a DAG in block order, from which:
+//! `j` (with multi-version memory, write-after-write and write-after-read do not matter), or
+//! when `j` applied a delta to it after that last writer (deltas commute with each other, so a
+//! transaction that only applies deltas depends on nobody for them). That gives a DAG in block
+//! order, from which:
 //!
 //! - `W`, the total work, and `CP`, the heaviest path: `W / CP` is the block's parallelism;
 //! - `T(P)`, the makespan of list scheduling on `P` workers with the DAG known in advance
@@ -13,7 +15,9 @@
 //!   and `efficiency(P) = speedup(P) / bound(P)`.
 
 use ahash::RandomState;
-use blockstm_executor::{Halt, Storage, TxnView, Vm};
+use blockstm_executor::{Delta, Halt, Storage, TxnView, Vm};
+use blockstm_mvmemory::{Write, apply_deltas};
+use smallvec::smallvec;
 use std::cmp::{Ordering, Reverse};
 use std::collections::{BinaryHeap, HashMap};
 use std::hash::Hash;
@@ -24,8 +28,10 @@ use std::time::Instant;
 pub struct TxnProfile<K> {
     /// Locations read from outside the transaction's own writes (each once).
     pub reads: Vec<K>,
-    /// Locations written (each once).
+    /// Locations written with a full value (each once).
     pub writes: Vec<K>,
+    /// Locations only updated by deltas (each once).
+    pub deltas: Vec<K>,
     /// Execution time in seconds.
     pub seconds: f64,
 }
@@ -50,37 +56,53 @@ where
         let result = vm.execute(txn_idx, txn, &mut view);
         let seconds = start.elapsed().as_secs_f64();
         if let Some(failure) = view.failure {
-            return Err(format!("transaction {txn_idx}: storage failed: {failure}"));
+            return Err(format!("transaction {txn_idx}: {failure}"));
         }
         if let Err(error) = result {
             return Err(format!("transaction {txn_idx} failed: {error:?}"));
         }
         let RecordingView { reads, writes, .. } = view;
-        let written: Vec<VM::Key> = writes.iter().map(|(k, _)| k.clone()).collect();
-        state.extend(writes);
-        profiles.push(TxnProfile { reads, writes: written, seconds });
+        let (mut written, mut deltas) = (Vec::new(), Vec::new());
+        for (key, write) in writes {
+            let value = match write {
+                Write::Value(value) => {
+                    written.push(key.clone());
+                    value
+                }
+                Write::Deltas(list) => {
+                    deltas.push(key.clone());
+                    let below = match state.get(&key) {
+                        Some(value) => Some(value.clone()),
+                        None => storage
+                            .read(&key)
+                            .map_err(|e| format!("transaction {txn_idx}: storage failed: {e}"))?,
+                    };
+                    apply_deltas(below.as_ref(), &list)
+                        .map_err(|e| format!("transaction {txn_idx}: a delta to {key:?} failed: {e}"))?
+                }
+            };
+            state.insert(key, value);
+        }
+        profiles.push(TxnProfile { reads, writes: written, deltas, seconds });
     }
     Ok(profiles)
 }
 
-struct RecordingView<'a, K, V, S> {
+struct RecordingView<'a, K, V, D, S> {
     storage: &'a S,
     state: &'a HashMap<K, V, RandomState>,
-    writes: Vec<(K, V)>,
+    writes: Vec<(K, Write<V, D>)>,
     reads: Vec<K>,
     failure: Option<String>,
 }
 
-impl<K, V, S> TxnView<K, V> for RecordingView<'_, K, V, S>
+impl<K, V, D, S> RecordingView<'_, K, V, D, S>
 where
     K: Eq + Hash + Clone,
     V: Clone,
     S: Storage<K, V>,
 {
-    fn read(&mut self, key: &K) -> Result<Option<V>, Halt> {
-        if let Some((_, v)) = self.writes.iter().rev().find(|(k, _)| k == key) {
-            return Ok(Some(v.clone()));
-        }
+    fn read_below(&mut self, key: &K) -> Result<Option<V>, Halt> {
         if !self.reads.contains(key) {
             self.reads.push(key.clone());
         }
@@ -88,16 +110,63 @@ where
             return Ok(Some(v.clone()));
         }
         self.storage.read(key).map_err(|e| {
-            self.failure = Some(e.to_string());
+            self.failure = Some(format!("storage failed: {e}"));
             Halt::default()
         })
+    }
+}
+
+impl<K, V, D, S> TxnView<K, V, D> for RecordingView<'_, K, V, D, S>
+where
+    K: Eq + Hash + Clone + std::fmt::Debug,
+    V: Clone,
+    D: Delta<V>,
+    S: Storage<K, V>,
+{
+    fn read(&mut self, key: &K) -> Result<Option<V>, Halt> {
+        let Some(i) = self.writes.iter().position(|(k, _)| k == key) else {
+            return self.read_below(key);
+        };
+        let deltas = match &self.writes[i].1 {
+            Write::Value(v) => return Ok(Some(v.clone())),
+            Write::Deltas(deltas) => deltas.clone(),
+        };
+        let below = self.read_below(key)?;
+        match apply_deltas(below.as_ref(), &deltas) {
+            Ok(value) => {
+                self.writes[i].1 = Write::Value(value.clone());
+                Ok(Some(value))
+            }
+            Err(e) => {
+                self.failure = Some(format!("a delta to {key:?} failed: {e}"));
+                Err(Halt::default())
+            }
+        }
     }
 
     fn write(&mut self, key: K, value: V) {
         match self.writes.iter_mut().find(|(k, _)| *k == key) {
-            Some(entry) => entry.1 = value,
-            None => self.writes.push((key, value)),
+            Some(entry) => entry.1 = Write::Value(value),
+            None => self.writes.push((key, Write::Value(value))),
         }
+    }
+
+    fn apply_delta(&mut self, key: K, delta: D) -> Result<(), Halt> {
+        let Some(entry) = self.writes.iter_mut().find(|(k, _)| *k == key) else {
+            self.writes.push((key, Write::Deltas(smallvec![delta])));
+            return Ok(());
+        };
+        match &mut entry.1 {
+            Write::Deltas(deltas) => deltas.push(delta),
+            Write::Value(value) => match apply_deltas(Some(&*value), &[delta]) {
+                Ok(applied) => *value = applied,
+                Err(e) => {
+                    self.failure = Some(format!("a delta to {key:?} failed: {e}"));
+                    return Err(Halt::default());
+                }
+            },
+        }
+        Ok(())
     }
 }
 
@@ -120,17 +189,26 @@ impl Dag {
     }
 
     /// The DAG of a profiled run: `i` depends on the last writer before `i` of each location
-    /// it read.
+    /// it read, and on every transaction that applied a delta to it since that writer.
     pub fn from_profiles<K: Eq + Hash + Clone>(profiles: &[TxnProfile<K>]) -> Self {
-        let mut last_writer: HashMap<&K, usize, RandomState> = HashMap::default();
+        // Per location: the last full writer and the delta writers after it.
+        let mut writers: HashMap<&K, (Option<usize>, Vec<usize>), RandomState> = HashMap::default();
         let mut deps = Vec::with_capacity(profiles.len());
         for (i, p) in profiles.iter().enumerate() {
-            let mut d: Vec<usize> = p.reads.iter().filter_map(|k| last_writer.get(k).copied()).collect();
+            let mut d: Vec<usize> = Vec::new();
+            for k in &p.reads {
+                if let Some((last, deltas)) = writers.get(k) {
+                    d.extend(last.iter().chain(deltas.iter()).copied());
+                }
+            }
             d.sort_unstable();
             d.dedup();
             deps.push(d);
             for k in &p.writes {
-                last_writer.insert(k, i);
+                writers.insert(k, (Some(i), Vec::new()));
+            }
+            for k in &p.deltas {
+                writers.entry(k).or_default().1.push(i);
             }
         }
         Self::new(profiles.iter().map(|p| p.seconds).collect(), deps)
@@ -295,6 +373,7 @@ mod tests {
         let p = |reads: &[u8], writes: &[u8]| TxnProfile {
             reads: reads.to_vec(),
             writes: writes.to_vec(),
+            deltas: Vec::new(),
             seconds: 1.0,
         };
         let profiles = vec![
@@ -311,13 +390,33 @@ mod tests {
     }
 
     #[test]
+    fn deltas_commute_but_a_reader_depends_on_every_delta_since_the_last_write() {
+        let p = |reads: &[u8], writes: &[u8], deltas: &[u8]| TxnProfile {
+            reads: reads.to_vec(),
+            writes: writes.to_vec(),
+            deltas: deltas.to_vec(),
+            seconds: 1.0,
+        };
+        let profiles = vec![
+            p(&[], &[], b"f"), // 0 credits f
+            p(&[], &[], b"f"), // 1 credits f: independent of 0
+            p(b"f", &[], &[]), // 2 reads f: after 0 and 1
+            p(&[], b"f", &[]), // 3 overwrites f
+            p(&[], &[], b"f"), // 4 credits f
+            p(b"f", &[], &[]), // 5 reads f: after 3 and 4
+        ];
+        let dag = Dag::from_profiles(&profiles);
+        assert_eq!(dag.deps, vec![vec![], vec![], vec![0, 1], vec![], vec![], vec![3, 4]]);
+    }
+
+    #[test]
     fn profiling_records_reads_writes_and_times() {
         use crate::{WorkTx, WorkVm};
         let storage: HashMap<u32, u64> = HashMap::from([(0, 100), (1, 100)]);
         let txns = vec![
-            WorkTx::Transfer { from: 0, to: 1, amount: 5, fee_to: None },
-            WorkTx::Increment { key: 7 },
-            WorkTx::Transfer { from: 1, to: 0, amount: 5, fee_to: None },
+            WorkTx::Transfer { from: 0, to: 1, amount: 5, fee: crate::Fee::None },
+            WorkTx::Increment { key: 7, by_delta: false },
+            WorkTx::Transfer { from: 1, to: 0, amount: 5, fee: crate::Fee::None },
         ];
         let profiles = profile(&WorkVm { rounds: 10 }, &storage, &txns).unwrap();
         assert_eq!(profiles[0].reads, vec![0, 1]);

@@ -1,6 +1,6 @@
 //! The benchmark VM.
 
-use blockstm_executor::{Halt, TxnView, Vm};
+use blockstm_executor::{Add, Halt, TxnView, Vm};
 use std::time::{Duration, Instant};
 
 /// A transaction of the synthetic workloads. Keys are accounts or counters (`u32`), values
@@ -8,8 +8,7 @@ use std::time::{Duration, Instant};
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum WorkTx {
     /// Moves `amount` from `from` to `to` (skipped when the balance is short or `from == to`),
-    /// working with the balances it read; then, if `fee_to` is set, credits `fee` to that
-    /// account (a read-modify-write at the end, as a fee payment is).
+    /// working with the balances it read; then pays [`FEE`] as `fee` says.
     Transfer {
         /// Sender.
         from: u32,
@@ -17,12 +16,20 @@ pub enum WorkTx {
         to: u32,
         /// Amount.
         amount: u64,
-        /// Account credited with the fee, if any.
-        fee_to: Option<u32>,
+        /// Where the fee goes.
+        fee: Fee,
     },
-    /// Works (independently of the state), then adds 1 to a counter.
+    /// Works (independently of the state), then adds 1 to a counter: a read-modify-write, or a
+    /// delta when `by_delta`.
     Increment {
         /// The counter.
+        key: u32,
+        /// Whether the increment is a delta (no read).
+        by_delta: bool,
+    },
+    /// Reads a location and returns its exact value (an observer of a fee account).
+    Observe {
+        /// The location.
         key: u32,
     },
     /// Reads `read`, works with its value, writes `write`: each link of a chain depends on the
@@ -33,6 +40,24 @@ pub enum WorkTx {
         /// Written location.
         write: u32,
     },
+}
+
+/// How a transfer pays its fee.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Fee {
+    /// No fee.
+    None,
+    /// Credited to this account with a read-modify-write at the end of the transaction, as a
+    /// fee payment is: every transfer then conflicts over the account.
+    Write(u32),
+    /// Credited to this account with a delta: transfers do not conflict over it.
+    Delta(u32),
+}
+
+impl Fee {
+    fn charged(self) -> u64 {
+        if self == Fee::None { 0 } else { FEE }
+    }
 }
 
 /// The VM's only error: a halted read.
@@ -96,33 +121,47 @@ impl Vm for WorkVm {
     type Transaction = WorkTx;
     type Output = u64;
     type Error = WorkHalt;
+    type Delta = Add;
 
-    fn execute<V: TxnView<u32, u64>>(
+    fn execute<V: TxnView<u32, u64, Add>>(
         &self,
         _txn_idx: usize,
         tx: &WorkTx,
         view: &mut V,
     ) -> Result<u64, WorkHalt> {
         match *tx {
-            WorkTx::Transfer { from, to, amount, fee_to } => {
+            WorkTx::Transfer { from, to, amount, fee } => {
                 let from_balance = view.read(&from)?.unwrap_or(0);
                 let to_balance = view.read(&to)?.unwrap_or(0);
                 let check = work(from_balance ^ to_balance.rotate_left(17), self.rounds);
                 if from != to && from_balance >= amount + FEE {
-                    view.write(from, from_balance - amount - u64::from(fee_to.is_some()) * FEE);
+                    view.write(from, from_balance - amount - fee.charged());
                     view.write(to, to_balance + amount);
                 }
-                if let Some(fee_to) = fee_to {
-                    let fees = view.read(&fee_to)?.unwrap_or(0);
-                    view.write(fee_to, fees + FEE);
+                match fee {
+                    Fee::None => {}
+                    Fee::Write(account) => {
+                        let fees = view.read(&account)?.unwrap_or(0);
+                        view.write(account, fees + FEE);
+                    }
+                    Fee::Delta(account) => view.apply_delta(account, Add(i128::from(FEE)))?,
                 }
                 Ok(check)
             }
-            WorkTx::Increment { key } => {
+            WorkTx::Increment { key, by_delta: false } => {
                 let check = work(u64::from(key), self.rounds);
                 let n = view.read(&key)?.unwrap_or(0);
                 view.write(key, n + 1);
                 Ok(check ^ n)
+            }
+            WorkTx::Increment { key, by_delta: true } => {
+                let check = work(u64::from(key), self.rounds);
+                view.apply_delta(key, Add(1))?;
+                Ok(check)
+            }
+            WorkTx::Observe { key } => {
+                let value = view.read(&key)?.unwrap_or(0);
+                Ok(work(value, self.rounds) ^ value)
             }
             WorkTx::Link { read, write } => {
                 let value = view.read(&read)?.unwrap_or(0);

@@ -1,6 +1,6 @@
 //! Seeded block generators.
 
-use crate::vm::WorkTx;
+use crate::vm::{Fee, WorkTx};
 use std::collections::HashMap;
 use std::fmt;
 use std::str::FromStr;
@@ -15,12 +15,17 @@ pub enum Workload {
     },
     /// Transfers between distinct pairs of accounts: no two transactions touch one location.
     Independent,
-    /// Every transaction works, then increments the same counter.
+    /// Every transaction works, then increments the same counter (read-modify-write).
     HotCounter,
+    /// [`Workload::HotCounter`] with the increment as a delta.
+    HotCounterDelta,
     /// Transaction `i` reads what `i - 1` wrote, works with it, writes for `i + 1`.
     Chain,
-    /// Peer-to-peer transfers over 10 000 accounts, each also crediting one fee account.
+    /// Peer-to-peer transfers over 10 000 accounts, each also crediting one fee account
+    /// (read-modify-write).
     FeeAccount,
+    /// [`Workload::FeeAccount`] with the fee credited by a delta.
+    FeeAccountDelta,
 }
 
 /// The fee account of [`Workload::FeeAccount`].
@@ -37,7 +42,7 @@ pub struct Block {
 
 impl Workload {
     /// The default suite, in display order.
-    pub const ALL: [Workload; 9] = [
+    pub const ALL: [Workload; 11] = [
         Workload::P2p { accounts: 2 },
         Workload::P2p { accounts: 10 },
         Workload::P2p { accounts: 100 },
@@ -45,8 +50,10 @@ impl Workload {
         Workload::P2p { accounts: 10_000 },
         Workload::Independent,
         Workload::HotCounter,
+        Workload::HotCounterDelta,
         Workload::Chain,
         Workload::FeeAccount,
+        Workload::FeeAccountDelta,
     ];
 
     /// Generates a block of `txns` transactions from `seed` (the same seed, the same block).
@@ -56,7 +63,7 @@ impl Workload {
         match self {
             Workload::P2p { accounts } => Block {
                 storage: (0..accounts).map(|a| (a, balance)).collect(),
-                txns: (0..txns).map(|_| transfer(&mut rng, accounts, None)).collect(),
+                txns: (0..txns).map(|_| transfer(&mut rng, accounts, Fee::None)).collect(),
             },
             Workload::Independent => Block {
                 storage: (0..2 * txns as u32).map(|a| (a, balance)).collect(),
@@ -65,21 +72,29 @@ impl Workload {
                         from: 2 * i,
                         to: 2 * i + 1,
                         amount: 1 + rng.below(100),
-                        fee_to: None,
+                        fee: Fee::None,
                     })
                     .collect(),
             },
-            Workload::HotCounter => {
-                Block { storage: HashMap::new(), txns: vec![WorkTx::Increment { key: 0 }; txns] }
-            }
+            Workload::HotCounter | Workload::HotCounterDelta => Block {
+                storage: HashMap::new(),
+                txns: vec![WorkTx::Increment { key: 0, by_delta: self == Workload::HotCounterDelta }; txns],
+            },
             Workload::Chain => Block {
                 storage: HashMap::from([(0, 1)]),
                 txns: (0..txns as u32).map(|i| WorkTx::Link { read: i, write: i + 1 }).collect(),
             },
-            Workload::FeeAccount => Block {
-                storage: (0..10_000).map(|a| (a, balance)).collect(),
-                txns: (0..txns).map(|_| transfer(&mut rng, 10_000, Some(FEE_ACCOUNT))).collect(),
-            },
+            Workload::FeeAccount | Workload::FeeAccountDelta => {
+                let fee = if self == Workload::FeeAccount {
+                    Fee::Write(FEE_ACCOUNT)
+                } else {
+                    Fee::Delta(FEE_ACCOUNT)
+                };
+                Block {
+                    storage: (0..10_000).map(|a| (a, balance)).collect(),
+                    txns: (0..txns).map(|_| transfer(&mut rng, 10_000, fee)).collect(),
+                }
+            }
         }
     }
 
@@ -87,17 +102,18 @@ impl Workload {
         match self {
             Workload::P2p { accounts } => u64::from(accounts),
             Workload::Independent => 1 << 40,
-            Workload::HotCounter => 2 << 40,
             Workload::Chain => 3 << 40,
-            Workload::FeeAccount => 4 << 40,
+            // The delta variants draw the same blocks as the plain ones.
+            Workload::HotCounter | Workload::HotCounterDelta => 2 << 40,
+            Workload::FeeAccount | Workload::FeeAccountDelta => 4 << 40,
         }
     }
 }
 
-fn transfer(rng: &mut SplitMix, accounts: u32, fee_to: Option<u32>) -> WorkTx {
+fn transfer(rng: &mut SplitMix, accounts: u32, fee: Fee) -> WorkTx {
     let from = rng.below(u64::from(accounts)) as u32;
     let to = rng.below(u64::from(accounts)) as u32;
-    WorkTx::Transfer { from, to, amount: 1 + rng.below(100), fee_to }
+    WorkTx::Transfer { from, to, amount: 1 + rng.below(100), fee }
 }
 
 /// splitmix64.
@@ -119,8 +135,10 @@ impl fmt::Display for Workload {
             Workload::P2p { accounts } => write!(f, "p2p-{accounts}"),
             Workload::Independent => f.write_str("independent"),
             Workload::HotCounter => f.write_str("hot-counter"),
+            Workload::HotCounterDelta => f.write_str("hot-counter-delta"),
             Workload::Chain => f.write_str("chain"),
             Workload::FeeAccount => f.write_str("fee-account"),
+            Workload::FeeAccountDelta => f.write_str("fee-account-delta"),
         }
     }
 }
@@ -145,8 +163,10 @@ impl FromStr for Workload {
         match s {
             "independent" => Ok(Workload::Independent),
             "hot-counter" => Ok(Workload::HotCounter),
+            "hot-counter-delta" => Ok(Workload::HotCounterDelta),
             "chain" => Ok(Workload::Chain),
             "fee-account" => Ok(Workload::FeeAccount),
+            "fee-account-delta" => Ok(Workload::FeeAccountDelta),
             _ => s
                 .strip_prefix("p2p-")
                 .and_then(|n| n.parse::<u32>().ok())
