@@ -5,7 +5,8 @@
 //! Two workers run the real worker loop (`Block::worker`) over a block of three transactions
 //! with read-write conflicts, through the real multi-version memory, validator and scheduler,
 //! and a small VM. In every explored interleaving the result must equal sequential execution.
-// Test bookkeeping counts iterations with a plain static atomic, outside the model.
+// Test bookkeeping counts iterations with a plain std atomic, outside the model (one per
+// model: tests run concurrently).
 #![allow(clippy::disallowed_types)]
 
 use super::*;
@@ -47,8 +48,8 @@ impl Vm for AddVm {
 }
 
 fn run_model(txns: &'static [(u8, u8)], preemption_bound: usize) {
-    static ITERATIONS: StdAtomicUsize = StdAtomicUsize::new(0);
-    ITERATIONS.store(0, StdOrdering::Relaxed);
+    let iterations = std::sync::Arc::new(StdAtomicUsize::new(0));
+    let counter = std::sync::Arc::clone(&iterations);
     let storage: &'static HashMap<u8, u64> = Box::leak(Box::new(HashMap::from([(0, 10)])));
     let expected = SequentialExecutor::new(AddVm).execute_block(storage, txns).expect("sequential");
     let start = std::time::Instant::now();
@@ -58,7 +59,7 @@ fn run_model(txns: &'static [(u8, u8)], preemption_bound: usize) {
     builder.max_branches = 100_000;
     let (outputs, state) = (expected.outputs.clone(), expected.state.clone());
     builder.check(move || {
-        ITERATIONS.fetch_add(1, StdOrdering::Relaxed);
+        counter.fetch_add(1, StdOrdering::Relaxed);
         let hook: &'static mut NoHook = Box::leak(Box::new(NoHook));
         let num_txns = txns.len();
         let block = Arc::new(Block {
@@ -87,7 +88,7 @@ fn run_model(txns: &'static [(u8, u8)], preemption_bound: usize) {
     println!(
         "executor model: 2 threads, {} transactions, preemption bound {preemption_bound}: {} interleavings in {:.1?}",
         txns.len(),
-        ITERATIONS.load(StdOrdering::Relaxed),
+        iterations.load(StdOrdering::Relaxed),
         start.elapsed()
     );
 }

@@ -6,7 +6,8 @@
 //! pairs `(incarnation, incarnation)` tagged by their writer, so a reader can check it saw a
 //! whole value that matches the version reported with it, an ESTIMATE, or nothing, never a mix,
 //! and that it never sees its own or a higher transaction's entry.
-// Test bookkeeping counts iterations with a plain static atomic, outside the model.
+// Test bookkeeping counts iterations with a plain std atomic, outside the model (one per
+// model: tests run concurrently).
 #![allow(clippy::disallowed_types)]
 
 use super::*;
@@ -34,22 +35,23 @@ fn check_read(read: MvRead<Pair>, reader: TxnIndex) {
         }
         MvRead::Estimate { blocking } => assert!(blocking < reader),
         MvRead::NotFound => {}
+        MvRead::Deltas { deltas, .. } => match deltas[0] {},
     }
 }
 
 fn run(name: &str, preemption_bound: usize, f: impl Fn() + Sync + Send + 'static) {
-    static ITERATIONS: StdAtomicUsize = StdAtomicUsize::new(0);
-    ITERATIONS.store(0, Ordering::Relaxed);
+    let iterations = std::sync::Arc::new(StdAtomicUsize::new(0));
+    let counter = std::sync::Arc::clone(&iterations);
     let start = std::time::Instant::now();
     let mut builder = loom::model::Builder::new();
     builder.preemption_bound = Some(preemption_bound);
     builder.check(move || {
-        ITERATIONS.fetch_add(1, Ordering::Relaxed);
+        counter.fetch_add(1, Ordering::Relaxed);
         f();
     });
     println!(
         "mvmemory model {name}, preemption bound {preemption_bound}: {} interleavings in {:.1?}",
-        ITERATIONS.load(Ordering::Relaxed),
+        iterations.load(Ordering::Relaxed),
         start.elapsed()
     );
 }
@@ -108,5 +110,57 @@ fn loom_mvmemory_concurrent_first_writes_to_one_location() {
         }
         assert_eq!(mv.read(&7, 2), MvRead::Value { version: Version::new(1, 0), value: value(1, 0) });
         assert_eq!(mv.read(&7, 1), MvRead::Value { version: Version::new(0, 0), value: value(0, 0) });
+    });
+}
+
+/// The value a read by transaction 2 resolves to, storage holding nothing.
+fn resolve_below_2(read: MvRead<u64, Add>) -> Option<u64> {
+    match read {
+        MvRead::Value { value, .. } => Some(value),
+        MvRead::NotFound | MvRead::Estimate { .. } => None,
+        MvRead::Deltas { base, deltas } => {
+            Some(apply_deltas(base.as_ref().map(|(_, v)| v), &deltas).expect("additions fit"))
+        }
+    }
+}
+
+#[test]
+fn loom_mvmemory_delta_entries() {
+    // Transaction 0 writes 100 to location 1; transaction 1 adds 5, is aborted, adds 7 instead;
+    // transaction 2 reads meanwhile, then reads while the committer materialises 0 and 1.
+    run("deltas", 3, || {
+        let mv: Arc<MvMemory<u8, u64, Add>> = Arc::new(MvMemory::new(3));
+        let adder = {
+            let mv = Arc::clone(&mv);
+            thread::spawn(move || {
+                let delta = |amount| vec![(1, Write::Deltas(smallvec::smallvec![Add(amount)]))];
+                assert!(mv.record_writes(Version::new(1, 0), delta(5)));
+                mv.convert_writes_to_estimates(1);
+                assert!(!mv.record_writes(Version::new(1, 1), delta(7)));
+            })
+        };
+        let low = {
+            let mv = Arc::clone(&mv);
+            thread::spawn(move || {
+                mv.record(Version::new(0, 0), vec![(1, 100)]);
+            })
+        };
+        // Only whole states: nothing, 100, one of the two deltas on nothing or on 100, or the
+        // ESTIMATE between them.
+        let seen = resolve_below_2(mv.read(&1, 2));
+        assert!(matches!(seen, None | Some(100 | 5 | 7 | 105 | 107)), "resolved to {seen:?}");
+        adder.join().unwrap();
+        low.join().unwrap();
+
+        let reader = {
+            let mv = Arc::clone(&mv);
+            thread::spawn(move || resolve_below_2(mv.read(&1, 2)))
+        };
+        let no_storage = |_: &u8| Ok::<Option<u64>, ()>(None);
+        mv.materialize(0, no_storage).unwrap();
+        mv.materialize(1, no_storage).unwrap();
+        // Before, during or after materialising: the same value.
+        assert_eq!(reader.join().unwrap(), Some(107));
+        assert_eq!(mv.read(&1, 2), MvRead::Value { version: Version::new(1, 1), value: 107 });
     });
 }

@@ -12,7 +12,8 @@
 //! - transactions commit in block order, each with its latest incarnation, whose read is the
 //!   final value below it (so it was validated after the last change that could invalidate it);
 //! - completion (`idle_complete` / everything committed) is never seen while work remains.
-// Test bookkeeping counts iterations with a plain static atomic, outside the model.
+// Test bookkeeping counts iterations with a plain std atomic, outside the model (one per
+// model: tests run concurrently).
 #![allow(clippy::disallowed_types)]
 
 use super::*;
@@ -155,15 +156,15 @@ impl Model {
 }
 
 fn run_model(threads: usize, txns: usize, preemption_bound: usize) {
-    static ITERATIONS: StdAtomicUsize = StdAtomicUsize::new(0);
-    ITERATIONS.store(0, std::sync::atomic::Ordering::Relaxed);
+    let iterations = std::sync::Arc::new(StdAtomicUsize::new(0));
+    let counter = std::sync::Arc::clone(&iterations);
     let start = std::time::Instant::now();
     let mut builder = loom::model::Builder::new();
     builder.preemption_bound = Some(preemption_bound);
     // Idle workers spin (yielding) while others progress; each spin is a branch.
     builder.max_branches = 100_000;
     builder.check(move || {
-        ITERATIONS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let model = Arc::new(Model::new(txns));
         let handles: Vec<_> = (1..threads)
             .map(|_| {
@@ -180,7 +181,7 @@ fn run_model(threads: usize, txns: usize, preemption_bound: usize) {
     println!(
         "scheduler model: {threads} threads, {txns} transactions, preemption bound {preemption_bound}: \
          {} interleavings in {:.1?}",
-        ITERATIONS.load(std::sync::atomic::Ordering::Relaxed),
+        iterations.load(std::sync::atomic::Ordering::Relaxed),
         start.elapsed()
     );
 }
