@@ -118,7 +118,7 @@ impl<VM: Vm> BlockExecutor<VM> for ParallelExecutor<VM> {
             };
             return sequential_block(&self.vm, storage, txns, hook, stats);
         }
-        let adaptive = (self.config.adaptive() && num_txns >= ADAPTIVE_MIN_TXNS).then(Warmup::default);
+        let adaptive = (self.config.adaptive() && num_txns >= ADAPTIVE_MIN_TXNS).then(Warmup::new);
         let block = Block {
             vm: &self.vm,
             storage,
@@ -128,7 +128,6 @@ impl<VM: Vm> BlockExecutor<VM> for ParallelExecutor<VM> {
             scheduler: Scheduler::new(num_txns, self.config.max_incarnations()),
             sink: Mutex::new(Sink { outputs: Vec::with_capacity(num_txns), hook, end: None, measured: None }),
             deadline: self.config.watchdog().map(|limit| (std::time::Instant::now() + limit, limit)),
-            started: std::time::Instant::now(),
             adaptive,
             counters: Counters::default(),
         };
@@ -236,15 +235,18 @@ struct Block<'a, VM: Vm, S, H: ?Sized> {
     counters: Counters,
     /// Watchdog: when the block must be finished, and the configured limit.
     deadline: Option<(std::time::Instant, std::time::Duration)>,
-    /// When the block started (for the adaptive rule).
-    started: std::time::Instant,
     /// The adaptive rule's measurements, if it applies to this block.
     adaptive: Option<Warmup>,
 }
 
 /// Measurements of the adaptive rule's warm-up window. Relaxed everywhere: statistics read by
 /// the committer; an execution counted a little late only shifts the estimate.
-#[derive(Debug, Default)]
+///
+/// The window starts when the *last* worker starts, not when the block does: on a busy machine
+/// a thread may start a millisecond late, which at a few microseconds per transaction is most
+/// of a 256-transaction window, and the rule would then blame the block for the missing
+/// worker. The window is the next [`ADAPTIVE_WINDOW`] commits after that.
+#[derive(Debug)]
 struct Warmup {
     /// Set once the rule has decided; executions stop timing themselves then.
     decided: AtomicBool,
@@ -252,6 +254,29 @@ struct Warmup {
     exec_nanos: AtomicU64,
     /// Executions timed.
     execs: AtomicUsize,
+    /// When the latest worker started and how many transactions were committed then. Locked
+    /// once per worker and once by the committer when it decides.
+    window_start: Mutex<(std::time::Instant, usize)>,
+}
+
+impl Warmup {
+    fn new() -> Self {
+        Self {
+            decided: AtomicBool::new(false),
+            exec_nanos: AtomicU64::new(0),
+            execs: AtomicUsize::new(0),
+            window_start: Mutex::new((std::time::Instant::now(), 0)),
+        }
+    }
+
+    /// A worker starts: the window restarts from here.
+    fn worker_started(&self, committed: usize) {
+        let now = std::time::Instant::now();
+        let mut start = self.window_start.lock();
+        if now > start.0 {
+            *start = (now, committed);
+        }
+    }
 }
 
 impl<VM: Vm, S, H: ?Sized> fmt::Debug for Block<'_, VM, S, H> {
@@ -276,6 +301,9 @@ where
     }
 
     fn worker_loop(&self) {
+        if let Some(warmup) = &self.adaptive {
+            warmup.worker_started(self.scheduler.committed());
+        }
         let mut counts = LocalCounts::default();
         self.work(&mut counts);
         self.counters.add(&counts);
@@ -450,13 +478,15 @@ where
                 }
             };
             if let Some(warmup) = &self.adaptive
-                && txn_idx + 1 == ADAPTIVE_WINDOW
+                && sink.measured.is_none()
+                && let (window_start, committed_then) = *warmup.window_start.lock()
+                && txn_idx + 1 >= committed_then + ADAPTIVE_WINDOW
             {
                 warmup.decided.store(true, Ordering::Relaxed);
                 let execs = warmup.execs.load(Ordering::Relaxed).max(1);
                 let mean = warmup.exec_nanos.load(Ordering::Relaxed) as f64 / execs as f64;
-                let elapsed = self.started.elapsed().as_nanos().max(1) as f64;
-                let parallelism = ADAPTIVE_WINDOW as f64 * mean / elapsed;
+                let elapsed = window_start.elapsed().as_nanos().max(1) as f64;
+                let parallelism = (txn_idx + 1 - committed_then) as f64 * mean / elapsed;
                 let sequential = parallelism < 1.0;
                 sink.measured = Some((parallelism, sequential));
                 if sequential {

@@ -72,7 +72,6 @@ fn run_model(txns: &'static [(u8, u8)], preemption_bound: usize) {
             sink: Mutex::new(Sink { outputs: Vec::new(), hook, end: None, measured: None }),
             counters: Counters::default(),
             deadline: None,
-            started: std::time::Instant::now(),
             adaptive: None,
         });
         let other = {

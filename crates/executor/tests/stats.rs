@@ -81,7 +81,8 @@ fn adaptive_rule_finishes_a_block_sequentially_when_parallelism_is_below_one() {
         assert_eq!(actual, expected);
         let stats = out.unwrap().stats;
         assert_eq!(stats.fallback, Some(Fallback::LowParallelism), "{stats:?}");
-        assert_eq!(stats.fallback_from, Some(ADAPTIVE_WINDOW));
+        // The window is the ADAPTIVE_WINDOW commits after the last worker started.
+        assert!(stats.fallback_from.is_some_and(|from| (ADAPTIVE_WINDOW..1000).contains(&from)), "{stats:?}");
         assert!(stats.measured_parallelism.is_some_and(|p| p < 1.0));
     }
 }
@@ -91,7 +92,7 @@ fn adaptive_rule_keeps_results_identical_whatever_it_chooses() {
     quiet_test_vm_panics();
     // Large blocks (the rule only measures blocks of ADAPTIVE_MIN_TXNS or more): a chain, a hot
     // key and independent transactions, each with some work.
-    let n = ADAPTIVE_MIN_TXNS as u32 + 100;
+    let n = 4 * ADAPTIVE_MIN_TXNS as u32;
     let blocks: Vec<Vec<Tx>> = vec![
         (0..n)
             .map(|i| Tx { ops: vec![Op::Read(i.saturating_sub(1)), Op::Work(100), Op::Write(i, 1)] })
@@ -106,9 +107,12 @@ fn adaptive_rule_keeps_results_identical_whatever_it_chooses() {
                 run(&ParallelExecutor::new(TestVm, Config::new(threads).unwrap()), &storage(n), txns);
             assert_eq!(actual, expected);
             let stats = out.unwrap().stats;
-            assert!(stats.measured_parallelism.is_some());
+            // The window is the ADAPTIVE_WINDOW commits after the last worker started; with
+            // more threads than cores a late thread may leave too few commits to measure.
+            assert!(threads > 2 || stats.measured_parallelism.is_some(), "{stats:?}");
+            assert!(stats.measured_parallelism.is_some() || !stats.fell_back(), "{stats:?}");
             if stats.fell_back() {
-                assert_eq!(stats.fallback_from, Some(ADAPTIVE_WINDOW));
+                assert!(stats.fallback_from.is_some_and(|from| from >= ADAPTIVE_WINDOW), "{stats:?}");
             }
         }
     }

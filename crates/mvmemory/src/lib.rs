@@ -261,6 +261,12 @@ impl<V: Clone, D: Clone> VersionList<V, D> {
         }
     }
 
+    /// Drops every entry below `txn_idx`.
+    fn prune_below(&mut self, txn_idx: TxnIndex) {
+        let end = self.entries.partition_point(|(j, _)| *j < txn_idx);
+        self.entries.drain(..end);
+    }
+
     #[inline]
     fn remove(&mut self, txn_idx: TxnIndex) {
         if let Ok(i) = self.search(txn_idx) {
@@ -475,7 +481,9 @@ where
     ///
     /// Call it in block order, once every lower transaction is committed and materialised, so
     /// the entry below is a full value. Readers may run meanwhile: the value replaces deltas
-    /// that resolve to it.
+    /// that resolve to it. The entries below it at those locations are dropped: only reads at or
+    /// below `txn_idx` could see them, and those transactions are final. (A validation of a
+    /// committed transaction still in flight may then fail; the scheduler ignores it.)
     pub fn materialize<E>(
         &self,
         txn_idx: TxnIndex,
@@ -510,6 +518,11 @@ where
                     let value = apply_deltas(base, deltas)
                         .map_err(|message| MaterializeError::Delta { key: key.clone(), message })?;
                     versions.insert(txn_idx, Entry::Value { incarnation, value });
+                    // Everything below is committed and now hidden by this value from every
+                    // reader that can still come (all above it): drop it, so a location bumped
+                    // by every transaction keeps a short list instead of one entry per
+                    // transaction of the block.
+                    versions.prune_below(txn_idx);
                     Ok(true)
                 });
                 match step {
