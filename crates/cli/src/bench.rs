@@ -15,8 +15,8 @@ use std::time::Duration;
 /// Options of `blockstm bench`.
 #[derive(Debug, Args)]
 pub(crate) struct BenchArgs {
-    /// Workloads, comma-separated: p2p-N (N accounts), independent, hot-counter, chain,
-    /// fee-account [default: the whole suite]
+    /// Workloads, comma-separated: p2p-N (N accounts), independent, hot-counter,
+    /// hot-counter-delta, chain, fee-account, fee-account-delta [default: the whole suite]
     #[arg(short, long, value_delimiter = ',', value_parser = parse_workload)]
     workloads: Vec<Workload>,
     /// Worker thread counts, comma-separated [default: 1 and the number of cores]

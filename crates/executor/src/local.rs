@@ -127,6 +127,11 @@ impl<K: Eq + Hash + Clone, V: Clone, D: Delta<V>> WriteSet<K, V, D> {
         Ok(Some(value))
     }
 
+    /// Whether any entry is (still) deltas.
+    pub(crate) fn has_deltas(&self) -> bool {
+        self.entries.iter().any(|(_, write)| matches!(write, Write::Deltas(_)))
+    }
+
     pub(crate) fn into_iter(self) -> impl Iterator<Item = (K, Write<V, D>)> {
         self.entries.into_iter()
     }

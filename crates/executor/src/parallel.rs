@@ -211,11 +211,14 @@ struct LastExecution<K, V, O, E> {
     incarnation: u32,
     reads: ReadSet<K, V>,
     outcome: Option<Outcome<O, E>>,
+    /// Whether the recorded writes include deltas (to materialise at commit). Kept here, where
+    /// the committer looks anyway, so a transaction without deltas costs the commit nothing more.
+    has_deltas: bool,
 }
 
 impl<K, V, O, E> Default for LastExecution<K, V, O, E> {
     fn default() -> Self {
-        Self { incarnation: 0, reads: ReadSet::new(), outcome: None }
+        Self { incarnation: 0, reads: ReadSet::new(), outcome: None, has_deltas: false }
     }
 }
 
@@ -391,8 +394,13 @@ where
             // A failed incarnation publishes no writes: if it is final the block ends there,
             // and if it was speculation its reads will fail validation.
             let writes = outcome.is_output().then_some(view.writes);
-            *self.last[txn_idx].lock() =
-                LastExecution { incarnation: version.incarnation, reads: view.reads, outcome: Some(outcome) };
+            let has_deltas = writes.as_ref().is_some_and(WriteSet::has_deltas);
+            *self.last[txn_idx].lock() = LastExecution {
+                incarnation: version.incarnation,
+                reads: view.reads,
+                outcome: Some(outcome),
+                has_deltas,
+            };
             let wrote_new_location = self.mv.record_writes(
                 MvVersionId::new(txn_idx, version.incarnation),
                 writes.into_iter().flat_map(WriteSet::into_iter),
@@ -463,9 +471,9 @@ where
                 return;
             };
             let txn_idx = version.txn_idx;
-            let stored = {
+            let (stored, has_deltas) = {
                 let mut last = self.last[txn_idx].lock();
-                (last.incarnation, last.outcome.take())
+                ((last.incarnation, last.outcome.take()), last.has_deltas)
             };
             let outcome = match stored {
                 (incarnation, Some(outcome)) if incarnation == version.incarnation => outcome,
@@ -496,7 +504,8 @@ where
             // The transaction's deltas become values now, on top of the committed prefix: where
             // a sequential run applies them, with the same failures.
             let outcome = match outcome.into_result(txn_idx) {
-                Ok(output) => self.materialize(txn_idx).map(|()| output),
+                Ok(output) if has_deltas => self.materialize(txn_idx).map(|()| output),
+                Ok(output) => Ok(output),
                 Err(error) => Err(error),
             };
             match outcome {
