@@ -1,5 +1,5 @@
 //! Profiling helper: runs one scenario's parallel executor repeatedly.
-//! `cargo run --release --example profile_one -- THREADS WORKLOAD(independent|chain) REPEATS`
+//! `cargo run --release --example profile_one -- THREADS WORKLOAD REPEATS [WORK_US]`
 use blockstm::{BlockExecutor, Config, ParallelExecutor};
 use blockstm_workloads::{WorkVm, Workload};
 use std::time::Duration;
@@ -11,10 +11,8 @@ fn main() {
     let repeats = args.get(3).and_then(|a| a.parse().ok()).unwrap_or(20);
     let work_us: u64 = args.get(4).and_then(|a| a.parse().ok()).unwrap_or(10);
     let vm = WorkVm::calibrated(Duration::from_micros(work_us));
-    let blockstm_workloads::Block { storage, txns } = match workload {
-        "chain" => Workload::Chain.generate(10_000, 7),
-        _ => Workload::Independent.generate(10_000, 7),
-    };
+    let workload: Workload = workload.parse().unwrap_or_else(|e| panic!("{e}"));
+    let blockstm_workloads::Block { storage, txns } = workload.generate(10_000, 7);
     let executor = ParallelExecutor::new(vm, Config::new(threads).expect("threads > 0"));
     for round in 0..repeats {
         let start = std::time::Instant::now();

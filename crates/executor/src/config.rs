@@ -59,10 +59,10 @@ impl Config {
     /// - in a block of at least [`ADAPTIVE_MIN_TXNS`](crate::ADAPTIVE_MIN_TXNS) transactions, once
     ///   [`ADAPTIVE_WINDOW`](crate::ADAPTIVE_WINDOW) have committed since the last worker thread
     ///   started, the run compares itself with sequential execution: if those transactions times
-    ///   their mean execution time (waits excluded) is less than the time elapsed since that
-    ///   start, the parallel run is slower than one thread would be (a dependency chain, a
-    ///   single hot location), and the rest of the block runs sequentially from the committed
-    ///   prefix.
+    ///   their mean execution time (waits excluded), over the time elapsed since that start, is
+    ///   below [`ADAPTIVE_MIN_PARALLELISM`](crate::ADAPTIVE_MIN_PARALLELISM) (1.1), the parallel
+    ///   run is not clearly faster than one thread would be (a dependency chain, a single hot
+    ///   location), and the rest of the block runs sequentially from the committed prefix.
     ///
     /// The result is the same either way; [`Stats::fallback`](crate::Stats::fallback) says what
     /// happened. Off, every block runs entirely on Block-STM (tests use this to exercise it).

@@ -49,7 +49,7 @@ mod vm;
 
 pub use blockstm_mvmemory::{Add, AddOverflow, Delta, Incarnation, NoDelta, TxnIndex};
 pub use config::{Config, ConfigError, DEFAULT_MAX_INCARNATIONS};
-pub use parallel::{ADAPTIVE_MIN_TXNS, ADAPTIVE_WINDOW, ParallelExecutor};
+pub use parallel::{ADAPTIVE_MIN_PARALLELISM, ADAPTIVE_MIN_TXNS, ADAPTIVE_WINDOW, ParallelExecutor};
 pub use result::{BlockError, BlockOutput, Fallback, Stats};
 pub use sequential::SequentialExecutor;
 pub use vm::{CommitHook, Halt, NoHook, Storage, TxnView, Vm};

@@ -2,7 +2,8 @@
 //! or wait.
 
 use blockstm_executor::{
-    ADAPTIVE_MIN_TXNS, ADAPTIVE_WINDOW, BlockExecutor, Config, Fallback, ParallelExecutor, SequentialExecutor,
+    ADAPTIVE_MIN_PARALLELISM, ADAPTIVE_MIN_TXNS, ADAPTIVE_WINDOW, BlockExecutor, Config, Fallback,
+    ParallelExecutor, SequentialExecutor,
 };
 use blockstm_testkit::*;
 
@@ -83,7 +84,7 @@ fn adaptive_rule_finishes_a_block_sequentially_when_parallelism_is_below_one() {
         assert_eq!(stats.fallback, Some(Fallback::LowParallelism), "{stats:?}");
         // The window is the ADAPTIVE_WINDOW commits after the last worker started.
         assert!(stats.fallback_from.is_some_and(|from| (ADAPTIVE_WINDOW..1000).contains(&from)), "{stats:?}");
-        assert!(stats.measured_parallelism.is_some_and(|p| p < 1.0));
+        assert!(stats.measured_parallelism.is_some_and(|p| p < ADAPTIVE_MIN_PARALLELISM));
     }
 }
 
