@@ -13,8 +13,8 @@ fn key_pool() -> impl Strategy<Value = u32> {
     prop_oneof![1..=4u32, 5..=32u32, 33..=1000u32]
 }
 
-/// Which deltas a block draws: none (half the blocks), only positive ones, or amounts that may
-/// be negative and underflow (ending the block with a delta error).
+/// Which deltas a block draws: none (a quarter of the blocks), only positive ones (half), or
+/// amounts that may be negative and underflow, ending the block with a delta error (a quarter).
 #[derive(Clone, Copy, Debug)]
 enum Deltas {
     None,
@@ -23,7 +23,7 @@ enum Deltas {
 }
 
 fn deltas() -> impl Strategy<Value = Deltas> {
-    prop_oneof![3 => Just(Deltas::None), 2 => Just(Deltas::Positive), 1 => Just(Deltas::Risky)]
+    prop_oneof![1 => Just(Deltas::None), 2 => Just(Deltas::Positive), 1 => Just(Deltas::Risky)]
 }
 
 fn op(keys: u32, faults: bool, deltas: Deltas) -> impl Strategy<Value = Op> {
@@ -93,10 +93,10 @@ fn proptest_config(cases: u32) -> ProptestConfig {
 }
 
 proptest! {
-    #![proptest_config(proptest_config(2000))]
+    #![proptest_config(proptest_config(2700))]
 
-    /// 2,000 random blocks (half of them with deltas), each run sequentially and at 1, 2, 3,
-    /// 4, 8 and 16 threads.
+    /// 2,700 random blocks (about 2,000 of them with deltas), each run sequentially and at 1,
+    /// 2, 3, 4, 8 and 16 threads.
     #[test]
     fn parallel_matches_sequential(case in case()) {
         quiet_test_vm_panics();
