@@ -48,7 +48,9 @@ pub mod stress;
 mod vm;
 
 pub use blockstm_mvmemory::{Add, AddOverflow, Delta, Incarnation, NoDelta, TxnIndex};
+pub use blockstm_mvmemory::{ResolveError, Write, apply_deltas};
 pub use config::{Config, ConfigError, DEFAULT_MAX_INCARNATIONS};
+pub use local::{Own, WriteSet};
 pub use parallel::{ADAPTIVE_MIN_PARALLELISM, ADAPTIVE_MIN_TXNS, ADAPTIVE_WINDOW, ParallelExecutor};
 pub use result::{BlockError, BlockOutput, Fallback, Stats};
 pub use sequential::SequentialExecutor;

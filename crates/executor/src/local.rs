@@ -1,5 +1,9 @@
 //! Per-execution lookups: the transaction's own writes and its captured reads.
 //!
+//! [`WriteSet`] is public: it is the one definition of how a transaction's own writes and
+//! deltas behave (a read after a delta, a delta after a write), for both executors and for any
+//! other view (a profiler, a tracer) that must see what they see.
+//!
 //! Most transactions touch a handful of locations, where a linear scan of an inline array beats
 //! hashing. Past [`INDEX_FROM`] entries a hash index is built, so a transaction touching
 //! thousands of locations stays linear overall instead of quadratic.
@@ -59,18 +63,26 @@ impl<K: Eq + Hash + Clone> KeyIndex<K> {
 /// A transaction's writes, one entry per key (a value or the deltas applied to it), in
 /// first-write order.
 #[derive(Debug)]
-pub(crate) struct WriteSet<K, V, D> {
+pub struct WriteSet<K, V, D> {
     entries: SmallVec<[(K, Write<V, D>); 4]>,
     index: KeyIndex<K>,
 }
 
+impl<K: Eq + Hash + Clone, V: Clone, D: Delta<V>> Default for WriteSet<K, V, D> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
 impl<K: Eq + Hash + Clone, V: Clone, D: Delta<V>> WriteSet<K, V, D> {
-    pub(crate) fn new() -> Self {
+    /// No writes.
+    pub fn new() -> Self {
         Self { entries: SmallVec::new(), index: KeyIndex::new() }
     }
 
+    /// The transaction's write of `key`, if any.
     #[inline]
-    pub(crate) fn get(&self, key: &K) -> Option<&Write<V, D>> {
+    pub fn get(&self, key: &K) -> Option<&Write<V, D>> {
         let i = self.index.find(key, self.entries.iter().map(|(k, _)| k))?;
         Some(&self.entries[i].1)
     }
@@ -86,15 +98,16 @@ impl<K: Eq + Hash + Clone, V: Clone, D: Delta<V>> WriteSet<K, V, D> {
         }
     }
 
+    /// Writes `value` to `key` (replacing deltas or an earlier value).
     #[inline]
-    pub(crate) fn insert(&mut self, key: K, value: V) {
+    pub fn insert(&mut self, key: K, value: V) {
         self.set(key, Write::Value(value));
     }
 
     /// Adds a delta: kept pending on top of earlier deltas (or of nothing), applied at once on
     /// a written value. The error gives the key back with the failed application's message.
     #[inline]
-    pub(crate) fn apply_delta(&mut self, key: K, delta: D) -> Result<(), (K, String)> {
+    pub fn apply_delta(&mut self, key: K, delta: D) -> Result<(), (K, String)> {
         match self.index.find(&key, self.entries.iter().map(|(k, _)| k)) {
             Some(i) => match &mut self.entries[i].1 {
                 Write::Deltas(deltas) => deltas.push(delta),
@@ -110,7 +123,7 @@ impl<K: Eq + Hash + Clone, V: Clone, D: Delta<V>> WriteSet<K, V, D> {
 
     /// What the transaction's own writes say about a read of `key`.
     #[inline]
-    pub(crate) fn own(&self, key: &K) -> Own<V, D> {
+    pub fn own(&self, key: &K) -> Own<V, D> {
         match self.get(key) {
             Some(Write::Value(value)) => Own::Value(value.clone()),
             Some(Write::Deltas(deltas)) => Own::Deltas(deltas.clone()),
@@ -121,24 +134,31 @@ impl<K: Eq + Hash + Clone, V: Clone, D: Delta<V>> WriteSet<K, V, D> {
     /// A read of `key`, on which the transaction applied `deltas`, found `below` under them:
     /// the deltas apply now and their result becomes the transaction's write of `key`. The
     /// error is the failed application's message.
-    pub(crate) fn settle(&mut self, key: &K, deltas: &[D], below: Option<V>) -> Result<Option<V>, String> {
+    pub fn settle(&mut self, key: &K, deltas: &[D], below: Option<V>) -> Result<Option<V>, String> {
         let value = apply_deltas(below.as_ref(), deltas)?;
         self.insert(key.clone(), value.clone());
         Ok(Some(value))
     }
 
     /// Whether any entry is (still) deltas.
-    pub(crate) fn has_deltas(&self) -> bool {
+    pub fn has_deltas(&self) -> bool {
         self.entries.iter().any(|(_, write)| matches!(write, Write::Deltas(_)))
     }
+}
 
-    pub(crate) fn into_iter(self) -> impl Iterator<Item = (K, Write<V, D>)> {
+impl<K, V, D> IntoIterator for WriteSet<K, V, D> {
+    type Item = (K, Write<V, D>);
+    type IntoIter = smallvec::IntoIter<[(K, Write<V, D>); 4]>;
+
+    /// The writes in first-write order.
+    fn into_iter(self) -> Self::IntoIter {
         self.entries.into_iter()
     }
 }
 
 /// A transaction's own write of a location, as a read sees it.
-pub(crate) enum Own<V, D> {
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Own<V, D> {
     /// It wrote this value.
     Value(V),
     /// It applied these deltas without reading: the value below is needed.

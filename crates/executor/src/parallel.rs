@@ -493,6 +493,8 @@ where
             };
             if let Some(warmup) = &self.adaptive
                 && sink.measured.is_none()
+                // (No window can end earlier: skips the lock on the first commits.)
+                && txn_idx + 1 >= ADAPTIVE_WINDOW
                 && let (window_start, committed_then) = *warmup.window_start.lock()
                 && txn_idx + 1 >= committed_then + ADAPTIVE_WINDOW
             {

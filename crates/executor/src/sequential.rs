@@ -9,7 +9,7 @@ use crate::{
     BlockError, BlockExecutor, BlockOutput, BlockResult, CommitHook, Halt, Stats, Storage, TxnView, Vm,
 };
 use ahash::RandomState;
-use blockstm_mvmemory::{Delta, TxnIndex, Write, apply_deltas};
+use blockstm_mvmemory::{Delta, ResolveError, TxnIndex};
 use std::collections::HashMap;
 use std::hash::Hash;
 use std::ops::ControlFlow;
@@ -160,24 +160,18 @@ where
         let output = Outcome::of(result, failure).into_result(txn_idx)?;
         // The transaction's deltas apply now, in its write order, on what the transactions
         // before it left: exactly what the parallel executor does when it commits it.
-        for (key, write) in view.writes.into_iter() {
-            let value = match write {
-                Write::Value(value) => value,
-                Write::Deltas(deltas) => {
-                    let below = match run.writes.get(&key) {
-                        Some(value) => Some(value.clone()),
-                        None => base.read(&key).map_err(|e| match e {
-                            BaseError::Storage(message) => BlockError::Storage { txn_idx, message },
-                            BaseError::Internal(message) => BlockError::Internal(message),
-                        })?,
-                    };
-                    apply_deltas(below.as_ref(), &deltas).map_err(|message| BlockError::Delta {
-                        txn_idx,
-                        key: format!("{key:?}"),
-                        message,
-                    })?
-                }
+        for (key, write) in view.writes {
+            let below = || match run.writes.get(&key) {
+                Some(value) => Ok(Some(value.clone())),
+                None => base.read(&key),
             };
+            let value = write.resolve(below).map_err(|error| match error {
+                ResolveError::Below(BaseError::Storage(message)) => BlockError::Storage { txn_idx, message },
+                ResolveError::Below(BaseError::Internal(message)) => BlockError::Internal(message),
+                ResolveError::Delta(message) => {
+                    BlockError::Delta { txn_idx, key: format!("{key:?}"), message }
+                }
+            })?;
             run.writes.insert(key, value);
         }
         let flow = catch_unwind(AssertUnwindSafe(|| hook.on_commit(txn_idx, &output)))

@@ -169,6 +169,29 @@ pub enum Write<V, D> {
     Deltas(SmallVec<[D; 1]>),
 }
 
+impl<V, D: Delta<V>> Write<V, D> {
+    /// The value this write leaves on top of the value below it, which `below` gives (asked
+    /// only for deltas).
+    pub fn resolve<E>(self, below: impl FnOnce() -> Result<Option<V>, E>) -> Result<V, ResolveError<E>> {
+        match self {
+            Write::Value(value) => Ok(value),
+            Write::Deltas(deltas) => {
+                let base = below().map_err(ResolveError::Below)?;
+                apply_deltas(base.as_ref(), &deltas).map_err(ResolveError::Delta)
+            }
+        }
+    }
+}
+
+/// Why [`Write::resolve`] failed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ResolveError<E> {
+    /// Reading the value below failed.
+    Below(E),
+    /// Applying the deltas failed (the message of [`apply_deltas`]).
+    Delta(String),
+}
+
 /// The versions of one location: entries sorted by writing transaction.
 ///
 /// A sorted inline vector rather than a `BTreeMap`: most locations have one or two writers in a
@@ -261,6 +284,34 @@ impl<V: Clone, D: Clone> VersionList<V, D> {
         }
     }
 
+    /// Replaces the deltas of committed `txn_idx` by the value they give on the value below it
+    /// (`storage`: the storage value, once read, for when nothing is below).
+    fn materialize(&mut self, txn_idx: TxnIndex, storage: Option<&Option<V>>) -> Materialized
+    where
+        D: Delta<V>,
+    {
+        let Some(Entry::Deltas { incarnation, deltas }) = self.get(txn_idx) else {
+            return Materialized::Done;
+        };
+        let incarnation = *incarnation;
+        let base = match (self.below(txn_idx), storage) {
+            (Some((_, Entry::Value { value, .. })), _) => Some(value),
+            (Some((j, _)), _) => return Materialized::NotAValueBelow(j),
+            (None, Some(value)) => value.as_ref(),
+            (None, None) => return Materialized::NeedsStorage,
+        };
+        let value = match apply_deltas(base, deltas) {
+            Ok(value) => value,
+            Err(message) => return Materialized::Failed(message),
+        };
+        self.insert(txn_idx, Entry::Value { incarnation, value });
+        // Everything below is committed and now hidden by this value from every reader that can
+        // still come (all above it): drop it, so a location bumped by every transaction keeps a
+        // short list instead of one entry per transaction of the block.
+        self.prune_below(txn_idx);
+        Materialized::Done
+    }
+
     /// Drops every entry below `txn_idx`.
     fn prune_below(&mut self, txn_idx: TxnIndex) {
         let end = self.entries.partition_point(|(j, _)| *j < txn_idx);
@@ -277,21 +328,19 @@ impl<V: Clone, D: Clone> VersionList<V, D> {
 
 type Versions<V, D> = Mutex<VersionList<V, D>>;
 
+/// What [`VersionList::materialize`] did.
+enum Materialized {
+    /// Deltas replaced by their value (or there were none).
+    Done,
+    /// Nothing is below: call again with the storage value.
+    NeedsStorage,
+    /// Applying the deltas failed, with this message.
+    Failed(String),
+    /// The entry of this transaction below is not a value.
+    NotAValueBelow(TxnIndex),
+}
+
 type Shard<K, V, D> = RwLock<HashMap<K, Versions<V, D>, RandomState>>;
-
-/// The locations an incarnation wrote, in write order, and whether any of them holds deltas
-/// (so committing a transaction without deltas skips materialising at once).
-#[derive(Debug)]
-struct LastWrites<K> {
-    keys: SmallVec<[K; 2]>,
-    deltas: bool,
-}
-
-impl<K> Default for LastWrites<K> {
-    fn default() -> Self {
-        Self { keys: SmallVec::new(), deltas: false }
-    }
-}
 
 /// Why [`MvMemory::materialize`] could not turn a transaction's deltas into a value.
 #[derive(Debug, PartialEq, Eq)]
@@ -341,7 +390,7 @@ pub struct MvMemory<K, V, D = NoDelta> {
     /// executing or aborting that transaction touches it, and the scheduler's status lock orders
     /// those, so the mutex is never contended; it exists so the structure is `Sync` without
     /// `unsafe`.
-    last_writes: Box<[Mutex<LastWrites<K>>]>,
+    last_writes: Box<[Mutex<SmallVec<[K; 2]>>]>,
 }
 
 impl<K, V, D> fmt::Debug for MvMemory<K, V, D> {
@@ -365,7 +414,7 @@ where
                 // rehashing showed in profiles of large blocks.
                 .map(|_| RwLock::new(HashMap::with_capacity_and_hasher(num_txns / SHARDS, hasher())))
                 .collect(),
-            last_writes: (0..num_txns).map(|_| Mutex::new(LastWrites::default())).collect(),
+            last_writes: (0..num_txns).map(|_| Mutex::new(SmallVec::new())).collect(),
         }
     }
 
@@ -446,15 +495,11 @@ where
         let Version { txn_idx, incarnation } = version;
         let mut last_writes = self.last_writes[txn_idx].lock();
         let mut wrote_new_location = false;
-        let mut keys = SmallVec::with_capacity(last_writes.keys.len());
-        let mut has_deltas = false;
+        let mut keys = SmallVec::with_capacity(last_writes.len());
         for (key, write) in writes {
             let entry = match write {
                 Write::Value(value) => Entry::Value { incarnation, value },
-                Write::Deltas(deltas) => {
-                    has_deltas = true;
-                    Entry::Deltas { incarnation, deltas }
-                }
+                Write::Deltas(deltas) => Entry::Deltas { incarnation, deltas },
             };
             wrote_new_location |= self.insert(&key, txn_idx, entry);
             keys.push(key);
@@ -462,7 +507,7 @@ where
         // Every location this incarnation wrote now holds an entry of `incarnation`; any other
         // entry of this transaction is a leftover (value, deltas or ESTIMATE) of an earlier
         // incarnation.
-        for key in last_writes.keys.iter() {
+        for key in last_writes.iter() {
             self.with_versions(key, |versions| {
                 let current = versions.get(txn_idx).and_then(Entry::incarnation) == Some(incarnation);
                 if !current {
@@ -470,7 +515,7 @@ where
                 }
             });
         }
-        *last_writes = LastWrites { keys, deltas: has_deltas };
+        *last_writes = keys;
         wrote_new_location
     }
 
@@ -490,49 +535,28 @@ where
         mut storage: impl FnMut(&K) -> Result<Option<V>, E>,
     ) -> Result<(), MaterializeError<K, E>> {
         let last_writes = self.last_writes[txn_idx].lock();
-        if !last_writes.deltas {
-            return Ok(());
-        }
-        for key in last_writes.keys.iter() {
-            // Storage is read outside the location lock; nothing below a committed transaction
-            // changes, so the value read stays the one below.
-            let mut from_storage: Option<Option<V>> = None;
+        for key in last_writes.iter() {
+            // Storage is read outside the location lock, and only when no value is below;
+            // nothing below a committed transaction changes, so it stays the value below.
+            let mut from_storage = None;
             loop {
-                let step = self.with_versions(key, |versions| {
-                    let Some(Entry::Deltas { incarnation, deltas }) = versions.get(txn_idx) else {
-                        return Ok(true);
-                    };
-                    let incarnation = *incarnation;
-                    let base = match versions.below(txn_idx) {
-                        Some((_, Entry::Value { value, .. })) => Some(value),
-                        Some((j, _)) => {
-                            return Err(MaterializeError::Invariant(InvariantError(format!(
-                                "materialising transaction {txn_idx}: entry of {j} below it is not a value"
-                            ))));
-                        }
-                        None => match &from_storage {
-                            Some(value) => value.as_ref(),
-                            None => return Ok(false),
-                        },
-                    };
-                    let value = apply_deltas(base, deltas)
-                        .map_err(|message| MaterializeError::Delta { key: key.clone(), message })?;
-                    versions.insert(txn_idx, Entry::Value { incarnation, value });
-                    // Everything below is committed and now hidden by this value from every
-                    // reader that can still come (all above it): drop it, so a location bumped
-                    // by every transaction keeps a short list instead of one entry per
-                    // transaction of the block.
-                    versions.prune_below(txn_idx);
-                    Ok(true)
-                });
+                let step =
+                    self.with_versions(key, |versions| versions.materialize(txn_idx, from_storage.as_ref()));
                 match step {
-                    Some(Ok(true)) => break,
-                    Some(Ok(false)) => {
+                    Some(Materialized::Done) => break,
+                    Some(Materialized::NeedsStorage) => {
                         let value = storage(key)
                             .map_err(|error| MaterializeError::Storage { key: key.clone(), error })?;
                         from_storage = Some(value);
                     }
-                    Some(Err(error)) => return Err(error),
+                    Some(Materialized::Failed(message)) => {
+                        return Err(MaterializeError::Delta { key: key.clone(), message });
+                    }
+                    Some(Materialized::NotAValueBelow(j)) => {
+                        return Err(MaterializeError::Invariant(InvariantError(format!(
+                            "materialising transaction {txn_idx}: entry of {j} below it is not a value"
+                        ))));
+                    }
                     None => {
                         return Err(MaterializeError::Invariant(InvariantError(format!(
                             "materialising transaction {txn_idx}: a written location is missing"
@@ -547,7 +571,7 @@ where
     /// Marks every location the transaction's latest recorded incarnation wrote as `ESTIMATE`.
     pub fn convert_writes_to_estimates(&self, txn_idx: TxnIndex) {
         let last_writes = self.last_writes[txn_idx].lock();
-        for key in last_writes.keys.iter() {
+        for key in last_writes.iter() {
             self.with_versions(key, |versions| {
                 if let Some(entry) = versions.get_mut(txn_idx) {
                     *entry = Entry::Estimate;
@@ -558,7 +582,7 @@ where
 
     /// The locations the latest recorded incarnation of `txn_idx` wrote.
     pub fn last_written_locations(&self, txn_idx: TxnIndex) -> Vec<K> {
-        self.last_writes[txn_idx].lock().keys.to_vec()
+        self.last_writes[txn_idx].lock().to_vec()
     }
 
     /// The final value of every location written by a transaction below `below`, sorted by key.

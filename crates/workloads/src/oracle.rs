@@ -15,9 +15,7 @@
 //!   and `efficiency(P) = speedup(P) / bound(P)`.
 
 use ahash::RandomState;
-use blockstm_executor::{Delta, Halt, Storage, TxnView, Vm};
-use blockstm_mvmemory::{Write, apply_deltas};
-use smallvec::smallvec;
+use blockstm_executor::{Delta, Halt, Own, ResolveError, Storage, TxnView, Vm, Write, WriteSet};
 use std::cmp::{Ordering, Reverse};
 use std::collections::{BinaryHeap, HashMap};
 use std::hash::Hash;
@@ -50,8 +48,13 @@ where
     let mut state: HashMap<VM::Key, VM::Value, RandomState> = HashMap::default();
     let mut profiles = Vec::with_capacity(txns.len());
     for (txn_idx, txn) in txns.iter().enumerate() {
-        let mut view =
-            RecordingView { storage, state: &state, writes: Vec::new(), reads: Vec::new(), failure: None };
+        let mut view = RecordingView {
+            storage,
+            state: &state,
+            writes: WriteSet::new(),
+            reads: Vec::new(),
+            failure: None,
+        };
         let start = Instant::now();
         let result = vm.execute(txn_idx, txn, &mut view);
         let seconds = start.elapsed().as_secs_f64();
@@ -64,23 +67,18 @@ where
         let RecordingView { reads, writes, .. } = view;
         let (mut written, mut deltas) = (Vec::new(), Vec::new());
         for (key, write) in writes {
-            let value = match write {
-                Write::Value(value) => {
-                    written.push(key.clone());
-                    value
-                }
-                Write::Deltas(list) => {
-                    deltas.push(key.clone());
-                    let below = match state.get(&key) {
-                        Some(value) => Some(value.clone()),
-                        None => storage
-                            .read(&key)
-                            .map_err(|e| format!("transaction {txn_idx}: storage failed: {e}"))?,
-                    };
-                    apply_deltas(below.as_ref(), &list)
-                        .map_err(|e| format!("transaction {txn_idx}: a delta to {key:?} failed: {e}"))?
-                }
+            match write {
+                Write::Value(_) => written.push(key.clone()),
+                Write::Deltas(_) => deltas.push(key.clone()),
+            }
+            let below = || match state.get(&key) {
+                Some(value) => Ok(Some(value.clone())),
+                None => storage.read(&key),
             };
+            let value = write.resolve(below).map_err(|error| match error {
+                ResolveError::Below(e) => format!("transaction {txn_idx}: storage failed: {e}"),
+                ResolveError::Delta(e) => format!("transaction {txn_idx}: a delta to {key:?} failed: {e}"),
+            })?;
             state.insert(key, value);
         }
         profiles.push(TxnProfile { reads, writes: written, deltas, seconds });
@@ -88,10 +86,12 @@ where
     Ok(profiles)
 }
 
+/// A sequential view that records what the transaction read from outside its own writes. Its
+/// own writes and deltas behave as in the executors ([`WriteSet`]).
 struct RecordingView<'a, K, V, D, S> {
     storage: &'a S,
     state: &'a HashMap<K, V, RandomState>,
-    writes: Vec<(K, Write<V, D>)>,
+    writes: WriteSet<K, V, D>,
     reads: Vec<K>,
     failure: Option<String>,
 }
@@ -114,6 +114,14 @@ where
             Halt::default()
         })
     }
+
+    fn delta_failed(&mut self, key: &K, message: String) -> Halt
+    where
+        K: std::fmt::Debug,
+    {
+        self.failure = Some(format!("a delta to {key:?} failed: {message}"));
+        Halt::default()
+    }
 }
 
 impl<K, V, D, S> TxnView<K, V, D> for RecordingView<'_, K, V, D, S>
@@ -124,49 +132,22 @@ where
     S: Storage<K, V>,
 {
     fn read(&mut self, key: &K) -> Result<Option<V>, Halt> {
-        let Some(i) = self.writes.iter().position(|(k, _)| k == key) else {
-            return self.read_below(key);
-        };
-        let deltas = match &self.writes[i].1 {
-            Write::Value(v) => return Ok(Some(v.clone())),
-            Write::Deltas(deltas) => deltas.clone(),
-        };
-        let below = self.read_below(key)?;
-        match apply_deltas(below.as_ref(), &deltas) {
-            Ok(value) => {
-                self.writes[i].1 = Write::Value(value.clone());
-                Ok(Some(value))
+        match self.writes.own(key) {
+            Own::Value(value) => Ok(Some(value)),
+            Own::Deltas(deltas) => {
+                let below = self.read_below(key)?;
+                self.writes.settle(key, &deltas, below).map_err(|message| self.delta_failed(key, message))
             }
-            Err(e) => {
-                self.failure = Some(format!("a delta to {key:?} failed: {e}"));
-                Err(Halt::default())
-            }
+            Own::None => self.read_below(key),
         }
     }
 
     fn write(&mut self, key: K, value: V) {
-        match self.writes.iter_mut().find(|(k, _)| *k == key) {
-            Some(entry) => entry.1 = Write::Value(value),
-            None => self.writes.push((key, Write::Value(value))),
-        }
+        self.writes.insert(key, value);
     }
 
     fn apply_delta(&mut self, key: K, delta: D) -> Result<(), Halt> {
-        let Some(entry) = self.writes.iter_mut().find(|(k, _)| *k == key) else {
-            self.writes.push((key, Write::Deltas(smallvec![delta])));
-            return Ok(());
-        };
-        match &mut entry.1 {
-            Write::Deltas(deltas) => deltas.push(delta),
-            Write::Value(value) => match apply_deltas(Some(&*value), &[delta]) {
-                Ok(applied) => *value = applied,
-                Err(e) => {
-                    self.failure = Some(format!("a delta to {key:?} failed: {e}"));
-                    return Err(Halt::default());
-                }
-            },
-        }
-        Ok(())
+        self.writes.apply_delta(key, delta).map_err(|(key, message)| self.delta_failed(&key, message))
     }
 }
 
