@@ -1,0 +1,268 @@
+//! A mainnet block: its header, fork rules, receipts checks, and the changes applied after the
+//! transactions (block rewards, withdrawals).
+
+use crate::state::{AccountState, BalanceCredit, EvmKey, EvmValue};
+use crate::vm::{EvmReceipt, EvmTx, EvmVm};
+use alloy_consensus::{Eip658Value, Receipt, ReceiptEnvelope, ReceiptWithBloom};
+use alloy_primitives::{Address, B256, Bloom, U256, logs_bloom};
+use blockstm_executor::Delta;
+use revm::primitives::hardfork::SpecId;
+use std::collections::{BTreeMap, HashMap};
+use std::fmt;
+use std::sync::Arc;
+
+/// Ethereum mainnet's chain id.
+pub const MAINNET_CHAIN_ID: u64 = 1;
+
+/// The header fields execution uses or is checked against.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BlockHeader {
+    /// Block number.
+    pub number: u64,
+    /// The fee recipient (`miner`).
+    pub beneficiary: Address,
+    /// Unix time, seconds.
+    pub timestamp: u64,
+    /// Gas limit.
+    pub gas_limit: u64,
+    /// Gas used by all transactions (checked).
+    pub gas_used: u64,
+    /// EIP-1559 base fee, from London on.
+    pub base_fee: Option<u64>,
+    /// Proof-of-work difficulty (0 after the merge).
+    pub difficulty: U256,
+    /// `mixHash`: `PREVRANDAO` after the merge.
+    pub mix_hash: Option<B256>,
+    /// The bloom of all receipt logs (checked).
+    pub logs_bloom: Bloom,
+    /// The receipts trie root (checked from Byzantium on).
+    pub receipts_root: B256,
+    /// EIP-4844 excess blob gas, from Cancun on.
+    pub excess_blob_gas: Option<u64>,
+    /// Number of ommers (uncles) included.
+    pub ommers: usize,
+}
+
+/// A validator withdrawal (Shanghai on), credited after the transactions.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Withdrawal {
+    /// The recipient.
+    pub address: Address,
+    /// The amount in gwei.
+    pub gwei: u64,
+}
+
+/// The pre-state of a block: every account and slot it reads.
+pub type PreState = HashMap<EvmKey, EvmValue, ahash::RandomState>;
+
+/// A mainnet block ready to execute: header, transactions, withdrawals and pre-state.
+#[derive(Clone, Debug)]
+pub struct EthBlock {
+    /// The header.
+    pub header: BlockHeader,
+    /// The transactions, in block order.
+    pub txns: Vec<EvmTx>,
+    /// The withdrawals.
+    pub withdrawals: Vec<Withdrawal>,
+    /// The state the block reads, as of before it.
+    pub pre_state: PreState,
+    pub(crate) block_hashes: Arc<HashMap<u64, B256>>,
+}
+
+/// The mainnet fork in force at a block.
+pub fn spec_at(number: u64, timestamp: u64) -> SpecId {
+    const BY_NUMBER: [(u64, SpecId); 8] = [
+        (15_537_394, SpecId::MERGE),
+        (12_965_000, SpecId::LONDON),
+        (12_244_000, SpecId::BERLIN),
+        (9_069_000, SpecId::ISTANBUL),
+        (7_280_000, SpecId::PETERSBURG),
+        (4_370_000, SpecId::BYZANTIUM),
+        (2_675_000, SpecId::SPURIOUS_DRAGON),
+        (2_463_000, SpecId::TANGERINE),
+    ];
+    if number >= 15_537_394 {
+        return match timestamp {
+            t if t >= 1_746_612_311 => SpecId::PRAGUE,
+            t if t >= 1_710_338_135 => SpecId::CANCUN,
+            t if t >= 1_681_338_455 => SpecId::SHANGHAI,
+            _ => SpecId::MERGE,
+        };
+    }
+    BY_NUMBER
+        .iter()
+        .find(|(first, _)| number >= *first)
+        .map(|(_, spec)| *spec)
+        .unwrap_or(if number >= 1_150_000 { SpecId::HOMESTEAD } else { SpecId::FRONTIER })
+}
+
+/// The proof-of-work block reward of a fork (0 from the merge on).
+pub fn block_reward(spec: SpecId) -> U256 {
+    let ether = U256::from(10).pow(U256::from(18));
+    if spec.is_enabled_in(SpecId::MERGE) {
+        U256::ZERO
+    } else if spec.is_enabled_in(SpecId::PETERSBURG) {
+        ether * U256::from(2)
+    } else if spec.is_enabled_in(SpecId::BYZANTIUM) {
+        ether * U256::from(3)
+    } else {
+        ether * U256::from(5)
+    }
+}
+
+/// How a block's receipts differ from its header.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum HeaderMismatch {
+    /// Total gas used.
+    GasUsed {
+        /// The header's.
+        expected: u64,
+        /// The receipts'.
+        actual: u64,
+    },
+    /// The bloom of all logs.
+    LogsBloom {
+        /// The header's.
+        expected: Box<Bloom>,
+        /// The receipts'.
+        actual: Box<Bloom>,
+    },
+    /// The receipts trie root.
+    ReceiptsRoot {
+        /// The header's.
+        expected: B256,
+        /// The receipts'.
+        actual: B256,
+    },
+}
+
+impl fmt::Display for HeaderMismatch {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            HeaderMismatch::GasUsed { expected, actual } => {
+                write!(f, "gas used {actual}, the header says {expected}")
+            }
+            HeaderMismatch::LogsBloom { expected, actual } => {
+                write!(f, "logs bloom {actual}, the header says {expected}")
+            }
+            HeaderMismatch::ReceiptsRoot { expected, actual } => {
+                write!(f, "receipts root {actual}, the header says {expected}")
+            }
+        }
+    }
+}
+
+impl std::error::Error for HeaderMismatch {}
+
+impl EthBlock {
+    /// The fork in force.
+    pub fn spec(&self) -> SpecId {
+        spec_at(self.header.number, self.header.timestamp)
+    }
+
+    /// The VM that executes this block's transactions.
+    pub fn vm(&self) -> EvmVm {
+        EvmVm::new(self)
+    }
+
+    /// The receipts trie root of `receipts` (meaningful from Byzantium on, when receipts hold a
+    /// status instead of an intermediate state root).
+    pub fn receipts_root(receipts: &[EvmReceipt]) -> B256 {
+        let mut cumulative_gas_used = 0;
+        let envelopes: Vec<ReceiptEnvelope> = receipts
+            .iter()
+            .map(|r| {
+                cumulative_gas_used += r.gas_used;
+                let receipt = Receipt {
+                    status: Eip658Value::Eip658(r.success),
+                    cumulative_gas_used,
+                    logs: r.logs.clone(),
+                };
+                let with_bloom = ReceiptWithBloom { logs_bloom: logs_bloom(&r.logs), receipt };
+                match r.tx_type {
+                    1 => ReceiptEnvelope::Eip2930(with_bloom),
+                    2 => ReceiptEnvelope::Eip1559(with_bloom),
+                    3 => ReceiptEnvelope::Eip4844(with_bloom),
+                    4 => ReceiptEnvelope::Eip7702(with_bloom),
+                    _ => ReceiptEnvelope::Legacy(with_bloom),
+                }
+            })
+            .collect();
+        alloy_consensus::proofs::calculate_receipt_root(&envelopes)
+    }
+
+    /// Checks `receipts` (of every transaction, in order) against the header: gas used, logs
+    /// bloom, and from Byzantium on the receipts root.
+    pub fn check_header(&self, receipts: &[EvmReceipt]) -> Result<(), HeaderMismatch> {
+        let actual: u64 = receipts.iter().map(|r| r.gas_used).sum();
+        if actual != self.header.gas_used {
+            return Err(HeaderMismatch::GasUsed { expected: self.header.gas_used, actual });
+        }
+        let bloom = logs_bloom(receipts.iter().flat_map(|r| &r.logs));
+        if bloom != self.header.logs_bloom {
+            return Err(HeaderMismatch::LogsBloom {
+                expected: Box::new(self.header.logs_bloom),
+                actual: Box::new(bloom),
+            });
+        }
+        if self.spec().is_enabled_in(SpecId::BYZANTIUM) {
+            let root = Self::receipts_root(receipts);
+            if root != self.header.receipts_root {
+                return Err(HeaderMismatch::ReceiptsRoot {
+                    expected: self.header.receipts_root,
+                    actual: root,
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// The state after the block: the pre-state, the transactions' `changes` (a block result's
+    /// `state`), then the block reward (proof of work: the base reward plus 1/32 of it per
+    /// included ommer) and the withdrawals. The ommers' own rewards are not applied: the fixture
+    /// holds only their hashes, not their beneficiaries.
+    ///
+    /// Accounts that do not exist map to `AccountState { info: None, .. }`; slots cleared by a
+    /// self-destruct are left out.
+    pub fn post_state(&self, changes: &[(EvmKey, EvmValue)]) -> Result<BTreeMap<EvmKey, EvmValue>, String> {
+        let mut state: BTreeMap<EvmKey, EvmValue> =
+            self.pre_state.iter().map(|(k, v)| (*k, v.clone())).collect();
+        state.extend(changes.iter().cloned());
+        let clear_empty = self.spec().is_enabled_in(SpecId::SPURIOUS_DRAGON);
+        let mut credit = |address: Address, amount: U256| -> Result<(), String> {
+            let key = EvmKey::Account(address);
+            let value = BalanceCredit { amount, clear_empty }
+                .apply(state.get(&key))
+                .map_err(|e| format!("crediting {address}: {e}"))?;
+            state.insert(key, value);
+            Ok(())
+        };
+        let reward = block_reward(self.spec());
+        if !reward.is_zero() {
+            let ommers = U256::from(self.header.ommers);
+            credit(self.header.beneficiary, reward + reward / U256::from(32) * ommers)?;
+        }
+        for w in &self.withdrawals {
+            if w.gwei > 0 {
+                credit(w.address, U256::from(w.gwei) * U256::from(1_000_000_000u64))?;
+            }
+        }
+        // Drop the slots whose account's storage was cleared after they were written.
+        let epochs: HashMap<Address, u32> = state
+            .iter()
+            .filter_map(|(k, v)| match (k, v) {
+                (EvmKey::Account(a), EvmValue::Account(AccountState { storage_epoch, .. })) => {
+                    Some((*a, *storage_epoch))
+                }
+                _ => None,
+            })
+            .collect();
+        state.retain(|k, v| match (k, v) {
+            (EvmKey::Storage(a, _), EvmValue::Storage(slot)) => {
+                epochs.get(a).copied().unwrap_or(0) == slot.epoch
+            }
+            _ => true,
+        });
+        Ok(state)
+    }
+}

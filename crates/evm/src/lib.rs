@@ -1,0 +1,41 @@
+//! The Ethereum VM on blockstm: [revm](https://github.com/bluealloy/revm) 43 behind the
+//! executor's [`Vm`](blockstm_executor::Vm) interface, a loader for real mainnet blocks with
+//! their pre-state, and the checks against each block's header (gas used, logs bloom, receipts
+//! root).
+//!
+//! # Pieces
+//!
+//! - [`EvmKey`], [`EvmValue`]: the state as the multi-version memory holds it (account basics,
+//!   storage slots with storage epochs for self-destruct); [`BalanceCredit`]: the delta that
+//!   pays fees to the beneficiary without a conflict.
+//! - [`EvmVm`]: executes one transaction with revm against the executor's view.
+//! - [`Fixtures`]: the mainnet fixture directory; [`EthBlock`]: a loaded block, its fork
+//!   ([`spec_at`]), header checks, and the state after rewards and withdrawals.
+//!
+//! # Examples
+//!
+//! ```no_run
+//! use blockstm_evm::Fixtures;
+//! use blockstm_executor::{BlockExecutor, Config, ParallelExecutor};
+//!
+//! let fixtures = Fixtures::open("../shared/fixtures/ethereum-mainnet")?;
+//! let block = fixtures.load(19_934_116)?;
+//! let executor = ParallelExecutor::new(block.vm(), Config::new(2)?);
+//! let txns: Vec<_> = block.txns.clone();
+//! let output = executor.execute_block(&block.pre_state, &txns)?;
+//! block.check_header(&output.outputs)?;
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+
+mod chain;
+mod fixture;
+mod state;
+mod vm;
+
+pub use chain::{
+    BlockHeader, EthBlock, HeaderMismatch, MAINNET_CHAIN_ID, PreState, Withdrawal, block_reward, spec_at,
+};
+pub use fixture::{FIXTURES_ENV, FixtureError, Fixtures};
+pub use revm::primitives::hardfork::SpecId;
+pub use state::{AccountBasic, AccountState, BalanceCredit, CreditError, EvmKey, EvmValue, SlotValue};
+pub use vm::{EvmError, EvmReceipt, EvmTx, EvmVm};

@@ -1,0 +1,313 @@
+//! revm behind blockstm's [`Vm`] interface.
+//!
+//! Each execution builds a revm instance over a [`Database`] that reads through the executor's
+//! [`TxnView`], runs the transaction with a handler that leaves the beneficiary alone, and
+//! turns revm's state diff into writes:
+//!
+//! - an account is written only when it differs from what the transaction read (touching an
+//!   account, or calling it without value, writes nothing, so popular contracts are not a point
+//!   of conflict); a self-destructed account becomes absent with its storage epoch bumped; a
+//!   created one gets a new epoch; a touched empty one is removed under EIP-161;
+//! - each storage slot whose value changed is written with its account's epoch;
+//! - the fee is credited to the beneficiary as a [`BalanceCredit`] delta, after the writes (as
+//!   revm pays it after execution).
+
+use crate::chain::{EthBlock, MAINNET_CHAIN_ID};
+use crate::state::{AccountBasic, AccountState, BalanceCredit, EvmKey, EvmValue, SlotValue};
+use alloy_primitives::{Address, B256, Log, U256};
+use blockstm_executor::{Halt, TxnIndex, TxnView, Vm};
+use revm::bytecode::Bytecode;
+use revm::context::result::{EVMError, HaltReason, InvalidTransaction};
+use revm::context::{BlockEnv, CfgEnv, Context, ContextSetters, TxEnv};
+use revm::context_interface::block::BlobExcessGasAndPrice;
+use revm::context_interface::{Block, Cfg, ContextTr, Transaction};
+use revm::database_interface::{DBErrorMarker, Database};
+use revm::handler::{EvmTr, FrameResult, Handler, MainnetContext, MainnetEvm};
+use revm::primitives::hardfork::SpecId;
+use revm::primitives::{KECCAK_EMPTY, StorageKey, StorageValue};
+use revm::state::EvmState;
+use revm::{ExecuteEvm, MainBuilder, MainContext};
+use std::cell::Cell;
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::Arc;
+
+/// A transaction as revm executes it (sender recovered, fields as signed).
+#[derive(Clone, Debug)]
+pub struct EvmTx(pub TxEnv);
+
+/// What a transaction's execution produced: the fields of its receipt.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct EvmReceipt {
+    /// EIP-2718 type (0 for legacy).
+    pub tx_type: u8,
+    /// Whether it succeeded (status 1).
+    pub success: bool,
+    /// Gas used, after refunds.
+    pub gas_used: u64,
+    /// Logs emitted.
+    pub logs: Vec<Log>,
+}
+
+/// Why a transaction could not be executed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum EvmError {
+    /// The executor halted the execution (a blocked read); never final.
+    Halted,
+    /// The transaction is invalid against the state it saw (nonce, balance, gas limit, ...).
+    InvalidTransaction(String),
+    /// The block environment is invalid for the transaction.
+    InvalidHeader(String),
+    /// State the transaction needs is missing from the fixture (a block hash).
+    MissingState(String),
+    /// Any other failure reported by revm.
+    Other(String),
+}
+
+impl From<Halt> for EvmError {
+    fn from(_: Halt) -> Self {
+        EvmError::Halted
+    }
+}
+
+impl fmt::Display for EvmError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            EvmError::Halted => f.write_str("halted by the executor"),
+            EvmError::InvalidTransaction(e) => write!(f, "invalid transaction: {e}"),
+            EvmError::InvalidHeader(e) => write!(f, "invalid block header: {e}"),
+            EvmError::MissingState(e) => write!(f, "missing state: {e}"),
+            EvmError::Other(e) => write!(f, "{e}"),
+        }
+    }
+}
+
+impl std::error::Error for EvmError {}
+
+/// The EVM of one block: its environment, fork rules, code and block hashes.
+#[derive(Clone, Debug)]
+pub struct EvmVm {
+    spec: SpecId,
+    block: BlockEnv,
+    cfg: CfgEnv,
+    block_hashes: Arc<HashMap<u64, B256>>,
+}
+
+impl EvmVm {
+    /// The VM for `block`.
+    pub fn new(block: &EthBlock) -> Self {
+        let spec = block.spec();
+        let header = &block.header;
+        let blob_excess_gas_and_price = if spec.is_enabled_in(SpecId::CANCUN) {
+            Some(BlobExcessGasAndPrice::new_with_spec(header.excess_blob_gas.unwrap_or(0), spec))
+        } else {
+            None
+        };
+        let block_env = BlockEnv {
+            number: U256::from(header.number),
+            beneficiary: header.beneficiary,
+            timestamp: U256::from(header.timestamp),
+            gas_limit: header.gas_limit,
+            basefee: header.base_fee.unwrap_or(0),
+            difficulty: header.difficulty,
+            prevrandao: if spec.is_enabled_in(SpecId::MERGE) { header.mix_hash } else { None },
+            blob_excess_gas_and_price,
+            ..BlockEnv::default()
+        };
+        let mut cfg = CfgEnv::new_with_spec(spec);
+        cfg.chain_id = MAINNET_CHAIN_ID;
+        Self { spec, block: block_env, cfg, block_hashes: Arc::clone(&block.block_hashes) }
+    }
+
+    /// The fork this VM executes under.
+    pub fn spec(&self) -> SpecId {
+        self.spec
+    }
+}
+
+impl Vm for EvmVm {
+    type Key = EvmKey;
+    type Value = EvmValue;
+    type Transaction = EvmTx;
+    type Output = EvmReceipt;
+    type Error = EvmError;
+    type Delta = BalanceCredit;
+
+    fn execute<V: TxnView<EvmKey, EvmValue, BalanceCredit>>(
+        &self,
+        _txn_idx: TxnIndex,
+        txn: &EvmTx,
+        view: &mut V,
+    ) -> Result<EvmReceipt, EvmError> {
+        let mut db = ViewDb { view, block_hashes: &self.block_hashes, accounts: HashMap::default() };
+        let mut evm = Context::mainnet()
+            .with_db(&mut db)
+            .with_block(self.block.clone())
+            .with_cfg(self.cfg.clone())
+            .build_mainnet();
+        evm.ctx.set_tx(txn.0.clone());
+        let mut handler = FeeHandler { fee: Cell::new(U256::ZERO), _db: std::marker::PhantomData };
+        let result = handler.run(&mut evm);
+        let state = evm.finalize();
+        let fee = handler.fee.get();
+        drop((evm, handler));
+        let result = result.map_err(|e| match e {
+            EVMError::Database(DbError::Halt) => EvmError::Halted,
+            EVMError::Database(DbError::MissingBlockHash(n)) => {
+                EvmError::MissingState(format!("no hash for block {n} in block_hashes.json"))
+            }
+            EVMError::Transaction(e) => EvmError::InvalidTransaction(e.to_string()),
+            EVMError::Header(e) => EvmError::InvalidHeader(e.to_string()),
+            other => EvmError::Other(other.to_string()),
+        })?;
+        db.write_state(state, self.spec.is_enabled_in(SpecId::SPURIOUS_DRAGON))?;
+        let clear_empty = self.spec.is_enabled_in(SpecId::SPURIOUS_DRAGON);
+        db.view.apply_delta(
+            EvmKey::Account(self.block.beneficiary),
+            BalanceCredit { amount: fee, clear_empty },
+        )?;
+        let success = result.is_success();
+        let gas_used = result.tx_gas_used();
+        Ok(EvmReceipt { tx_type: txn.0.tx_type, success, gas_used, logs: result.into_logs() })
+    }
+}
+
+/// A failure of the database revm reads through.
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum DbError {
+    /// The view halted the execution.
+    Halt,
+    /// `BLOCKHASH` of a block the fixture has no hash for.
+    MissingBlockHash(u64),
+}
+
+impl fmt::Display for DbError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            DbError::Halt => f.write_str("halted by the executor"),
+            DbError::MissingBlockHash(n) => write!(f, "no hash for block {n}"),
+        }
+    }
+}
+
+impl std::error::Error for DbError {}
+impl DBErrorMarker for DbError {}
+
+impl From<Halt> for DbError {
+    fn from(_: Halt) -> Self {
+        DbError::Halt
+    }
+}
+
+/// revm's database for one execution: reads through the view, remembering the accounts read
+/// (to write only what changed, and for the storage epoch).
+struct ViewDb<'a, V> {
+    view: &'a mut V,
+    block_hashes: &'a HashMap<u64, B256>,
+    accounts: HashMap<Address, AccountState, ahash::RandomState>,
+}
+
+impl<V: TxnView<EvmKey, EvmValue, BalanceCredit>> ViewDb<'_, V> {
+    fn account(&mut self, address: Address) -> Result<&AccountState, Halt> {
+        if !self.accounts.contains_key(&address) {
+            let account = match self.view.read(&EvmKey::Account(address))? {
+                Some(EvmValue::Account(account)) => account,
+                // A slot value at an account key cannot be written by this VM.
+                Some(EvmValue::Storage(_)) | None => AccountState::default(),
+            };
+            self.accounts.insert(address, account);
+        }
+        Ok(&self.accounts[&address])
+    }
+
+    /// Records revm's state diff as writes (see the module docs).
+    fn write_state(&mut self, state: EvmState, clear_empty: bool) -> Result<(), Halt> {
+        for (address, account) in state {
+            if !account.is_touched() {
+                continue;
+            }
+            let before = self.account(address)?.clone();
+            if account.is_selfdestructed() {
+                let destroyed = AccountState { info: None, storage_epoch: before.storage_epoch + 1 };
+                self.view.write(EvmKey::Account(address), EvmValue::Account(destroyed));
+                continue;
+            }
+            let storage_epoch = before.storage_epoch + u32::from(account.is_created());
+            let info = AccountBasic::from_revm(&account.info);
+            let info = if clear_empty && info.is_empty() { None } else { Some(info) };
+            let after = AccountState { info, storage_epoch };
+            if after != before {
+                self.view.write(EvmKey::Account(address), EvmValue::Account(after));
+            }
+            for (slot, value) in account.changed_storage_slots() {
+                let value = SlotValue { value: value.present_value, epoch: storage_epoch };
+                self.view.write(EvmKey::Storage(address, *slot), EvmValue::Storage(value));
+            }
+        }
+        Ok(())
+    }
+}
+
+impl<V: TxnView<EvmKey, EvmValue, BalanceCredit>> Database for ViewDb<'_, V> {
+    type Error = DbError;
+
+    fn basic(&mut self, address: Address) -> Result<Option<revm::state::AccountInfo>, DbError> {
+        Ok(self.account(address)?.info.as_ref().map(AccountBasic::to_revm))
+    }
+
+    fn code_by_hash(&mut self, code_hash: B256) -> Result<Bytecode, DbError> {
+        // Accounts always carry their code (the loader attaches it; a deployment writes it), so
+        // revm asks only for the empty code.
+        debug_assert_eq!(code_hash, KECCAK_EMPTY, "code is carried by the account");
+        Ok(Bytecode::default())
+    }
+
+    fn storage(&mut self, address: Address, index: StorageKey) -> Result<StorageValue, DbError> {
+        let epoch = self.account(address)?.storage_epoch;
+        Ok(match self.view.read(&EvmKey::Storage(address, index))? {
+            Some(EvmValue::Storage(slot)) if slot.epoch == epoch => slot.value,
+            _ => U256::ZERO,
+        })
+    }
+
+    fn block_hash(&mut self, number: u64) -> Result<B256, DbError> {
+        self.block_hashes.get(&number).copied().ok_or(DbError::MissingBlockHash(number))
+    }
+}
+
+/// revm's mainnet handler, except that the fee is not paid to the beneficiary in the journal
+/// (which would read and write the beneficiary's account in every transaction) but recorded,
+/// to be credited as a delta.
+struct FeeHandler<DB> {
+    fee: Cell<U256>,
+    _db: std::marker::PhantomData<DB>,
+}
+
+impl<DB: Database> Handler for FeeHandler<DB> {
+    type Evm = MainnetEvm<MainnetContext<DB>>;
+    type Error = EVMError<DB::Error, InvalidTransaction>;
+    type HaltReason = HaltReason;
+
+    fn reward_beneficiary(
+        &self,
+        evm: &mut Self::Evm,
+        exec_result: &mut FrameResult,
+    ) -> Result<(), Self::Error> {
+        // As revm's `post_execution::reward_beneficiary`, without touching the journal.
+        let ctx = evm.ctx();
+        if ctx.cfg().is_fee_charge_disabled() {
+            return Ok(());
+        }
+        let basefee = ctx.block().basefee() as u128;
+        let effective_gas_price = ctx.tx().effective_gas_price(basefee);
+        let coinbase_gas_price = if ctx.cfg().spec().is_enabled_in(SpecId::LONDON) {
+            effective_gas_price.saturating_sub(basefee)
+        } else {
+            effective_gas_price
+        };
+        let gas = exec_result.gas();
+        let used = gas.used().saturating_sub(gas.reservoir());
+        self.fee.set(U256::from(coinbase_gas_price * used as u128));
+        Ok(())
+    }
+}
