@@ -1,6 +1,6 @@
 //! `blockstm bench`.
 
-use blockstm_executor::{Config, ParallelExecutor, SequentialExecutor};
+use blockstm_executor::{Config, ParallelExecutor, SequentialExecutor, Stats};
 use blockstm_workloads::measure::compare;
 use blockstm_workloads::oracle::{Dag, profile};
 use blockstm_workloads::{WorkVm, Workload};
@@ -49,7 +49,7 @@ fn parse_workload(s: &str) -> Result<Workload, String> {
     s.parse().map_err(|e: blockstm_workloads::UnknownWorkload| e.to_string())
 }
 
-fn parse_threads(s: &str) -> Result<usize, String> {
+pub(crate) fn parse_threads(s: &str) -> Result<usize, String> {
     match s.parse::<usize>() {
         Ok(0) => Err("thread count must be at least 1, got 0".into()),
         Ok(t) => Ok(t),
@@ -104,15 +104,33 @@ struct Report<'a> {
     results: &'a [Row],
 }
 
+/// The machine a report was measured on.
 #[derive(Debug, Serialize)]
-struct Machine {
-    cores: usize,
-    os: &'static str,
-    arch: &'static str,
+pub(crate) struct Machine {
+    pub(crate) cores: usize,
+    pub(crate) os: &'static str,
+    pub(crate) arch: &'static str,
+}
+
+impl Machine {
+    pub(crate) fn this() -> Self {
+        let cores = std::thread::available_parallelism().map_or(1, usize::from);
+        Self { cores, os: std::env::consts::OS, arch: std::env::consts::ARCH }
+    }
+}
+
+/// How a parallel run executed its block: `block-stm`, or why (and from where) it went
+/// sequential.
+pub(crate) fn path_of(stats: &Stats) -> String {
+    match (stats.fallback, stats.fallback_from) {
+        (None, _) => "block-stm".into(),
+        (Some(reason), Some(from)) if from > 0 => format!("{reason:?} from {from}"),
+        (Some(reason), _) => format!("{reason:?}"),
+    }
 }
 
 /// Opens an output file before the (long) run, so a bad path fails at once.
-fn create(path: &Option<PathBuf>, flag: &str) -> Result<Option<File>, String> {
+pub(crate) fn create(path: &Option<PathBuf>, flag: &str) -> Result<Option<File>, String> {
     path.as_ref()
         .map(|p| File::create(p).map_err(|e| format!("cannot write {flag} file {}: {e}", p.display())))
         .transpose()
@@ -121,7 +139,8 @@ fn create(path: &Option<PathBuf>, flag: &str) -> Result<Option<File>, String> {
 pub(crate) fn run(args: &BenchArgs) -> Result<(), String> {
     let mut json = create(&args.json, "--json")?;
     let mut svg = create(&args.svg, "--svg")?;
-    let cores = std::thread::available_parallelism().map_or(1, usize::from);
+    let machine = Machine::this();
+    let cores = machine.cores;
     let workloads = if args.workloads.is_empty() { Workload::ALL.to_vec() } else { args.workloads.clone() };
     let mut threads = if args.threads.is_empty() { vec![1, cores] } else { args.threads.clone() };
     threads.sort_unstable();
@@ -176,11 +195,7 @@ pub(crate) fn run(args: &BenchArgs) -> Result<(), String> {
                 exec_per_txn: last.executions as f64 / txns as f64,
                 val_per_txn: last.validations as f64 / txns as f64,
                 tps: txns as f64 / par,
-                path: match (last.fallback, last.fallback_from) {
-                    (None, _) => "block-stm".into(),
-                    (Some(reason), Some(from)) if from > 0 => format!("{reason:?} from {from}"),
-                    (Some(reason), _) => format!("{reason:?}"),
-                },
+                path: path_of(last),
             });
         }
     }
@@ -189,7 +204,7 @@ pub(crate) fn run(args: &BenchArgs) -> Result<(), String> {
 
     if let Some(file) = json.as_mut() {
         let report = Report {
-            machine: Machine { cores, os: std::env::consts::OS, arch: std::env::consts::ARCH },
+            machine,
             txns: args.txns,
             runs: args.runs,
             seed: args.seed,

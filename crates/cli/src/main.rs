@@ -2,6 +2,7 @@
 //! oracle bound of each block. See `blockstm bench --help`.
 
 mod bench;
+mod eth;
 mod svg;
 
 use clap::{Parser, Subcommand};
@@ -11,7 +12,7 @@ use std::process::ExitCode;
 #[command(
     name = "blockstm",
     version,
-    about = "Block-STM parallel execution: benchmarks against sequential execution"
+    about = "Block-STM parallel execution: benchmarks against sequential execution, synthetic and Ethereum mainnet"
 )]
 struct Cli {
     #[command(subcommand)]
@@ -23,12 +24,16 @@ enum Command {
     /// Run workloads sequentially and in parallel side by side and print speedups, oracle
     /// bounds and efficiencies.
     Bench(bench::BenchArgs),
+    /// Execute real Ethereum mainnet blocks (the fixture corpus) sequentially and in parallel,
+    /// check each against its header, and print speedups, oracle bounds and efficiencies.
+    Eth(eth::EthArgs),
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Bench(args) => bench::run(&args),
+        Command::Eth(args) => eth::run(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

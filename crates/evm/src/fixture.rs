@@ -177,7 +177,7 @@ impl Fixtures {
             } else if let Some(code) = analysed.get(&code_hash) {
                 Some(code.clone())
             } else {
-                let field = format!("{address}.code_hash");
+                let field = format!("{address:#x}.code_hash");
                 let raw = self.codes.get(&code_hash).ok_or_else(|| {
                     error(file, &field, format!("no code for hash {code_hash} in bytecodes.json"))
                 })?;

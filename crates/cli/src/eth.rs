@@ -1,0 +1,258 @@
+//! `blockstm eth`: real mainnet blocks, sequential against parallel, with each block's oracle
+//! bound, after checking the block against its header.
+
+use blockstm_evm::{FIXTURES_ENV, Fixtures};
+use blockstm_executor::{Config, ParallelExecutor, SequentialExecutor};
+use blockstm_workloads::measure::compare;
+use blockstm_workloads::oracle::{Dag, profile};
+use clap::Args;
+use indicatif::{ProgressBar, ProgressStyle};
+use serde::Serialize;
+use std::io::Write;
+use std::path::PathBuf;
+
+/// Options of `blockstm eth`.
+#[derive(Debug, Args)]
+pub(crate) struct EthArgs {
+    /// The mainnet fixture directory [default: $BLOCKSTM_ETH_FIXTURES]
+    #[arg(short, long, value_name = "DIR")]
+    fixtures: Option<PathBuf>,
+    /// Blocks to run, comma-separated [default: every block of the fixtures]
+    #[arg(short, long, value_delimiter = ',')]
+    block: Vec<u64>,
+    /// Worker threads [default: the number of cores]
+    #[arg(short, long, value_parser = crate::bench::parse_threads)]
+    threads: Option<usize>,
+    /// Interleaved sequential/parallel pairs per block (medians are reported)
+    #[arg(short, long, default_value_t = 9, value_parser = clap::value_parser!(u32).range(1..))]
+    runs: u32,
+    /// Turn off the adaptive choice of the sequential path
+    #[arg(long)]
+    no_adaptive: bool,
+    /// Also write the results as JSON to FILE
+    #[arg(long, value_name = "FILE")]
+    json: Option<PathBuf>,
+}
+
+/// One block's figures.
+#[derive(Debug, Serialize)]
+struct BlockRow {
+    block: u64,
+    fork: String,
+    txns: usize,
+    gas: u64,
+    threads: usize,
+    /// Median sequential time, milliseconds.
+    seq_ms: f64,
+    /// Median parallel time, milliseconds.
+    par_ms: f64,
+    /// Median of the per-pair ratios seq / par, and their range.
+    speedup: f64,
+    speedup_min: f64,
+    speedup_max: f64,
+    /// Oracle bound W / T(P).
+    bound: f64,
+    /// speedup / bound.
+    efficiency: f64,
+    exec_per_txn: f64,
+    val_per_txn: f64,
+    /// How the last parallel run executed the block (block-stm, or why it went sequential).
+    path: String,
+}
+
+/// Figures over all blocks.
+#[derive(Debug, Serialize)]
+struct Totals {
+    blocks: usize,
+    txns: usize,
+    gas: u64,
+    /// Sum of sequential medians over sum of parallel medians.
+    time_weighted_speedup: f64,
+    /// Sum of sequential medians over the sum of each block's sequential time divided by its
+    /// bound: the speedup the bound allows, weighted the same way.
+    time_weighted_bound: f64,
+    /// time_weighted_speedup / time_weighted_bound.
+    time_weighted_efficiency: f64,
+    geomean_speedup: f64,
+    geomean_bound: f64,
+    min_speedup: f64,
+    /// Gas per second, sequential and parallel, over all blocks.
+    seq_gas_per_s: f64,
+    par_gas_per_s: f64,
+}
+
+#[derive(Debug, Serialize)]
+struct Report<'a> {
+    machine: crate::bench::Machine,
+    fixtures: String,
+    runs: u32,
+    adaptive: bool,
+    blocks: &'a [BlockRow],
+    totals: &'a Totals,
+}
+
+pub(crate) fn run(args: &EthArgs) -> Result<(), String> {
+    let mut json = crate::bench::create(&args.json, "--json")?;
+    let dir = match &args.fixtures {
+        Some(dir) => dir.clone(),
+        None => std::env::var_os(FIXTURES_ENV)
+            .map(PathBuf::from)
+            .ok_or_else(|| format!("no fixtures: pass --fixtures DIR or set {FIXTURES_ENV}"))?,
+    };
+    let fixtures = Fixtures::open(&dir).map_err(|e| e.to_string())?;
+    let numbers = if args.block.is_empty() {
+        fixtures.block_numbers().map_err(|e| e.to_string())?
+    } else {
+        args.block.clone()
+    };
+    let machine = crate::bench::Machine::this();
+    let threads = args.threads.unwrap_or(machine.cores);
+    let adaptive = !args.no_adaptive;
+    println!(
+        "machine: {} cores ({} {}); {} blocks from {}; P = {threads}; medians of {} interleaved pairs; adaptive {}",
+        machine.cores,
+        machine.os,
+        machine.arch,
+        numbers.len(),
+        dir.display(),
+        args.runs,
+        if adaptive { "on" } else { "off" }
+    );
+    let progress = ProgressBar::new(numbers.len() as u64 * u64::from(args.runs));
+    progress
+        .set_style(ProgressStyle::with_template("{bar:40} {pos}/{len} {msg}").map_err(|e| e.to_string())?);
+    let config = Config::new(threads).map_err(|e| e.to_string())?.with_adaptive(adaptive);
+    let mut rows = Vec::new();
+    for &number in &numbers {
+        progress.set_message(format!("block {number}"));
+        let block = fixtures.load(number).map_err(|e| e.to_string())?;
+        let vm = block.vm();
+        let sequential = SequentialExecutor::new(vm.clone());
+        let checked =
+            blockstm_executor::BlockExecutor::execute_block(&sequential, &block.pre_state, &block.txns)
+                .map_err(|e| format!("block {number}: sequential execution failed: {e}"))?;
+        block
+            .check_header(&checked.outputs)
+            .map_err(|e| format!("block {number} does not match its header: {e}"))?;
+        let gas = checked.outputs.iter().map(|r| r.gas_used).sum();
+        let dag = Dag::from_profiles(&profile(&vm, &block.pre_state, &block.txns)?);
+        let parallel = ParallelExecutor::new(vm, config);
+        let c = compare(&sequential, &parallel, &block.pre_state, &block.txns, args.runs as usize, || {
+            progress.inc(1)
+        })
+        .map_err(|e| format!("block {number}: {e}"))?;
+        let txns = block.txns.len().max(1) as f64;
+        let bound = dag.bound(threads);
+        let last = &c.stats;
+        rows.push(BlockRow {
+            block: number,
+            fork: format!("{:?}", block.spec()),
+            txns: block.txns.len(),
+            gas,
+            threads,
+            seq_ms: c.seq.median * 1e3,
+            par_ms: c.par.median * 1e3,
+            speedup: c.speedup.median,
+            speedup_min: c.speedup.min,
+            speedup_max: c.speedup.max,
+            bound,
+            efficiency: c.speedup.median / bound,
+            exec_per_txn: last.executions as f64 / txns,
+            val_per_txn: last.validations as f64 / txns,
+            path: crate::bench::path_of(last),
+        });
+    }
+    progress.finish_and_clear();
+    let totals = totals(&rows);
+    print_table(&rows, &totals);
+    if let Some(file) = json.as_mut() {
+        let report = Report {
+            machine,
+            fixtures: dir.display().to_string(),
+            runs: args.runs,
+            adaptive,
+            blocks: &rows,
+            totals: &totals,
+        };
+        serde_json::to_writer_pretty(&mut *file, &report).map_err(|e| format!("writing --json: {e}"))?;
+        writeln!(file).map_err(|e| format!("writing --json: {e}"))?;
+    }
+    Ok(())
+}
+
+fn totals(rows: &[BlockRow]) -> Totals {
+    let seq: f64 = rows.iter().map(|r| r.seq_ms).sum();
+    let par: f64 = rows.iter().map(|r| r.par_ms).sum();
+    let at_bound: f64 = rows.iter().map(|r| r.seq_ms / r.bound).sum();
+    let geomean = |f: fn(&BlockRow) -> f64| {
+        (rows.iter().map(|r| f(r).ln()).sum::<f64>() / rows.len().max(1) as f64).exp()
+    };
+    let gas: u64 = rows.iter().map(|r| r.gas).sum();
+    let time_weighted_speedup = seq / par;
+    let time_weighted_bound = seq / at_bound;
+    Totals {
+        blocks: rows.len(),
+        txns: rows.iter().map(|r| r.txns).sum(),
+        gas,
+        time_weighted_speedup,
+        time_weighted_bound,
+        time_weighted_efficiency: time_weighted_speedup / time_weighted_bound,
+        geomean_speedup: geomean(|r| r.speedup),
+        geomean_bound: geomean(|r| r.bound),
+        min_speedup: rows.iter().map(|r| r.speedup).fold(f64::INFINITY, f64::min),
+        seq_gas_per_s: gas as f64 / (seq * 1e-3),
+        par_gas_per_s: gas as f64 / (par * 1e-3),
+    }
+}
+
+fn print_table(rows: &[BlockRow], t: &Totals) {
+    println!(
+        "{:>9} {:<15} {:>5} {:>10} {:>3} {:>8} {:>8} {:>8} {:>15} {:>7} {:>5} {:>8}  path",
+        "block",
+        "fork",
+        "txns",
+        "gas",
+        "P",
+        "seq ms",
+        "par ms",
+        "speedup",
+        "range",
+        "bound",
+        "eff",
+        "exec/txn"
+    );
+    for r in rows {
+        println!(
+            "{:>9} {:<15} {:>5} {:>10} {:>3} {:>8.3} {:>8.3} {:>7.3}x {:>6.2}x..{:>5.2}x {:>6.2}x {:>4.0}% {:>8.3}  {}",
+            r.block,
+            r.fork,
+            r.txns,
+            r.gas,
+            r.threads,
+            r.seq_ms,
+            r.par_ms,
+            r.speedup,
+            r.speedup_min,
+            r.speedup_max,
+            r.bound,
+            r.efficiency * 100.0,
+            r.exec_per_txn,
+            r.path
+        );
+    }
+    println!(
+        "total: {} blocks, {} txns, {} gas; time-weighted speedup {:.3}x against a time-weighted bound of {:.3}x \
+         ({:.0} %); geometric mean {:.3}x (bound {:.3}x); slowest block {:.3}x; {:.0} Mgas/s sequential, {:.0} Mgas/s parallel",
+        t.blocks,
+        t.txns,
+        t.gas,
+        t.time_weighted_speedup,
+        t.time_weighted_bound,
+        t.time_weighted_efficiency * 100.0,
+        t.geomean_speedup,
+        t.geomean_bound,
+        t.min_speedup,
+        t.seq_gas_per_s / 1e6,
+        t.par_gas_per_s / 1e6
+    );
+}
