@@ -121,7 +121,10 @@ pub(crate) fn run(args: &EthArgs) -> Result<(), String> {
     let progress = ProgressBar::new(numbers.len() as u64 * u64::from(args.runs));
     progress
         .set_style(ProgressStyle::with_template("{bar:40} {pos}/{len} {msg}").map_err(|e| e.to_string())?);
-    let config = Config::new(threads).map_err(|e| e.to_string())?.with_adaptive(adaptive);
+    let config = Config::new(threads)
+        .map_err(|e| e.to_string())?
+        .with_adaptive(adaptive)
+        .with_min_parallel_txns(blockstm_evm::MIN_PARALLEL_TXNS);
     let mut rows = Vec::new();
     for &number in &numbers {
         progress.set_message(format!("block {number}"));

@@ -6,6 +6,12 @@ mod eth;
 mod svg;
 
 use clap::{Parser, Subcommand};
+
+/// mimalloc for every figure the CLI reports (both executors run on it): glibc malloc's arena
+/// locks serialise worker threads that free memory another thread allocated, and revm allocates
+/// per call frame. The allocator is the embedding binary's choice; this is ours.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use std::process::ExitCode;
 
 #[derive(Debug, Parser)]

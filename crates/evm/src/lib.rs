@@ -27,6 +27,12 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+/// Blocks with fewer transactions run on the sequential path when the EVM is executed by
+/// `blockstm eth` (`Config::with_min_parallel_txns`). Measured on the mainnet corpus at P = 2
+/// (docs/benchmarks.md): every block below 20 transactions ran slower in parallel (0.44x to
+/// 0.98x: 3 to 18 transactions), while blocks of 22, 24 and 37 transactions gained 1.09x to 1.33x.
+pub const MIN_PARALLEL_TXNS: usize = 20;
+
 mod chain;
 mod fixture;
 mod state;

@@ -170,6 +170,31 @@ impl Vm for EvmVm {
         let gas_used = result.tx_gas_used();
         Ok(EvmReceipt { tx_type: txn.0.tx_type, success, gas_used, logs: result.into_logs() })
     }
+
+    /// Each transaction is hinted with the last lower transaction that changed its sender's or
+    /// its recipient's account as far as the transaction fields tell: sent from it, or sent
+    /// value to it. Every transaction reads both accounts, so these are real dependencies (the
+    /// nonce chain of one sender above all: a pool paying out from the beneficiary, an exchange
+    /// hot wallet). Transfers made inside contract code are not visible here and not hinted.
+    fn dependency_hints(&self, txns: &[EvmTx]) -> Vec<Option<TxnIndex>> {
+        let mut last_change: HashMap<Address, TxnIndex, ahash::RandomState> = HashMap::default();
+        txns.iter()
+            .enumerate()
+            .map(|(i, EvmTx(tx))| {
+                let to = tx.kind.to().copied();
+                let hint = [Some(tx.caller), to]
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|address| last_change.get(&address).copied())
+                    .max();
+                last_change.insert(tx.caller, i);
+                if let Some(to) = to.filter(|_| !tx.value.is_zero()) {
+                    last_change.insert(to, i);
+                }
+                hint
+            })
+            .collect()
+    }
 }
 
 /// A failure of the database revm reads through.

@@ -23,6 +23,7 @@ pub struct Config {
     max_incarnations: u32,
     watchdog: Option<Duration>,
     adaptive: bool,
+    min_parallel_txns: usize,
 }
 
 impl Config {
@@ -30,7 +31,13 @@ impl Config {
     /// transactions than threads use one thread per transaction.
     pub fn new(threads: usize) -> Result<Self, ConfigError> {
         let threads = NonZeroUsize::new(threads).ok_or(ConfigError::ZeroThreads)?;
-        Ok(Self { threads, max_incarnations: DEFAULT_MAX_INCARNATIONS, watchdog: None, adaptive: true })
+        Ok(Self {
+            threads,
+            max_incarnations: DEFAULT_MAX_INCARNATIONS,
+            watchdog: None,
+            adaptive: true,
+            min_parallel_txns: 0,
+        })
     }
 
     /// Livelock guard: a transaction may run at most `max_incarnations` incarnations. When one
@@ -62,12 +69,31 @@ impl Config {
     ///   their mean execution time (waits excluded), over the time elapsed since that start, is
     ///   below [`ADAPTIVE_MIN_PARALLELISM`](crate::ADAPTIVE_MIN_PARALLELISM) (1.1), the parallel
     ///   run is not clearly faster than one thread would be (a dependency chain, a single hot
-    ///   location), and the rest of the block runs sequentially from the committed prefix.
+    ///   location), and the rest of the block runs sequentially from the committed prefix;
+    /// - a block with fewer than [`min_parallel_txns`](Self::with_min_parallel_txns)
+    ///   transactions runs on the sequential baseline;
+    /// - when the VM gives [dependency hints](crate::Vm::dependency_hints), a block whose hints
+    ///   chain so many transactions that the block's transactions over the longest chain is
+    ///   below [`HINTED_MIN_PARALLELISM`](crate::HINTED_MIN_PARALLELISM) (one sender paying
+    ///   everybody) runs on the sequential baseline.
     ///
     /// The result is the same either way; [`Stats::fallback`](crate::Stats::fallback) says what
     /// happened. Off, every block runs entirely on Block-STM (tests use this to exercise it).
     pub fn with_adaptive(self, adaptive: bool) -> Self {
         Self { adaptive, ..self }
+    }
+
+    /// The adaptive choice runs blocks of fewer than `txns` transactions on the sequential
+    /// baseline (0, the default, never): below some size, starting and coordinating threads
+    /// costs more than they save. The size depends on the VM's cost per transaction; measure it
+    /// (the EVM's is `blockstm_evm::MIN_PARALLEL_TXNS`).
+    pub fn with_min_parallel_txns(self, txns: usize) -> Self {
+        Self { min_parallel_txns: txns, ..self }
+    }
+
+    /// See [`with_min_parallel_txns`](Self::with_min_parallel_txns).
+    pub fn min_parallel_txns(&self) -> usize {
+        self.min_parallel_txns
     }
 
     /// Whether the adaptive choice is on.
@@ -95,7 +121,13 @@ impl Default for Config {
     /// One thread per available core.
     fn default() -> Self {
         let threads = std::thread::available_parallelism().unwrap_or(NonZeroUsize::MIN);
-        Self { threads, max_incarnations: DEFAULT_MAX_INCARNATIONS, watchdog: None, adaptive: true }
+        Self {
+            threads,
+            max_incarnations: DEFAULT_MAX_INCARNATIONS,
+            watchdog: None,
+            adaptive: true,
+            min_parallel_txns: 0,
+        }
     }
 }
 

@@ -51,7 +51,9 @@ pub use blockstm_mvmemory::{Add, AddOverflow, Delta, Incarnation, NoDelta, TxnIn
 pub use blockstm_mvmemory::{ResolveError, Write, apply_deltas};
 pub use config::{Config, ConfigError, DEFAULT_MAX_INCARNATIONS};
 pub use local::{Own, WriteSet};
-pub use parallel::{ADAPTIVE_MIN_PARALLELISM, ADAPTIVE_MIN_TXNS, ADAPTIVE_WINDOW, ParallelExecutor};
+pub use parallel::{
+    ADAPTIVE_MIN_PARALLELISM, ADAPTIVE_MIN_TXNS, ADAPTIVE_WINDOW, HINTED_MIN_PARALLELISM, ParallelExecutor,
+};
 pub use result::{BlockError, BlockOutput, Fallback, Stats};
 pub use sequential::SequentialExecutor;
 pub use vm::{CommitHook, Halt, NoHook, Storage, TxnView, Vm};

@@ -30,6 +30,21 @@ pub const ADAPTIVE_WINDOW: usize = 256;
 /// 0.94x to 0.97x of sequential on Block-STM; over 10 accounts, 1.15 to 1.19 and 1.05x).
 pub const ADAPTIVE_MIN_PARALLELISM: f64 = 1.1;
 
+/// The adaptive rule runs a block sequentially when its transactions over the longest chain of
+/// [dependency hints](crate::Vm::dependency_hints) are below this: the hints alone show that
+/// no schedule can be much faster than one thread (a block where one exchange wallet pays
+/// everybody has 1.0 to 1.1; the mainnet corpus has five such blocks, docs/benchmarks.md).
+pub const HINTED_MIN_PARALLELISM: f64 = 1.25;
+
+/// Longest chain of valid hints (`hints[i] < i`), in transactions; 0 without hints.
+fn hinted_chain(hints: &[Option<TxnIndex>]) -> usize {
+    let mut depth = vec![0usize; hints.len()];
+    for (i, hint) in hints.iter().enumerate() {
+        depth[i] = 1 + hint.filter(|&h| h < i).map_or(0, |h| depth[h]);
+    }
+    depth.into_iter().max().unwrap_or(0)
+}
+
 /// Smallest block the adaptive rule measures: below it the rest of the block after the window
 /// would be too short for switching to pay off.
 pub const ADAPTIVE_MIN_TXNS: usize = 2 * ADAPTIVE_WINDOW;
@@ -124,11 +139,30 @@ impl<VM: Vm> BlockExecutor<VM> for ParallelExecutor<VM> {
             };
             return sequential_block(&self.vm, storage, txns, hook, stats);
         }
+        let hints = self.vm.dependency_hints(txns);
+        let hints = if hints.len() == num_txns { hints } else { Vec::new() };
+        if self.config.adaptive() {
+            let chain = hinted_chain(&hints);
+            let reason = if num_txns < self.config.min_parallel_txns() {
+                Some(Fallback::SmallBlock)
+            } else if chain > 0 && (num_txns as f64) < HINTED_MIN_PARALLELISM * chain as f64 {
+                Some(Fallback::HintedChain)
+            } else {
+                None
+            };
+            if let Some(reason) = reason {
+                tracing::debug!(?reason, chain, "adaptive rule: sequential block");
+                let stats =
+                    Stats { threads, fallback: Some(reason), fallback_from: Some(0), ..Stats::default() };
+                return sequential_block(&self.vm, storage, txns, hook, stats);
+            }
+        }
         let adaptive = (self.config.adaptive() && num_txns >= ADAPTIVE_MIN_TXNS).then(Warmup::new);
         let block = Block {
             vm: &self.vm,
             storage,
             txns,
+            hints,
             mv: MvMemory::new(num_txns),
             last: (0..num_txns).map(|_| Mutex::new(LastExecution::default())).collect(),
             scheduler: Scheduler::new(num_txns, self.config.max_incarnations()),
@@ -162,6 +196,7 @@ struct Counters {
     final_executions: AtomicUsize,
     aborts: AtomicUsize,
     dependency_waits: AtomicUsize,
+    hint_waits: AtomicUsize,
 }
 
 /// One worker's statistics, added to [`Counters`] when it leaves.
@@ -172,6 +207,7 @@ struct LocalCounts {
     final_executions: usize,
     aborts: usize,
     dependency_waits: usize,
+    hint_waits: usize,
 }
 
 impl Counters {
@@ -181,6 +217,7 @@ impl Counters {
         self.final_executions.fetch_add(local.final_executions, Ordering::Relaxed);
         self.aborts.fetch_add(local.aborts, Ordering::Relaxed);
         self.dependency_waits.fetch_add(local.dependency_waits, Ordering::Relaxed);
+        self.hint_waits.fetch_add(local.hint_waits, Ordering::Relaxed);
     }
 }
 
@@ -236,6 +273,9 @@ struct Block<'a, VM: Vm, S, H: ?Sized> {
     vm: &'a VM,
     storage: &'a S,
     txns: &'a [VM::Transaction],
+    /// [`Vm::dependency_hints`]: empty, or one entry per transaction (a vector of another
+    /// length is ignored).
+    hints: Vec<Option<TxnIndex>>,
     mv: MvMemory<VM::Key, VM::Value, VM::Delta>,
     /// Per transaction, its latest executed incarnation's read set and outcome.
     last: Box<[LastSlot<VM>]>,
@@ -358,6 +398,18 @@ where
     /// Executes an incarnation; returns the follow-up task, if any.
     fn execute(&self, version: Version, counts: &mut LocalCounts) -> Option<Task> {
         let txn_idx = version.txn_idx;
+        // A hinted first incarnation waits for its hint to finish executing, exactly as if its
+        // first read had hit an ESTIMATE of it (same transition, EXECUTING → ABORTING; it is
+        // resumed as incarnation 1, so it waits at most once). It has read and written nothing.
+        if version.incarnation == 0
+            && let Some(&Some(hint)) = self.hints.get(txn_idx)
+            && hint < txn_idx
+            && self.scheduler.add_dependency(txn_idx, hint)
+        {
+            counts.hint_waits += 1;
+            tracing::debug!(txn_idx, hint, "hinted dependency wait");
+            return None;
+        }
         loop {
             // Checked before the first read: if everything below is committed, every value this
             // incarnation reads is final and it needs no validation.
@@ -570,6 +622,7 @@ where
             final_executions: self.counters.final_executions.value(),
             aborts: self.counters.aborts.value(),
             dependency_waits: self.counters.dependency_waits.value(),
+            hint_waits: self.counters.hint_waits.value(),
             fallback_from: None,
             fallback: None,
             measured_parallelism: None,

@@ -35,6 +35,9 @@ pub struct Stats {
     /// Reads that hit an `ESTIMATE` of a lower transaction: the execution either waited for
     /// that transaction to finish re-executing, or stopped and was resumed after it.
     pub dependency_waits: usize,
+    /// First executions that waited for the transaction named by
+    /// [`Vm::dependency_hints`](crate::Vm::dependency_hints) to finish executing.
+    pub hint_waits: usize,
     /// Set when the transactions from this index on were executed sequentially (see
     /// [`Stats::fallback`] for why), after the parallel run committed those below it.
     pub fallback_from: Option<TxnIndex>,
@@ -57,6 +60,11 @@ pub enum Fallback {
     LowParallelism,
     /// The livelock guard: a transaction reached the incarnation limit.
     Livelock,
+    /// The block is smaller than [`Config::with_min_parallel_txns`](crate::Config::with_min_parallel_txns).
+    SmallBlock,
+    /// The VM's dependency hints chain too much of the block to run it in parallel (see
+    /// [`HINTED_MIN_PARALLELISM`](crate::HINTED_MIN_PARALLELISM)).
+    HintedChain,
 }
 
 impl Stats {

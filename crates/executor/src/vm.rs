@@ -86,6 +86,19 @@ pub trait Vm: Sync {
         txn: &Self::Transaction,
         view: &mut V,
     ) -> Result<Self::Output, Self::Error>;
+
+    /// Optional hints, asked once per block by the parallel executor: for each transaction, a
+    /// lower transaction it probably depends on (in the EVM, the previous transaction of the
+    /// same sender: the nonce makes them a chain). The first execution of a hinted transaction
+    /// starts only once its hint has executed, instead of running at once on stale data and
+    /// being aborted. A wrong or missing hint costs time, never correctness; hints that are not
+    /// lower than their transaction are ignored.
+    ///
+    /// Returns one entry per transaction, or an empty vector for no hints (the default).
+    fn dependency_hints(&self, txns: &[Self::Transaction]) -> Vec<Option<TxnIndex>> {
+        let _ = txns;
+        Vec::new()
+    }
 }
 
 /// The state as one transaction sees it.

@@ -30,7 +30,8 @@ fn store(values: &[(Key, Value)]) -> TestStorage {
 #[test]
 fn deltas_only_transactions_never_abort_each_other() {
     // Every transaction bumps the same counter: no reads, so nothing to invalidate.
-    let txns: Vec<Tx> = (0..2000).map(|_| Tx { ops: vec![Op::Work(50), Op::Delta(0, 3)] }).collect();
+    let txns: Vec<Tx> =
+        (0..2000).map(|_| Tx { hint: None, ops: vec![Op::Work(50), Op::Delta(0, 3)] }).collect();
     let storage = store(&[(0, 10)]);
     let expected = agree(&storage, &txns);
     assert_eq!(expected.unwrap().1, vec![(0, 10 + 3 * 2000)]);
@@ -51,7 +52,7 @@ fn readers_of_a_delta_location_see_the_exact_value() {
             if i % 5 == 0 {
                 ops.push(Op::Read(0));
             }
-            Tx { ops }
+            Tx { ops, hint: None }
         })
         .collect();
     let expected = agree(&store(&[]), &txns).unwrap();
@@ -63,10 +64,10 @@ fn readers_of_a_delta_location_see_the_exact_value() {
 fn a_delta_failing_at_commit_is_the_sequential_error() {
     // Transaction 2's delta underflows on what 0 and 1 left (5 + 3 - 9 < 0).
     let txns = vec![
-        Tx { ops: vec![Op::Delta(4, 5)] },
-        Tx { ops: vec![Op::Delta(4, 3), Op::Write(1, 7)] },
-        Tx { ops: vec![Op::Work(30), Op::Delta(4, -9)] },
-        Tx { ops: vec![Op::Read(4)] },
+        Tx { hint: None, ops: vec![Op::Delta(4, 5)] },
+        Tx { hint: None, ops: vec![Op::Delta(4, 3), Op::Write(1, 7)] },
+        Tx { hint: None, ops: vec![Op::Work(30), Op::Delta(4, -9)] },
+        Tx { hint: None, ops: vec![Op::Read(4)] },
     ];
     let expected = agree(&store(&[]), &txns);
     assert_eq!(
@@ -78,14 +79,17 @@ fn a_delta_failing_at_commit_is_the_sequential_error() {
 #[test]
 fn deltas_of_one_transaction_apply_in_its_order() {
     // On 400: +500 then -800 gives 100; the other order would underflow.
-    let txns = vec![Tx { ops: vec![Op::Delta(1, 500), Op::Delta(1, -800)] }, Tx { ops: vec![Op::Read(1)] }];
+    let txns = vec![
+        Tx { hint: None, ops: vec![Op::Delta(1, 500), Op::Delta(1, -800)] },
+        Tx { hint: None, ops: vec![Op::Read(1)] },
+    ];
     let expected = agree(&store(&[(1, 400)]), &txns).unwrap();
     assert_eq!(expected.1, vec![(1, 100)]);
     // And a read after its own deltas resolves them on the value below (then writes it).
     let txns = vec![
-        Tx { ops: vec![Op::Delta(1, 1)] },
-        Tx { ops: vec![Op::Delta(1, 10), Op::Read(1), Op::Delta(1, 100)] },
-        Tx { ops: vec![Op::Delta(1, -1000)] },
+        Tx { hint: None, ops: vec![Op::Delta(1, 1)] },
+        Tx { hint: None, ops: vec![Op::Delta(1, 10), Op::Read(1), Op::Delta(1, 100)] },
+        Tx { hint: None, ops: vec![Op::Delta(1, -1000)] },
     ];
     let expected = agree(&store(&[(1, 400)]), &txns);
     assert_eq!(
@@ -94,7 +98,10 @@ fn deltas_of_one_transaction_apply_in_its_order() {
     );
     // A delta on the transaction's own written value applies at once; failing there is the
     // transaction's error.
-    let txns = vec![Tx { ops: vec![Op::Read(3)] }, Tx { ops: vec![Op::Increment(3), Op::Delta(3, -5)] }];
+    let txns = vec![
+        Tx { hint: None, ops: vec![Op::Read(3)] },
+        Tx { hint: None, ops: vec![Op::Increment(3), Op::Delta(3, -5)] },
+    ];
     let expected = agree(&store(&[(3, 2)]), &txns);
     assert_eq!(
         expected.unwrap_err(),
@@ -108,9 +115,9 @@ fn a_read_through_a_failing_delta_is_retried_when_a_lower_write_fixes_it() {
     // 9 (absent: it fails on top of storage) and 2 reads 9 through that failing delta. Once 0
     // writes, the delta applies and 2 must re-read: its doomed execution must not commit.
     let txns = vec![
-        Tx { ops: vec![Op::Work(3_000_000), Op::Write(9, 1)] },
-        Tx { ops: vec![Op::Delta(9, -500)] },
-        Tx { ops: vec![Op::Read(9)] },
+        Tx { hint: None, ops: vec![Op::Work(3_000_000), Op::Write(9, 1)] },
+        Tx { hint: None, ops: vec![Op::Delta(9, -500)] },
+        Tx { hint: None, ops: vec![Op::Read(9)] },
     ];
     let expected = agree(&store(&[]), &txns);
     assert!(expected.is_ok(), "{expected:?}");
@@ -124,7 +131,7 @@ fn the_commit_hook_ending_the_block_keeps_materialised_deltas_up_to_it() {
             if i == 120 {
                 ops.push(Op::EndIf { modulus: 1 });
             }
-            Tx { ops }
+            Tx { ops, hint: None }
         })
         .collect();
     let (outputs, state, ended_early) = agree(&store(&[]), &txns).unwrap();

@@ -10,6 +10,7 @@ fn high_contention_block_is_identical_over_200_runs() {
     // a little work so that executions overlap.
     let txns: Vec<Tx> = (0..400u32)
         .map(|i| Tx {
+            hint: None,
             ops: vec![
                 Op::Read(i % 4),
                 Op::Work(20),

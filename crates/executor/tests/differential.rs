@@ -51,7 +51,7 @@ fn op(keys: u32, faults: bool, deltas: Deltas) -> impl Strategy<Value = Op> {
 /// A transaction: 0 to 8 reads and 0 to 8 writes or deltas (plus the odd fault or end marker),
 /// in a random order.
 fn tx(keys: u32, faults: bool, deltas: Deltas) -> impl Strategy<Value = Tx> {
-    proptest::collection::vec(op(keys, faults, deltas), 0..=16).prop_map(|ops| Tx { ops })
+    proptest::collection::vec(op(keys, faults, deltas), 0..=16).prop_map(|ops| Tx { ops, hint: None })
 }
 
 #[derive(Debug, Clone)]

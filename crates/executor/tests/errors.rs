@@ -23,7 +23,7 @@ fn zero_threads_is_a_configuration_error() {
 
 #[test]
 fn more_threads_than_transactions_is_capped() {
-    let txns = vec![Tx { ops: vec![Op::Increment(0)] }; 3];
+    let txns = vec![Tx { hint: None, ops: vec![Op::Increment(0)] }; 3];
     let out =
         ParallelExecutor::new(TestVm, Config::new(64).unwrap()).execute_block(&storage(1), &txns).unwrap();
     assert_eq!(out.stats.threads, 3);
@@ -44,7 +44,7 @@ fn failing_block(panic: bool) -> Vec<Tx> {
             if i == 5 {
                 ops.push(Op::FailIf { modulus: 1, panic });
             }
-            Tx { ops }
+            Tx { ops, hint: None }
         })
         .collect()
 }
@@ -101,7 +101,7 @@ fn speculative_errors_and_panics_do_not_fail_the_block() {
 fn storage_failure_in_final_incarnation_fails_the_block() {
     let mut storage = storage(10);
     storage.failing = Some(9);
-    let txns: Vec<Tx> = (0..10).map(|i| Tx { ops: vec![Op::Increment(i)] }).collect();
+    let txns: Vec<Tx> = (0..10).map(|i| Tx { hint: None, ops: vec![Op::Increment(i)] }).collect();
     let (expected, _) = run(&SequentialExecutor::new(TestVm), &storage, &txns);
     assert_eq!(expected, Err(BlockError::Storage { txn_idx: 9, message: "location 9 is unreadable".into() }));
     for executor in executors() {
@@ -111,8 +111,9 @@ fn storage_failure_in_final_incarnation_fails_the_block() {
 
 #[test]
 fn commit_hook_ends_the_block_and_sees_outputs_in_order() {
-    let txns: Vec<Tx> =
-        (0..200u32).map(|i| Tx { ops: vec![Op::Increment(i % 3), Op::Write(100 + i, 1)] }).collect();
+    let txns: Vec<Tx> = (0..200u32)
+        .map(|i| Tx { hint: None, ops: vec![Op::Increment(i % 3), Op::Write(100 + i, 1)] })
+        .collect();
     for executor in executors() {
         let mut seen = Vec::new();
         let mut hook = |i: usize, out: &TxOut| {
@@ -135,7 +136,7 @@ fn commit_hook_ends_the_block_and_sees_outputs_in_order() {
 
 #[test]
 fn commit_hook_panic_is_an_error() {
-    let txns = vec![Tx { ops: vec![Op::Increment(0)] }; 10];
+    let txns = vec![Tx { hint: None, ops: vec![Op::Increment(0)] }; 10];
     for executor in executors() {
         let mut hook = |i: usize, _: &TxOut| -> ControlFlow<()> {
             if i == 3 {

@@ -11,7 +11,7 @@ use blockstm_testkit::*;
 fn one_thread_commits_every_transaction_without_validation() {
     // With one worker, each transaction starts once everything below it is committed.
     let txns: Vec<Tx> =
-        (0..300u32).map(|i| Tx { ops: vec![Op::Increment(i % 7), Op::Read(i % 5)] }).collect();
+        (0..300u32).map(|i| Tx { hint: None, ops: vec![Op::Increment(i % 7), Op::Read(i % 5)] }).collect();
     let out = ParallelExecutor::new(TestVm, Config::new(1).unwrap().with_adaptive(false))
         .execute_block(&storage(7), &txns)
         .unwrap();
@@ -22,8 +22,9 @@ fn one_thread_commits_every_transaction_without_validation() {
 
 #[test]
 fn independent_transactions_execute_exactly_once() {
-    let txns: Vec<Tx> =
-        (0..500u32).map(|i| Tx { ops: vec![Op::Read(i), Op::Work(10), Op::Increment(i)] }).collect();
+    let txns: Vec<Tx> = (0..500u32)
+        .map(|i| Tx { hint: None, ops: vec![Op::Read(i), Op::Work(10), Op::Increment(i)] })
+        .collect();
     let storage = storage(500);
     for threads in [1, 2, 4, 8] {
         let out = ParallelExecutor::new(TestVm, Config::new(threads).unwrap().with_adaptive(false))
@@ -60,7 +61,7 @@ fn dependent_chain_records_aborts_or_waits() {
 #[test]
 fn adaptive_one_thread_runs_the_sequential_baseline() {
     let txns: Vec<Tx> =
-        (0..300u32).map(|i| Tx { ops: vec![Op::Increment(i % 7), Op::Read(i % 5)] }).collect();
+        (0..300u32).map(|i| Tx { hint: None, ops: vec![Op::Increment(i % 7), Op::Read(i % 5)] }).collect();
     let (expected, _) = run(&SequentialExecutor::new(TestVm), &storage(7), &txns);
     let (actual, out) = run(&ParallelExecutor::new(TestVm, Config::new(1).unwrap()), &storage(7), &txns);
     assert_eq!(actual, expected);
@@ -74,7 +75,7 @@ fn adaptive_rule_finishes_a_block_sequentially_when_parallelism_is_below_one() {
     // Transactions that do no work: the executor's own cost dwarfs them, so the run commits far
     // more slowly than one thread would execute them (measured parallelism near 0.1) and the
     // rule hands the rest of the block to the sequential path.
-    let txns: Vec<Tx> = (0..1000u32).map(|i| Tx { ops: vec![Op::Increment(i % 3)] }).collect();
+    let txns: Vec<Tx> = (0..1000u32).map(|i| Tx { hint: None, ops: vec![Op::Increment(i % 3)] }).collect();
     let (expected, _) = run(&SequentialExecutor::new(TestVm), &storage(3), &txns);
     for threads in [2, 4] {
         let (actual, out) =
@@ -96,10 +97,13 @@ fn adaptive_rule_keeps_results_identical_whatever_it_chooses() {
     let n = 4 * ADAPTIVE_MIN_TXNS as u32;
     let blocks: Vec<Vec<Tx>> = vec![
         (0..n)
-            .map(|i| Tx { ops: vec![Op::Read(i.saturating_sub(1)), Op::Work(100), Op::Write(i, 1)] })
+            .map(|i| Tx {
+                hint: None,
+                ops: vec![Op::Read(i.saturating_sub(1)), Op::Work(100), Op::Write(i, 1)],
+            })
             .collect(),
-        (0..n).map(|_| Tx { ops: vec![Op::Work(100), Op::Increment(0)] }).collect(),
-        (0..n).map(|i| Tx { ops: vec![Op::Read(i), Op::Work(100), Op::Increment(i)] }).collect(),
+        (0..n).map(|_| Tx { hint: None, ops: vec![Op::Work(100), Op::Increment(0)] }).collect(),
+        (0..n).map(|i| Tx { hint: None, ops: vec![Op::Read(i), Op::Work(100), Op::Increment(i)] }).collect(),
     ];
     for txns in &blocks {
         let (expected, _) = run(&SequentialExecutor::new(TestVm), &storage(n), txns);
@@ -117,4 +121,73 @@ fn adaptive_rule_keeps_results_identical_whatever_it_chooses() {
             }
         }
     }
+}
+
+#[test]
+fn dependency_hints_take_effect_on_a_chain() {
+    // Each transaction reads the previous one's write. Hinted with that transaction, a first
+    // execution waits for it instead of running early: every transaction executes once and
+    // nothing aborts. Without hints the same block aborts or waits on ESTIMATEs.
+    let n = 300u32;
+    let chain = |hinted: bool| -> Vec<Tx> {
+        (0..n)
+            .map(|i| Tx {
+                hint: (hinted && i > 0).then(|| i as usize - 1),
+                ops: vec![Op::Read(i.saturating_sub(1)), Op::Work(2000), Op::Write(i, 1)],
+            })
+            .collect()
+    };
+    let (expected, _) = run(&SequentialExecutor::new(TestVm), &storage(n), &chain(false));
+    let (mut hint_waits, mut unhinted_conflicts) = (0, 0);
+    for threads in [2, 4, 8].repeat(5) {
+        let config = Config::new(threads).unwrap().with_adaptive(false);
+        let (actual, out) = run(&ParallelExecutor::new(TestVm, config), &storage(n), &chain(true));
+        assert_eq!(actual, expected);
+        let stats = out.unwrap().stats;
+        assert_eq!((stats.executions, stats.aborts), (n as usize, 0), "{stats:?}");
+        // Whether a worker reaches a hinted transaction before its hint finished depends on the
+        // OS scheduler (tests share the cores); over fifteen runs some must.
+        hint_waits += stats.hint_waits;
+
+        let (actual, out) = run(&ParallelExecutor::new(TestVm, config), &storage(n), &chain(false));
+        assert_eq!(actual, expected);
+        let stats = out.unwrap().stats;
+        assert_eq!(stats.hint_waits, 0, "{stats:?}");
+        unhinted_conflicts += stats.aborts + stats.dependency_waits;
+    }
+    assert!(hint_waits > 0, "no first execution waited for its hint in fifteen runs");
+    assert!(unhinted_conflicts > 0, "the unhinted chain never aborted or waited in fifteen runs");
+}
+
+#[test]
+fn small_blocks_and_hinted_chains_run_sequentially_when_adaptive() {
+    let n = 200u32;
+    let block = |hint: &dyn Fn(u32) -> Option<usize>| -> Vec<Tx> {
+        (0..n)
+            .map(|i| Tx { hint: hint(i), ops: vec![Op::Read(i % 13), Op::Work(20), Op::Increment(i)] })
+            .collect()
+    };
+    let chain = block(&|i| (i > 0).then(|| i as usize - 1));
+    // Two chains of 100 (parallelism 2) and no hints: both run on Block-STM.
+    let two_chains = block(&|i| (i > 1).then(|| i as usize - 2));
+    let unhinted = block(&|_| None);
+    let storage = storage(n);
+    let stats_of = |config: Config, txns: &[Tx]| {
+        let (expected, _) = run(&SequentialExecutor::new(TestVm), &storage, txns);
+        let (actual, out) = run(&ParallelExecutor::new(TestVm, config), &storage, txns);
+        assert_eq!(actual, expected);
+        out.unwrap().stats
+    };
+    let config = Config::new(4).unwrap();
+    assert_eq!(stats_of(config, &chain).fallback, Some(Fallback::HintedChain));
+    assert_eq!(stats_of(config.with_adaptive(false), &chain).fallback, None);
+    assert_eq!(stats_of(config, &two_chains).fallback, None);
+    assert_eq!(stats_of(config, &unhinted).fallback, None);
+    let small = config.with_min_parallel_txns(n as usize + 1);
+    let stats = stats_of(small, &unhinted);
+    assert_eq!(
+        (stats.fallback, stats.fallback_from, stats.validations),
+        (Some(Fallback::SmallBlock), Some(0), 0)
+    );
+    assert_eq!(stats_of(config.with_min_parallel_txns(n as usize), &unhinted).fallback, None);
 }

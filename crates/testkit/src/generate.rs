@@ -93,12 +93,33 @@ pub fn random_case(seed: u64) -> Case {
                     _ => Op::Work(rng.below(200) as u32),
                 })
                 .collect();
-            Tx { ops }
+            Tx { ops, hint: None }
         })
         .collect();
     let mut case = Case { seed, storage, txns };
     add_deltas(&mut case, keys, hot);
+    add_hints(&mut case);
     case
+}
+
+/// With its own generator, gives half the blocks dependency hints (`Vm::dependency_hints`):
+/// each transaction with probability 0.5, mostly one of the eight below it, one in ten not
+/// lower (to be ignored). Hints change the schedule, never the result.
+fn add_hints(case: &mut Case) {
+    let mut rng = Rng::new(case.seed ^ 0x4811_7A11_4811_7A11);
+    if !rng.chance(0.5) {
+        return;
+    }
+    for (i, tx) in case.txns.iter_mut().enumerate() {
+        if !rng.chance(0.5) {
+            continue;
+        }
+        tx.hint = if i == 0 || rng.chance(0.1) {
+            Some(i + rng.below(3) as usize)
+        } else {
+            Some(i - 1 - rng.below(8.min(i as u64)) as usize)
+        };
+    }
 }
 
 /// With its own generator (so the rest of the block is as before), gives half the blocks delta

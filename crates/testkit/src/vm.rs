@@ -3,7 +3,9 @@
 //! behaves differently.
 #![allow(missing_docs)]
 
-use blockstm_executor::{Add, BlockError, BlockExecutor, Halt, Storage, TxnView, Vm, VmBlockOutput};
+use blockstm_executor::{
+    Add, BlockError, BlockExecutor, Halt, Storage, TxnIndex, TxnView, Vm, VmBlockOutput,
+};
 use std::collections::HashMap;
 use std::fmt;
 use std::ops::ControlFlow;
@@ -40,6 +42,8 @@ pub enum Op {
 #[derive(Clone, Debug, Default)]
 pub struct Tx {
     pub ops: Vec<Op>,
+    /// The dependency hint `TestVm` gives for this transaction (may be wrong, or not lower).
+    pub hint: Option<usize>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -89,6 +93,13 @@ impl Vm for TestVm {
     type Output = TxOut;
     type Error = TestError;
     type Delta = Add;
+
+    fn dependency_hints(&self, txns: &[Tx]) -> Vec<Option<TxnIndex>> {
+        if txns.iter().all(|tx| tx.hint.is_none()) {
+            return Vec::new();
+        }
+        txns.iter().map(|tx| tx.hint).collect()
+    }
 
     fn execute<V: TxnView<Key, Value, Add>>(
         &self,
