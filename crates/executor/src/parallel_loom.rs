@@ -66,6 +66,7 @@ fn run_model(txns: &'static [(u8, u8)], preemption_bound: usize) {
             vm: &AddVm,
             storage,
             txns,
+            hints: Vec::new(),
             mv: MvMemory::new(num_txns),
             last: (0..num_txns).map(|_| Mutex::new(LastExecution::default())).collect(),
             scheduler: Scheduler::new(num_txns, 100),
