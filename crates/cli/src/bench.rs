@@ -1,7 +1,7 @@
 //! `blockstm bench`.
 
 use blockstm_executor::{Config, ParallelExecutor, SequentialExecutor, Stats};
-use blockstm_workloads::measure::compare;
+use blockstm_workloads::measure::{Comparison, compare};
 use blockstm_workloads::oracle::{Dag, profile};
 use blockstm_workloads::{WorkVm, Workload};
 use clap::Args;
@@ -70,11 +70,23 @@ pub(crate) struct Row {
     pub(crate) workload: String,
     pub(crate) txns: usize,
     pub(crate) threads: usize,
+    #[serde(flatten)]
+    pub(crate) fig: Figures,
+    /// W / CP: the block's parallelism.
+    pub(crate) parallelism: f64,
+    /// Transactions per second of the parallel run.
+    pub(crate) tps: f64,
+}
+
+/// The figures of one side-by-side measurement of a block, shared by `bench` and `eth` rows
+/// (flattened into their JSON).
+#[derive(Debug, Serialize)]
+pub(crate) struct Figures {
     /// Median sequential time, milliseconds.
     pub(crate) seq_ms: f64,
     /// Median parallel time, milliseconds.
     pub(crate) par_ms: f64,
-    /// Median of the per-pair ratios seq / par.
+    /// Median of the per-pair ratios seq / par, and their range.
     pub(crate) speedup: f64,
     pub(crate) speedup_min: f64,
     pub(crate) speedup_max: f64,
@@ -82,14 +94,29 @@ pub(crate) struct Row {
     pub(crate) bound: f64,
     /// speedup / bound.
     pub(crate) efficiency: f64,
-    /// W / CP: the block's parallelism.
-    pub(crate) parallelism: f64,
     pub(crate) exec_per_txn: f64,
     pub(crate) val_per_txn: f64,
-    /// Transactions per second of the parallel run.
-    pub(crate) tps: f64,
     /// How the last parallel run executed the block (block-stm, or why it went sequential).
     pub(crate) path: String,
+}
+
+impl Figures {
+    /// The figures of `c`, a block of `txns` transactions whose oracle bound is `bound`.
+    pub(crate) fn new(c: &Comparison, bound: f64, txns: usize) -> Self {
+        let txns = txns.max(1) as f64;
+        Self {
+            seq_ms: c.seq.median * 1e3,
+            par_ms: c.par.median * 1e3,
+            speedup: c.speedup.median,
+            speedup_min: c.speedup.min,
+            speedup_max: c.speedup.max,
+            bound,
+            efficiency: c.speedup.median / bound,
+            exec_per_txn: c.stats.executions as f64 / txns,
+            val_per_txn: c.stats.validations as f64 / txns,
+            path: path_of(&c.stats),
+        }
+    }
 }
 
 #[derive(Debug, Serialize)]
@@ -121,7 +148,7 @@ impl Machine {
 
 /// How a parallel run executed its block: `block-stm`, or why (and from where) it went
 /// sequential.
-pub(crate) fn path_of(stats: &Stats) -> String {
+fn path_of(stats: &Stats) -> String {
     match (stats.fallback, stats.fallback_from) {
         (None, _) => "block-stm".into(),
         (Some(reason), Some(from)) if from > 0 => format!("{reason:?} from {from}"),
@@ -177,25 +204,13 @@ pub(crate) fn run(args: &BenchArgs) -> Result<(), String> {
                 progress.inc(1)
             })
             .map_err(|e| format!("{workload} at {p} threads: {e}"))?;
-            let (seq, par, last) = (c.seq.median, c.par.median, &c.stats);
-            let speedup = c.speedup.median;
-            let bound = dag.bound(p);
             rows.push(Row {
                 workload: workload.to_string(),
                 txns,
                 threads: p,
-                seq_ms: seq * 1e3,
-                par_ms: par * 1e3,
-                speedup,
-                speedup_min: c.speedup.min,
-                speedup_max: c.speedup.max,
-                bound,
-                efficiency: speedup / bound,
+                fig: Figures::new(&c, dag.bound(p), txns),
                 parallelism: dag.work() / dag.critical_path().max(f64::MIN_POSITIVE),
-                exec_per_txn: last.executions as f64 / txns as f64,
-                val_per_txn: last.validations as f64 / txns as f64,
-                tps: txns as f64 / par,
-                path: path_of(last),
+                tps: txns as f64 / c.par.median,
             });
         }
     }
@@ -244,17 +259,17 @@ fn print_table(rows: &[Row]) {
             r.workload,
             r.txns,
             r.threads,
-            r.seq_ms,
-            r.par_ms,
-            r.speedup,
-            r.speedup_min,
-            r.speedup_max,
-            r.bound,
-            r.efficiency * 100.0,
-            r.exec_per_txn,
-            r.val_per_txn,
+            r.fig.seq_ms,
+            r.fig.par_ms,
+            r.fig.speedup,
+            r.fig.speedup_min,
+            r.fig.speedup_max,
+            r.fig.bound,
+            r.fig.efficiency * 100.0,
+            r.fig.exec_per_txn,
+            r.fig.val_per_txn,
             r.tps,
-            r.path
+            r.fig.path
         );
     }
 }

@@ -1,6 +1,7 @@
 //! `blockstm eth`: real mainnet blocks, sequential against parallel, with each block's oracle
 //! bound, after checking the block against its header.
 
+use crate::bench::Figures;
 use blockstm_evm::{FIXTURES_ENV, Fixtures};
 use blockstm_executor::{Config, ParallelExecutor, SequentialExecutor};
 use blockstm_workloads::measure::compare;
@@ -42,22 +43,8 @@ struct BlockRow {
     txns: usize,
     gas: u64,
     threads: usize,
-    /// Median sequential time, milliseconds.
-    seq_ms: f64,
-    /// Median parallel time, milliseconds.
-    par_ms: f64,
-    /// Median of the per-pair ratios seq / par, and their range.
-    speedup: f64,
-    speedup_min: f64,
-    speedup_max: f64,
-    /// Oracle bound W / T(P).
-    bound: f64,
-    /// speedup / bound.
-    efficiency: f64,
-    exec_per_txn: f64,
-    val_per_txn: f64,
-    /// How the last parallel run executed the block (block-stm, or why it went sequential).
-    path: String,
+    #[serde(flatten)]
+    fig: Figures,
 }
 
 /// Figures over all blocks.
@@ -144,25 +131,13 @@ pub(crate) fn run(args: &EthArgs) -> Result<(), String> {
             progress.inc(1)
         })
         .map_err(|e| format!("block {number}: {e}"))?;
-        let txns = block.txns.len().max(1) as f64;
-        let bound = dag.bound(threads);
-        let last = &c.stats;
         rows.push(BlockRow {
             block: number,
             fork: format!("{:?}", block.spec()),
             txns: block.txns.len(),
             gas,
             threads,
-            seq_ms: c.seq.median * 1e3,
-            par_ms: c.par.median * 1e3,
-            speedup: c.speedup.median,
-            speedup_min: c.speedup.min,
-            speedup_max: c.speedup.max,
-            bound,
-            efficiency: c.speedup.median / bound,
-            exec_per_txn: last.executions as f64 / txns,
-            val_per_txn: last.validations as f64 / txns,
-            path: crate::bench::path_of(last),
+            fig: Figures::new(&c, dag.bound(threads), block.txns.len()),
         });
     }
     progress.finish_and_clear();
@@ -184,9 +159,9 @@ pub(crate) fn run(args: &EthArgs) -> Result<(), String> {
 }
 
 fn totals(rows: &[BlockRow]) -> Totals {
-    let seq: f64 = rows.iter().map(|r| r.seq_ms).sum();
-    let par: f64 = rows.iter().map(|r| r.par_ms).sum();
-    let at_bound: f64 = rows.iter().map(|r| r.seq_ms / r.bound).sum();
+    let seq: f64 = rows.iter().map(|r| r.fig.seq_ms).sum();
+    let par: f64 = rows.iter().map(|r| r.fig.par_ms).sum();
+    let at_bound: f64 = rows.iter().map(|r| r.fig.seq_ms / r.fig.bound).sum();
     let geomean = |f: fn(&BlockRow) -> f64| {
         (rows.iter().map(|r| f(r).ln()).sum::<f64>() / rows.len().max(1) as f64).exp()
     };
@@ -200,9 +175,9 @@ fn totals(rows: &[BlockRow]) -> Totals {
         time_weighted_speedup,
         time_weighted_bound,
         time_weighted_efficiency: time_weighted_speedup / time_weighted_bound,
-        geomean_speedup: geomean(|r| r.speedup),
-        geomean_bound: geomean(|r| r.bound),
-        min_speedup: rows.iter().map(|r| r.speedup).fold(f64::INFINITY, f64::min),
+        geomean_speedup: geomean(|r| r.fig.speedup),
+        geomean_bound: geomean(|r| r.fig.bound),
+        min_speedup: rows.iter().map(|r| r.fig.speedup).fold(f64::INFINITY, f64::min),
         seq_gas_per_s: gas as f64 / (seq * 1e-3),
         par_gas_per_s: gas as f64 / (par * 1e-3),
     }
@@ -232,15 +207,15 @@ fn print_table(rows: &[BlockRow], t: &Totals) {
             r.txns,
             r.gas,
             r.threads,
-            r.seq_ms,
-            r.par_ms,
-            r.speedup,
-            r.speedup_min,
-            r.speedup_max,
-            r.bound,
-            r.efficiency * 100.0,
-            r.exec_per_txn,
-            r.path
+            r.fig.seq_ms,
+            r.fig.par_ms,
+            r.fig.speedup,
+            r.fig.speedup_min,
+            r.fig.speedup_max,
+            r.fig.bound,
+            r.fig.efficiency * 100.0,
+            r.fig.exec_per_txn,
+            r.fig.path
         );
     }
     println!(

@@ -12,7 +12,7 @@ pub(crate) fn chart(rows: &[Row]) -> String {
     let rows: Vec<&Row> = rows.iter().filter(|r| r.threads == p).collect();
     let (left, top, bar, gap, height) = (60.0, 40.0, 22.0, 18.0, 260.0);
     let width = (left + rows.len() as f64 * (2.0 * bar + gap) + 20.0).max(480.0);
-    let max = rows.iter().map(|r| r.bound.max(r.speedup)).fold(1.0, f64::max).ceil();
+    let max = rows.iter().map(|r| r.fig.bound.max(r.fig.speedup)).fold(1.0, f64::max).ceil();
     let y = |v: f64| top + height - v / max * height;
     let mut s = String::new();
     let _ = write!(
@@ -42,17 +42,17 @@ pub(crate) fn chart(rows: &[Row]) -> String {
         let _ = writeln!(
             s,
             r##"<rect x="{x}" y="{yb}" width="{bar}" height="{hb}" fill="#bbb"><title>bound {b:.2}x</title></rect>"##,
-            yb = y(r.bound),
-            hb = top + height - y(r.bound),
-            b = r.bound
+            yb = y(r.fig.bound),
+            hb = top + height - y(r.fig.bound),
+            b = r.fig.bound
         );
         let _ = writeln!(
             s,
             r##"<rect x="{xs}" y="{ys}" width="{bar}" height="{hs}" fill="#3b6fb6"><title>speedup {v:.2}x</title></rect>"##,
             xs = x + bar,
-            ys = y(r.speedup),
-            hs = top + height - y(r.speedup),
-            v = r.speedup
+            ys = y(r.fig.speedup),
+            hs = top + height - y(r.fig.speedup),
+            v = r.fig.speedup
         );
         let _ = writeln!(
             s,

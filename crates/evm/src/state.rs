@@ -82,7 +82,18 @@ impl AccountBasic {
 
     /// Empty in the sense of EIP-161: no balance, no nonce, no code.
     pub fn is_empty(&self) -> bool {
-        self.balance.is_zero() && self.nonce == 0 && self.code_hash == KECCAK_EMPTY
+        is_empty(self.balance, self.nonce, self.code_hash)
+    }
+
+    /// Whether `info` has these basics: `self == AccountBasic::from_revm(info)`, without
+    /// cloning the code.
+    pub(crate) fn same_as_revm(&self, info: &AccountInfo) -> bool {
+        self.balance == info.balance && self.nonce == info.nonce && self.code_hash == info.code_hash
+    }
+
+    /// `AccountBasic::from_revm(info).is_empty()`, without cloning the code.
+    pub(crate) fn revm_is_empty(info: &AccountInfo) -> bool {
+        is_empty(info.balance, info.nonce, info.code_hash)
     }
 
     pub(crate) fn to_revm(&self) -> AccountInfo {
@@ -98,6 +109,10 @@ impl AccountBasic {
         let code = if info.code_hash == KECCAK_EMPTY { None } else { info.code.clone() };
         Self { balance: info.balance, nonce: info.nonce, code_hash: info.code_hash, code }
     }
+}
+
+fn is_empty(balance: U256, nonce: u64, code_hash: B256) -> bool {
+    balance.is_zero() && nonce == 0 && code_hash == KECCAK_EMPTY
 }
 
 /// A storage slot's value and the storage epoch it was written in.

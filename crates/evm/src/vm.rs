@@ -29,6 +29,7 @@ use revm::state::EvmState;
 use revm::{ExecuteEvm, MainBuilder, MainContext};
 use std::cell::Cell;
 use std::collections::HashMap;
+use std::collections::hash_map::Entry;
 use std::fmt;
 use std::sync::Arc;
 
@@ -160,8 +161,8 @@ impl Vm for EvmVm {
             EVMError::Header(e) => EvmError::InvalidHeader(e.to_string()),
             other => EvmError::Other(other.to_string()),
         })?;
-        db.write_state(state, self.spec.is_enabled_in(SpecId::SPURIOUS_DRAGON))?;
         let clear_empty = self.spec.is_enabled_in(SpecId::SPURIOUS_DRAGON);
+        db.write_state(state, clear_empty)?;
         db.view.apply_delta(
             EvmKey::Account(self.block.beneficiary),
             BalanceCredit { amount: fee, clear_empty },
@@ -232,17 +233,27 @@ struct ViewDb<'a, V> {
     accounts: HashMap<Address, AccountState, ahash::RandomState>,
 }
 
+/// The account at `address` as this execution first read it: from `accounts`, else read
+/// through the view and remembered. One hash lookup when remembered (every storage read asks
+/// for its account's epoch).
+fn cached_account<'m, V: TxnView<EvmKey, EvmValue, BalanceCredit>>(
+    view: &mut V,
+    accounts: &'m mut HashMap<Address, AccountState, ahash::RandomState>,
+    address: Address,
+) -> Result<&'m AccountState, Halt> {
+    Ok(match accounts.entry(address) {
+        Entry::Occupied(entry) => entry.into_mut(),
+        Entry::Vacant(entry) => entry.insert(match view.read(&EvmKey::Account(address))? {
+            Some(EvmValue::Account(account)) => account,
+            // A slot value at an account key cannot be written by this VM.
+            Some(EvmValue::Storage(_)) | None => AccountState::default(),
+        }),
+    })
+}
+
 impl<V: TxnView<EvmKey, EvmValue, BalanceCredit>> ViewDb<'_, V> {
     fn account(&mut self, address: Address) -> Result<&AccountState, Halt> {
-        if !self.accounts.contains_key(&address) {
-            let account = match self.view.read(&EvmKey::Account(address))? {
-                Some(EvmValue::Account(account)) => account,
-                // A slot value at an account key cannot be written by this VM.
-                Some(EvmValue::Storage(_)) | None => AccountState::default(),
-            };
-            self.accounts.insert(address, account);
-        }
-        Ok(&self.accounts[&address])
+        cached_account(self.view, &mut self.accounts, address)
     }
 
     /// Records revm's state diff as writes (see the module docs).
@@ -251,18 +262,24 @@ impl<V: TxnView<EvmKey, EvmValue, BalanceCredit>> ViewDb<'_, V> {
             if !account.is_touched() {
                 continue;
             }
-            let before = self.account(address)?.clone();
+            let before = cached_account(self.view, &mut self.accounts, address)?;
             if account.is_selfdestructed() {
                 let destroyed = AccountState { info: None, storage_epoch: before.storage_epoch + 1 };
                 self.view.write(EvmKey::Account(address), EvmValue::Account(destroyed));
                 continue;
             }
             let storage_epoch = before.storage_epoch + u32::from(account.is_created());
-            let info = AccountBasic::from_revm(&account.info);
-            let info = if clear_empty && info.is_empty() { None } else { Some(info) };
-            let after = AccountState { info, storage_epoch };
-            if after != before {
-                self.view.write(EvmKey::Account(address), EvmValue::Account(after));
+            let exists = !(clear_empty && AccountBasic::revm_is_empty(&account.info));
+            // `before == after`, compared without building (and cloning the code into) `after`.
+            let unchanged = storage_epoch == before.storage_epoch
+                && match &before.info {
+                    Some(basic) => exists && basic.same_as_revm(&account.info),
+                    None => !exists,
+                };
+            if !unchanged {
+                let info = exists.then(|| AccountBasic::from_revm(&account.info));
+                self.view
+                    .write(EvmKey::Account(address), EvmValue::Account(AccountState { info, storage_epoch }));
             }
             for (slot, value) in account.changed_storage_slots() {
                 let value = SlotValue { value: value.present_value, epoch: storage_epoch };

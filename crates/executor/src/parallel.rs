@@ -36,11 +36,23 @@ pub const ADAPTIVE_MIN_PARALLELISM: f64 = 1.1;
 /// everybody has 1.0 to 1.1; the mainnet corpus has five such blocks, docs/benchmarks.md).
 pub const HINTED_MIN_PARALLELISM: f64 = 1.25;
 
-/// Longest chain of valid hints (`hints[i] < i`), in transactions; 0 without hints.
+/// The VM's hints as the executor uses them: none if there is not one entry per transaction,
+/// and hints that are not lower than their transaction dropped.
+fn valid_hints(mut hints: Vec<Option<TxnIndex>>, num_txns: usize) -> Vec<Option<TxnIndex>> {
+    if hints.len() != num_txns {
+        return Vec::new();
+    }
+    for (i, hint) in hints.iter_mut().enumerate() {
+        *hint = hint.filter(|&h| h < i);
+    }
+    hints
+}
+
+/// Longest chain of (valid) hints, in transactions; 0 without hints.
 fn hinted_chain(hints: &[Option<TxnIndex>]) -> usize {
     let mut depth = vec![0usize; hints.len()];
     for (i, hint) in hints.iter().enumerate() {
-        depth[i] = 1 + hint.filter(|&h| h < i).map_or(0, |h| depth[h]);
+        depth[i] = 1 + hint.map_or(0, |h| depth[h]);
     }
     depth.into_iter().max().unwrap_or(0)
 }
@@ -100,6 +112,27 @@ impl<VM: Vm> ParallelExecutor<VM> {
     pub fn config(&self) -> &Config {
         &self.config
     }
+
+    /// Why the adaptive rule runs the whole block on the sequential baseline, if it does.
+    fn sequential_reason(
+        &self,
+        threads: usize,
+        num_txns: usize,
+        hints: &[Option<TxnIndex>],
+    ) -> Option<Fallback> {
+        if !self.config.adaptive() {
+            None
+        } else if threads == 1 {
+            // One worker overlaps nothing: the sequential baseline is the fastest way.
+            Some(Fallback::SingleThread)
+        } else if num_txns < self.config.min_parallel_txns() {
+            Some(Fallback::SmallBlock)
+        } else if (num_txns as f64) < HINTED_MIN_PARALLELISM * hinted_chain(hints) as f64 {
+            Some(Fallback::HintedChain)
+        } else {
+            None
+        }
+    }
 }
 
 impl<VM: Vm> BlockExecutor<VM> for ParallelExecutor<VM> {
@@ -129,33 +162,13 @@ impl<VM: Vm> BlockExecutor<VM> for ParallelExecutor<VM> {
             });
         }
 
-        if self.config.adaptive() && threads == 1 {
-            // One worker overlaps nothing: the sequential baseline is the fastest way.
-            let stats = Stats {
-                threads,
-                fallback: Some(Fallback::SingleThread),
-                fallback_from: Some(0),
-                ..Stats::default()
-            };
+        // Hints are not asked for a block that runs on one thread anyway.
+        let hints =
+            if threads > 1 { valid_hints(self.vm.dependency_hints(txns), num_txns) } else { Vec::new() };
+        if let Some(reason) = self.sequential_reason(threads, num_txns, &hints) {
+            tracing::debug!(?reason, "adaptive rule: sequential block");
+            let stats = Stats { threads, fallback: Some(reason), fallback_from: Some(0), ..Stats::default() };
             return sequential_block(&self.vm, storage, txns, hook, stats);
-        }
-        let hints = self.vm.dependency_hints(txns);
-        let hints = if hints.len() == num_txns { hints } else { Vec::new() };
-        if self.config.adaptive() {
-            let chain = hinted_chain(&hints);
-            let reason = if num_txns < self.config.min_parallel_txns() {
-                Some(Fallback::SmallBlock)
-            } else if chain > 0 && (num_txns as f64) < HINTED_MIN_PARALLELISM * chain as f64 {
-                Some(Fallback::HintedChain)
-            } else {
-                None
-            };
-            if let Some(reason) = reason {
-                tracing::debug!(?reason, chain, "adaptive rule: sequential block");
-                let stats =
-                    Stats { threads, fallback: Some(reason), fallback_from: Some(0), ..Stats::default() };
-                return sequential_block(&self.vm, storage, txns, hook, stats);
-            }
         }
         let adaptive = (self.config.adaptive() && num_txns >= ADAPTIVE_MIN_TXNS).then(Warmup::new);
         let block = Block {
@@ -273,8 +286,8 @@ struct Block<'a, VM: Vm, S, H: ?Sized> {
     vm: &'a VM,
     storage: &'a S,
     txns: &'a [VM::Transaction],
-    /// [`Vm::dependency_hints`]: empty, or one entry per transaction (a vector of another
-    /// length is ignored).
+    /// [`Vm::dependency_hints`] after [`valid_hints`]: empty, or one entry per transaction,
+    /// each lower than its transaction.
     hints: Vec<Option<TxnIndex>>,
     mv: MvMemory<VM::Key, VM::Value, VM::Delta>,
     /// Per transaction, its latest executed incarnation's read set and outcome.
@@ -403,7 +416,6 @@ where
         // resumed as incarnation 1, so it waits at most once). It has read and written nothing.
         if version.incarnation == 0
             && let Some(&Some(hint)) = self.hints.get(txn_idx)
-            && hint < txn_idx
             && self.scheduler.add_dependency(txn_idx, hint)
         {
             counts.hint_waits += 1;
