@@ -1,6 +1,7 @@
 //! `blockstm bench`.
 
-use blockstm_executor::{Config, ParallelExecutor, SequentialExecutor, Stats};
+use blockstm_evm::Gigagas;
+use blockstm_executor::{Config, ParallelExecutor, SequentialExecutor, Stats, Storage, Vm};
 use blockstm_workloads::measure::{Comparison, compare};
 use blockstm_workloads::oracle::{Dag, profile};
 use blockstm_workloads::{WorkVm, Workload};
@@ -16,9 +17,10 @@ use std::time::Duration;
 #[derive(Debug, Args)]
 pub(crate) struct BenchArgs {
     /// Workloads, comma-separated: p2p-N (N accounts), independent, hot-counter,
-    /// hot-counter-delta, chain, fee-account, fee-account-delta [default: the whole suite]
+    /// hot-counter-delta, chain, fee-account, fee-account-delta on the synthetic VM; eth-native,
+    /// eth-erc20, eth-amm on the EVM (blocks of --gas gas) [default: the whole suite]
     #[arg(short, long, value_delimiter = ',', value_parser = parse_workload)]
-    workloads: Vec<Workload>,
+    workloads: Vec<BenchWorkload>,
     /// Worker thread counts, comma-separated [default: 1 and the number of cores]
     #[arg(short, long, value_delimiter = ',', value_parser = parse_threads)]
     threads: Vec<usize>,
@@ -28,6 +30,9 @@ pub(crate) struct BenchArgs {
     /// Interleaved sequential/parallel pairs per measurement (medians are reported)
     #[arg(short, long, default_value_t = 7, value_parser = clap::value_parser!(u32).range(1..))]
     runs: u32,
+    /// Gas per EVM block (eth-* workloads; their transaction count follows from it)
+    #[arg(long, default_value_t = 1_000_000_000, value_parser = clap::value_parser!(u64).range(21_000..))]
+    gas: u64,
     /// Seed of the generated blocks
     #[arg(long, default_value_t = 42)]
     seed: u64,
@@ -45,8 +50,29 @@ pub(crate) struct BenchArgs {
     svg: Option<PathBuf>,
 }
 
-fn parse_workload(s: &str) -> Result<Workload, String> {
-    s.parse().map_err(|e: blockstm_workloads::UnknownWorkload| e.to_string())
+/// A workload of `blockstm bench`: a synthetic block on the work VM, or a gigagas EVM block.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum BenchWorkload {
+    Synthetic(Workload),
+    Evm(Gigagas),
+}
+
+impl std::fmt::Display for BenchWorkload {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            BenchWorkload::Synthetic(w) => w.fmt(f),
+            BenchWorkload::Evm(g) => g.fmt(f),
+        }
+    }
+}
+
+fn parse_workload(s: &str) -> Result<BenchWorkload, String> {
+    if s.starts_with("eth-") {
+        return s.parse().map(BenchWorkload::Evm).map_err(|e: blockstm_evm::UnknownGigagas| e.to_string());
+    }
+    s.parse()
+        .map(BenchWorkload::Synthetic)
+        .map_err(|e: blockstm_workloads::UnknownWorkload| format!("{e}; EVM: eth-native, eth-erc20, eth-amm"))
 }
 
 pub(crate) fn parse_threads(s: &str) -> Result<usize, String> {
@@ -74,6 +100,9 @@ pub(crate) struct Row {
     pub(crate) fig: Figures,
     /// W / CP: the block's parallelism.
     pub(crate) parallelism: f64,
+    /// Gas used by the block (EVM workloads).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) gas: Option<u64>,
     /// Transactions per second of the parallel run.
     pub(crate) tps: f64,
 }
@@ -127,6 +156,7 @@ struct Report<'a> {
     seed: u64,
     work_us: f64,
     vm_rounds: u32,
+    gas: u64,
     adaptive: bool,
     results: &'a [Row],
 }
@@ -168,7 +198,12 @@ pub(crate) fn run(args: &BenchArgs) -> Result<(), String> {
     let mut svg = create(&args.svg, "--svg")?;
     let machine = Machine::this();
     let cores = machine.cores;
-    let workloads = if args.workloads.is_empty() { Workload::ALL.to_vec() } else { args.workloads.clone() };
+    let workloads = if args.workloads.is_empty() {
+        let synthetic = Workload::ALL.into_iter().map(BenchWorkload::Synthetic);
+        synthetic.chain(Gigagas::ALL.into_iter().map(BenchWorkload::Evm)).collect()
+    } else {
+        args.workloads.clone()
+    };
     let mut threads = if args.threads.is_empty() { vec![1, cores] } else { args.threads.clone() };
     threads.sort_unstable();
     threads.dedup();
@@ -191,27 +226,28 @@ pub(crate) fn run(args: &BenchArgs) -> Result<(), String> {
     progress
         .set_style(ProgressStyle::with_template("{bar:40} {pos}/{len} {msg}").map_err(|e| e.to_string())?);
 
-    let sequential = SequentialExecutor::new(vm);
     let mut rows = Vec::new();
     for &workload in &workloads {
-        let block = workload.generate(txns, args.seed);
-        let dag = Dag::from_profiles(&profile(&vm, &block.storage, &block.txns)?);
-        for &p in &threads {
-            progress.set_message(format!("{workload} P={p}"));
-            let config = Config::new(p).map_err(|e| e.to_string())?.with_adaptive(adaptive);
-            let parallel = ParallelExecutor::new(vm, config);
-            let c = compare(&sequential, &parallel, &block.storage, &block.txns, args.runs as usize, || {
-                progress.inc(1)
-            })
-            .map_err(|e| format!("{workload} at {p} threads: {e}"))?;
-            rows.push(Row {
-                workload: workload.to_string(),
-                txns,
-                threads: p,
-                fig: Figures::new(&c, dag.bound(p), txns),
-                parallelism: dag.work() / dag.critical_path().max(f64::MIN_POSITIVE),
-                tps: txns as f64 / c.par.median,
-            });
+        let bench = Bench {
+            name: workload.to_string(),
+            threads: &threads,
+            runs: args.runs,
+            adaptive,
+            progress: &progress,
+        };
+        match workload {
+            BenchWorkload::Synthetic(w) => {
+                let block = w.generate(txns, args.seed);
+                rows.extend(bench.measure(vm, &block.storage, &block.txns, None, |c| c)?);
+            }
+            BenchWorkload::Evm(g) => {
+                bench.progress.set_message(format!("{workload}: building the block"));
+                let block = g.block(args.gas, args.seed);
+                let min_txns = |c: Config| c.with_min_parallel_txns(blockstm_evm::MIN_PARALLEL_TXNS);
+                let gas: GasOf<blockstm_evm::EvmReceipt> =
+                    |receipts| receipts.iter().map(|r| r.gas_used).sum();
+                rows.extend(bench.measure(block.vm(), &block.pre_state, &block.txns, Some(gas), min_txns)?);
+            }
         }
     }
     progress.finish_and_clear();
@@ -225,6 +261,7 @@ pub(crate) fn run(args: &BenchArgs) -> Result<(), String> {
             seed: args.seed,
             work_us: args.work_us,
             vm_rounds: vm.rounds,
+            gas: args.gas,
             adaptive,
             results: &rows,
         };
@@ -235,6 +272,66 @@ pub(crate) fn run(args: &BenchArgs) -> Result<(), String> {
         file.write_all(crate::svg::chart(&rows).as_bytes()).map_err(|e| format!("writing --svg: {e}"))?;
     }
     Ok(())
+}
+
+/// Sums the gas of a block from its outputs.
+type GasOf<O> = fn(&[O]) -> u64;
+
+/// One workload's measurement at each thread count.
+struct Bench<'a> {
+    name: String,
+    threads: &'a [usize],
+    runs: u32,
+    adaptive: bool,
+    progress: &'a ProgressBar,
+}
+
+impl Bench<'_> {
+    /// Rows for `txns` on `vm` from `storage`: the oracle bound from a profiled sequential run,
+    /// then a side-by-side comparison per thread count. `gas` sums a block's gas from its
+    /// outputs (EVM); `config` adds the VM's own settings to each thread count's.
+    fn measure<VM, S>(
+        &self,
+        vm: VM,
+        storage: &S,
+        txns: &[VM::Transaction],
+        gas: Option<GasOf<VM::Output>>,
+        config: impl Fn(Config) -> Config,
+    ) -> Result<Vec<Row>, String>
+    where
+        VM: Vm + Clone,
+        VM::Output: PartialEq,
+        VM::Value: PartialEq,
+        S: Storage<VM::Key, VM::Value>,
+    {
+        let name = &self.name;
+        let sequential = SequentialExecutor::new(vm.clone());
+        let (dag, gas_used) = {
+            let profiles = profile(&vm, storage, txns)?;
+            let seq = blockstm_executor::BlockExecutor::execute_block(&sequential, storage, txns)
+                .map_err(|e| format!("{name}: sequential run failed: {e}"))?;
+            (Dag::from_profiles(&profiles), gas.map(|g| g(&seq.outputs)))
+        };
+        let mut rows = Vec::new();
+        for &p in self.threads {
+            self.progress.set_message(format!("{name} P={p}"));
+            let config = config(Config::new(p).map_err(|e| e.to_string())?.with_adaptive(self.adaptive));
+            let parallel = ParallelExecutor::new(vm.clone(), config);
+            let c =
+                compare(&sequential, &parallel, storage, txns, self.runs as usize, || self.progress.inc(1))
+                    .map_err(|e| format!("{name} at {p} threads: {e}"))?;
+            rows.push(Row {
+                workload: name.clone(),
+                txns: txns.len(),
+                threads: p,
+                fig: Figures::new(&c, dag.bound(p), txns.len()),
+                parallelism: dag.work() / dag.critical_path().max(f64::MIN_POSITIVE),
+                gas: gas_used,
+                tps: txns.len() as f64 / c.par.median,
+            });
+        }
+        Ok(rows)
+    }
 }
 
 fn print_table(rows: &[Row]) {

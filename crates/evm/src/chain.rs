@@ -155,6 +155,17 @@ impl fmt::Display for HeaderMismatch {
 impl std::error::Error for HeaderMismatch {}
 
 impl EthBlock {
+    /// A block built in code (a synthetic block, a test): no `BLOCKHASH` history (the
+    /// opcode fails the transaction with a missing-state error).
+    pub fn new(
+        header: BlockHeader,
+        txns: Vec<EvmTx>,
+        withdrawals: Vec<Withdrawal>,
+        pre_state: PreState,
+    ) -> Self {
+        Self { header, txns, withdrawals, pre_state, block_hashes: Arc::default() }
+    }
+
     /// The fork in force.
     pub fn spec(&self) -> SpecId {
         spec_at(self.header.number, self.header.timestamp)

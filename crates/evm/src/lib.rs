@@ -35,6 +35,7 @@ pub const MIN_PARALLEL_TXNS: usize = 20;
 
 mod chain;
 mod fixture;
+mod gigagas;
 mod state;
 mod vm;
 
@@ -42,6 +43,7 @@ pub use chain::{
     BlockHeader, EthBlock, HeaderMismatch, MAINNET_CHAIN_ID, PreState, Withdrawal, block_reward, spec_at,
 };
 pub use fixture::{FIXTURES_ENV, FixtureError, Fixtures};
+pub use gigagas::{AMM_POOLS, Gigagas, UnknownGigagas};
 pub use revm::primitives::hardfork::SpecId;
 pub use state::{AccountBasic, AccountState, BalanceCredit, CreditError, EvmKey, EvmValue, SlotValue};
 pub use vm::{EvmError, EvmReceipt, EvmTx, EvmVm};
