@@ -189,7 +189,10 @@ impl Vm for EvmVm {
     /// nonce chain of one sender above all: a pool paying out from the beneficiary, an exchange
     /// hot wallet). Transfers made inside contract code are not visible here and not hinted.
     fn dependency_hints(&self, txns: &[EvmTx]) -> Vec<Option<TxnIndex>> {
-        let mut last_change: HashMap<Address, TxnIndex, ahash::RandomState> = HashMap::default();
+        // Sized for a sender and a recipient per transaction: growing it rehashed every entry
+        // several times over a gigagas block (the hints run on one thread before the workers).
+        let mut last_change: HashMap<Address, TxnIndex, ahash::RandomState> =
+            HashMap::with_capacity_and_hasher(2 * txns.len(), ahash::RandomState::new());
         txns.iter()
             .enumerate()
             .map(|(i, EvmTx(tx))| {

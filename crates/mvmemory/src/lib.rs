@@ -194,14 +194,16 @@ pub enum ResolveError<E> {
 
 /// The versions of one location: entries sorted by writing transaction.
 ///
-/// A sorted inline vector rather than a `BTreeMap`: most locations have one or two writers in a
-/// block, which then cost no allocation, and a hot location's entries arrive roughly in block
-/// order, so inserts land at or near the end. Measured on 10 000 independent transfers with no
-/// VM work, the `BTreeMap` (a node allocation per location and a tree walk per read) was about a
-/// fifth of the executor's time.
+/// A sorted inline vector rather than a `BTreeMap`: most locations have one writer in a block,
+/// which then costs no allocation, and a hot location's entries arrive roughly in block order,
+/// so inserts land at or near the end. Measured on 10 000 independent transfers with no VM work,
+/// the `BTreeMap` (a node allocation per location and a tree walk per read) was about a fifth of
+/// the executor's time. One entry inline, not two: the list sits in the location map's bucket,
+/// and a block of EVM transfers creates two locations per transaction (a second inline entry
+/// of an account value made every bucket ~110 bytes larger).
 #[derive(Debug)]
 struct VersionList<V, D> {
-    entries: SmallVec<[(TxnIndex, Entry<V, D>); 2]>,
+    entries: SmallVec<[(TxnIndex, Entry<V, D>); 1]>,
 }
 
 impl<V, D> Default for VersionList<V, D> {
@@ -418,9 +420,11 @@ where
         Self {
             hasher: hasher(),
             shards: (0..SHARDS)
-                // Room for about one location per transaction up front: growing the maps by
-                // rehashing showed in profiles of large blocks.
-                .map(|_| RwLock::new(HashMap::with_capacity_and_hasher(num_txns / SHARDS, hasher())))
+                // Room for about two locations per transaction up front (a transfer creates its
+                // sender's and its recipient's): growing the maps by rehashing moves every
+                // bucket and showed in profiles of large blocks. Buckets not yet used are
+                // address space only; the control bytes are one byte each.
+                .map(|_| RwLock::new(HashMap::with_capacity_and_hasher(2 * num_txns / SHARDS, hasher())))
                 .collect(),
             last_writes: (0..num_txns).map(|_| Mutex::new(SmallVec::new())).collect(),
         }
@@ -601,12 +605,17 @@ where
     where
         K: Ord,
     {
-        let mut out = Vec::new();
+        let locations: usize = self.shards.iter().map(|shard| shard.read().len()).sum();
+        let mut keys = Vec::with_capacity(locations);
+        let mut values = Vec::with_capacity(locations);
         for shard in self.shards.iter() {
             let shard = shard.read();
             for (key, versions) in shard.iter() {
                 match versions.lock().below(below) {
-                    Some((_, Entry::Value { value, .. })) => out.push((key.clone(), value.clone())),
+                    Some((_, Entry::Value { value, .. })) => {
+                        keys.push((key.clone(), values.len()));
+                        values.push(Some(value.clone()));
+                    }
                     Some((j, Entry::Estimate)) => {
                         return Err(InvariantError(format!(
                             "transaction {j} below the snapshot point {below} left an ESTIMATE"
@@ -623,8 +632,87 @@ where
         }
         // Shards iterate in hash order, which changes with the hash seed: sort so the caller
         // sees the same order on every run.
-        out.sort_unstable_by(|a, b| a.0.cmp(&b.0));
-        Ok(out)
+        Ok(sorted_by_key(keys, values))
+    }
+
+    /// Part `part` of `parts` of [`snapshot`](Self::snapshot), taken out of the memory: the
+    /// shards `s` with `s % parts == part` are emptied, their final values moved (not cloned)
+    /// into the returned run, sorted by key, and everything else they held freed, by the
+    /// calling thread. The runs of all parts, merged by [`merge_runs`], are the snapshot.
+    ///
+    /// For the end of a block, when nothing reads the memory any more: `parts` threads can
+    /// each take a part, so the final sort and the freeing of a large block's versions run in
+    /// parallel instead of after the workers, on one thread. Reads and writes of the emptied
+    /// shards afterwards see a memory that never held those locations.
+    pub fn take_snapshot_part(
+        &self,
+        below: TxnIndex,
+        part: usize,
+        parts: usize,
+    ) -> Result<Vec<(K, V)>, InvariantError>
+    where
+        K: Ord,
+    {
+        let mut keys = Vec::new();
+        let mut values = Vec::new();
+        for shard in self.shards.iter().skip(part).step_by(parts.max(1)) {
+            let map = std::mem::take(&mut *shard.write());
+            keys.reserve(map.len());
+            values.reserve(map.len());
+            for (key, versions) in map {
+                let mut versions = versions.into_inner();
+                let end = versions.entries.partition_point(|(j, _)| *j < below);
+                let Some(last) = end.checked_sub(1) else { continue };
+                match versions.entries.swap_remove(last) {
+                    (_, Entry::Value { value, .. }) => {
+                        keys.push((key, values.len()));
+                        values.push(Some(value));
+                    }
+                    (j, Entry::Estimate) => {
+                        return Err(InvariantError(format!(
+                            "transaction {j} below the snapshot point {below} left an ESTIMATE"
+                        )));
+                    }
+                    (j, Entry::Deltas { .. }) => {
+                        return Err(InvariantError(format!(
+                            "transaction {j} below the snapshot point {below} left unmaterialised deltas"
+                        )));
+                    }
+                }
+            }
+        }
+        // Keys are distinct (each shard map holds a key once, shards partition the keys).
+        Ok(sorted_by_key(keys, values))
+    }
+}
+
+/// `(key, values[i])` for every `(key, i)` of `keys`, sorted by key (distinct keys, so the
+/// unstable sort is deterministic). Keys and values apart: moving small (key, index) pairs in
+/// the sort, then each value once into place, is cheaper than sorting (key, value) pairs when
+/// values are large (an EVM account: a 150-byte pair).
+fn sorted_by_key<K: Ord, V>(mut keys: Vec<(K, usize)>, mut values: Vec<Option<V>>) -> Vec<(K, V)> {
+    keys.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+    keys.into_iter().map(|(key, i)| (key, values[i].take().expect("each value is taken once"))).collect()
+}
+
+/// Merges runs sorted by key, with no key in two runs, into one sorted vector.
+pub fn merge_runs<K: Ord, V>(mut runs: Vec<Vec<(K, V)>>) -> Vec<(K, V)> {
+    let total = runs.iter().map(Vec::len).sum();
+    let mut out = Vec::with_capacity(total);
+    // Each run reversed, so its smallest key is at the end and leaves by `pop`; the next
+    // element is the smallest of the runs' ends (a linear scan: there are as many runs as
+    // threads, a handful).
+    for run in &mut runs {
+        run.reverse();
+    }
+    loop {
+        let next = (0..runs.len())
+            .filter(|&i| !runs[i].is_empty())
+            .min_by(|&i, &j| runs[i][runs[i].len() - 1].0.cmp(&runs[j][runs[j].len() - 1].0));
+        match next.and_then(|i| runs[i].pop()) {
+            Some(entry) => out.push(entry),
+            None => return out,
+        }
     }
 }
 

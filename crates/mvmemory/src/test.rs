@@ -191,3 +191,66 @@ fn deltas_of_a_previous_incarnation_are_removed_or_replaced() {
     assert_eq!(mv.read(&1, 2), MvRead::NotFound);
     assert_eq!(mv.read(&2, 2), MvRead::Deltas { base: None, deltas: smallvec::smallvec![Add(3)] });
 }
+
+#[test]
+fn snapshot_parts_merge_to_the_snapshot_and_empty_the_memory() {
+    // 500 locations over many shards, several writers each, the cut in the middle.
+    let build = || {
+        let mv: MvMemory<u32, u64> = MvMemory::new(10);
+        for txn in 0..10 {
+            mv.record(
+                v(txn, 0),
+                (0..500u32).filter(|k| k % (txn as u32 + 1) == 0).map(|k| (k, txn as u64 * 1000 + k as u64)),
+            );
+        }
+        mv
+    };
+    let expected = build().snapshot(6).unwrap();
+    assert_eq!(expected.len(), 500, "location 0..500 all written by transaction 0");
+    for parts in [1, 2, 3, 8] {
+        let mv = build();
+        let runs: Vec<_> = (0..parts).map(|part| mv.take_snapshot_part(6, part, parts).unwrap()).collect();
+        for run in &runs {
+            assert!(run.windows(2).all(|w| w[0].0 < w[1].0), "each run is sorted");
+        }
+        assert_eq!(merge_runs(runs), expected, "{parts} parts");
+        assert_eq!(mv.snapshot(10).unwrap(), vec![], "the parts took every location out");
+    }
+}
+
+#[test]
+fn taking_a_part_reports_what_the_snapshot_reports() {
+    let mv: MvMemory<u32, u64> = MvMemory::new(3);
+    mv.record(v(0, 0), vec![(1, 1)]);
+    mv.convert_writes_to_estimates(0);
+    let errors: Vec<_> = (0..2).filter_map(|part| mv.take_snapshot_part(1, part, 2).err()).collect();
+    assert_eq!(errors.len(), 1, "the part holding location 1 fails");
+    assert!(errors[0].0.contains("left an ESTIMATE"), "{}", errors[0].0);
+}
+
+#[test]
+fn merge_runs_interleaves_and_keeps_empty_runs_harmless() {
+    let runs = vec![vec![(1, 'a'), (4, 'd')], vec![], vec![(2, 'b'), (3, 'c'), (9, 'z')]];
+    assert_eq!(merge_runs(runs), vec![(1, 'a'), (2, 'b'), (3, 'c'), (4, 'd'), (9, 'z')]);
+    assert_eq!(merge_runs::<u8, u8>(vec![]), vec![]);
+}
+
+#[test]
+fn pruning_committed_entries_keeps_a_hot_location_short_and_reads_exact() {
+    // Every transaction adds to one location; commit (materialise) in order while later
+    // transactions keep adding: reads stay exact and the list stays bounded.
+    let n = 1000;
+    let mv: MvMemory<u32, u64, Add> = MvMemory::new(n);
+    for txn in 0..n {
+        mv.record_writes(v(txn, 0), vec![(7, add(&[1]))]);
+        if txn >= 10 {
+            mv.materialize(txn - 10, storage_of(Some(0))).unwrap();
+            assert_eq!(
+                mv.read(&7, txn - 9),
+                MvRead::Value { version: v(txn - 10, 0), value: (txn - 9) as u64 }
+            );
+        }
+        let len = mv.with_versions(&7, |versions| versions.entries.len()).unwrap();
+        assert!(len <= 2 * 11 + 1, "{len} entries after transaction {txn}");
+    }
+}

@@ -13,8 +13,8 @@ fn v(txn_idx: TxnIndex, incarnation: u32) -> Version {
 
 fn reads(items: &[(u32, ReadOrigin<u32>)]) -> ReadSet<u32, u32> {
     let mut set = ReadSet::new();
-    for &(k, o) in items {
-        set.push(k, o);
+    for (k, o) in items {
+        set.push(*k, o.clone());
     }
     set
 }
@@ -110,7 +110,7 @@ fn resolved_reads_are_validated_by_value() {
     let mv: MvMemory<u32, u64, Add> = MvMemory::new(4);
     mv.record_writes(v(1, 0), vec![(1, add(&[5]))]);
     let mut set = ReadSet::new();
-    set.push(1, ReadOrigin::Resolved(105));
+    set.push(1, ReadOrigin::Resolved(Box::new(105)));
     assert!(validate(&set, &mv, 3, hundred).is_valid());
     // A re-execution applying the same amount: a new version, the same value.
     mv.record_writes(v(1, 1), vec![(1, add(&[5]))]);
