@@ -642,30 +642,27 @@ where
         committed: TxnIndex,
         threads: usize,
     ) -> Result<FinalState<VM>, BlockError<VM::Error>> {
-        let parts = if self.txns.len() >= PARALLEL_TEARDOWN_TXNS { threads } else { 1 };
-        let chunk = self.last.len().div_ceil(parts);
+        let internal = |e: blockstm_mvmemory::InvariantError| BlockError::Internal(e.to_string());
+        if threads == 1 || self.txns.len() < PARALLEL_TEARDOWN_TXNS {
+            // One part is the whole sorted state; the slots are freed with the block.
+            return self.mv.take_snapshot_part(committed, 0, 1).map_err(internal);
+        }
+        let chunk = self.last.len().div_ceil(threads);
         let part = |i: usize| {
             for slot in self.last.iter().skip(i * chunk).take(chunk) {
                 drop(std::mem::take(&mut *slot.lock()));
             }
-            self.mv.take_snapshot_part(committed, i, parts)
+            self.mv.take_snapshot_part(committed, i, threads)
         };
-        let runs = if parts == 1 {
-            vec![part(0)]
-        } else {
-            std::thread::scope(|scope| {
-                let others: Vec<_> = (1..parts).map(|i| scope.spawn(move || part(i))).collect();
-                let mut runs = vec![part(0)];
-                runs.extend(
-                    others.into_iter().map(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e))),
-                );
-                runs
-            })
-        };
-        let runs = runs
-            .into_iter()
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(|e| BlockError::Internal(e.to_string()))?;
+        let runs = std::thread::scope(|scope| {
+            let others: Vec<_> = (1..threads).map(|i| scope.spawn(move || part(i))).collect();
+            let mut runs = vec![part(0)];
+            runs.extend(
+                others.into_iter().map(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e))),
+            );
+            runs
+        });
+        let runs = runs.into_iter().collect::<Result<Vec<_>, _>>().map_err(internal)?;
         Ok(blockstm_mvmemory::merge_runs(runs))
     }
 

@@ -158,6 +158,13 @@ impl<V, D> Entry<V, D> {
             Entry::Estimate => None,
         }
     }
+
+    /// The error for this entry of transaction `j` found below snapshot point `below` when it
+    /// is not a full value (everything there is committed, so it must be one).
+    fn unfinished(&self, j: TxnIndex, below: TxnIndex) -> InvariantError {
+        let left = if matches!(self, Entry::Estimate) { "an ESTIMATE" } else { "unmaterialised deltas" };
+        InvariantError(format!("transaction {j} below the snapshot point {below} left {left}"))
+    }
 }
 
 /// What an incarnation wrote to one location: a full value or deltas.
@@ -616,16 +623,7 @@ where
                         keys.push((key.clone(), values.len()));
                         values.push(Some(value.clone()));
                     }
-                    Some((j, Entry::Estimate)) => {
-                        return Err(InvariantError(format!(
-                            "transaction {j} below the snapshot point {below} left an ESTIMATE"
-                        )));
-                    }
-                    Some((j, Entry::Deltas { .. })) => {
-                        return Err(InvariantError(format!(
-                            "transaction {j} below the snapshot point {below} left unmaterialised deltas"
-                        )));
-                    }
+                    Some((j, entry)) => return Err(entry.unfinished(j, below)),
                     None => {}
                 }
             }
@@ -668,16 +666,7 @@ where
                         keys.push((key, values.len()));
                         values.push(Some(value));
                     }
-                    (j, Entry::Estimate) => {
-                        return Err(InvariantError(format!(
-                            "transaction {j} below the snapshot point {below} left an ESTIMATE"
-                        )));
-                    }
-                    (j, Entry::Deltas { .. }) => {
-                        return Err(InvariantError(format!(
-                            "transaction {j} below the snapshot point {below} left unmaterialised deltas"
-                        )));
-                    }
+                    (j, entry) => return Err(entry.unfinished(j, below)),
                 }
             }
         }
@@ -697,6 +686,9 @@ fn sorted_by_key<K: Ord, V>(mut keys: Vec<(K, usize)>, mut values: Vec<Option<V>
 
 /// Merges runs sorted by key, with no key in two runs, into one sorted vector.
 pub fn merge_runs<K: Ord, V>(mut runs: Vec<Vec<(K, V)>>) -> Vec<(K, V)> {
+    if runs.len() <= 1 {
+        return runs.pop().unwrap_or_default();
+    }
     let total = runs.iter().map(Vec::len).sum();
     let mut out = Vec::with_capacity(total);
     // Each run reversed, so its smallest key is at the end and leaves by `pop`; the next
