@@ -1,5 +1,6 @@
 //! Profiling helper: runs one scenario's parallel executor repeatedly.
 //! `cargo run --release --example profile_one -- THREADS WORKLOAD REPEATS [WORK_US]`
+//! (`BLOCKSTM_ADAPTIVE=0` turns the adaptive choice of the sequential path off.)
 use blockstm::{BlockExecutor, Config, ParallelExecutor};
 use blockstm_workloads::{WorkVm, Workload};
 use std::time::Duration;
@@ -13,7 +14,9 @@ fn main() {
     let vm = WorkVm::calibrated(Duration::from_micros(work_us));
     let workload: Workload = workload.parse().unwrap_or_else(|e| panic!("{e}"));
     let blockstm_workloads::Block { storage, txns } = workload.generate(10_000, 7);
-    let executor = ParallelExecutor::new(vm, Config::new(threads).expect("threads > 0"));
+    let adaptive = std::env::var("BLOCKSTM_ADAPTIVE").map_or(true, |v| v != "0");
+    let executor =
+        ParallelExecutor::new(vm, Config::new(threads).expect("threads > 0").with_adaptive(adaptive));
     for round in 0..repeats {
         let start = std::time::Instant::now();
         let out = executor.execute_block(&storage, &txns).expect("block runs");

@@ -183,15 +183,22 @@ impl<VM: Vm> BlockExecutor<VM> for ParallelExecutor<VM> {
             deadline: self.config.watchdog().map(|limit| (std::time::Instant::now() + limit, limit)),
             adaptive,
             counters: Counters::default(),
+            parts: if threads > 1 && num_txns >= PARALLEL_TEARDOWN_TXNS {
+                (0..threads).map(|_| Mutex::new(None)).collect()
+            } else {
+                Box::new([])
+            },
         };
         std::thread::scope(|scope| {
-            for _ in 1..threads {
-                scope.spawn(|| {
+            for id in 1..threads {
+                let block = &block;
+                let span = &span;
+                scope.spawn(move || {
                     let _entered = span.enter();
-                    block.worker();
+                    block.worker(id);
                 });
             }
-            block.worker();
+            block.worker(0);
         });
         block.finish(threads)
     }
@@ -285,6 +292,9 @@ impl<K, V, O, E> Default for LastExecution<K, V, O, E> {
 /// A block's final state: written locations and values, sorted by key.
 type FinalState<VM> = Vec<(<VM as Vm>::Key, <VM as Vm>::Value)>;
 
+/// One part of a fully committed block's final state, taken apart by a leaving worker.
+type StatePart<VM> = Mutex<Option<Result<FinalState<VM>, blockstm_mvmemory::InvariantError>>>;
+
 type LastSlot<VM> =
     Mutex<LastExecution<<VM as Vm>::Key, <VM as Vm>::Value, <VM as Vm>::Output, <VM as Vm>::Error>>;
 
@@ -306,6 +316,9 @@ struct Block<'a, VM: Vm, S, H: ?Sized> {
     deadline: Option<(std::time::Instant, std::time::Duration)>,
     /// The adaptive rule's measurements, if it applies to this block.
     adaptive: Option<Warmup>,
+    /// One slot per worker for its part of the final state, for a block taken apart in parts
+    /// (see [`Block::take_state`]); empty otherwise.
+    parts: Box<[StatePart<VM>]>,
 }
 
 /// Measurements of the adaptive rule's warm-up window. Relaxed everywhere: statistics read by
@@ -360,11 +373,15 @@ where
     S: Storage<VM::Key, VM::Value>,
     H: CommitHook<VM::Output> + Send + ?Sized,
 {
-    /// One worker: takes tasks until the block is committed or halted.
-    fn worker(&self) {
+    /// Worker number `id` (0 is the calling thread): takes tasks until the block is committed
+    /// or halted, then takes its part of a committed block's final state apart.
+    fn worker(&self, id: usize) {
         // A panic here would be a bug in blockstm (VM and hook panics are caught closer to
         // them). Catch it so it ends the block with an error instead of unwinding to the caller.
-        if let Err(payload) = catch_unwind(AssertUnwindSafe(|| self.worker_loop())) {
+        if let Err(payload) = catch_unwind(AssertUnwindSafe(|| {
+            self.worker_loop();
+            self.take_part_on_exit(id);
+        })) {
             self.fail_internal(format!("worker panicked: {}", panic_message(payload.as_ref())));
         }
     }
@@ -629,40 +646,68 @@ where
         self.scheduler.halt();
     }
 
+    /// Part `part` of [`Self::parts`] of the final state below `committed`, taken out of the
+    /// multi-version memory, with its share of the per-transaction slots freed.
+    fn take_part(
+        &self,
+        committed: TxnIndex,
+        part: usize,
+    ) -> Result<FinalState<VM>, blockstm_mvmemory::InvariantError> {
+        let parts = self.parts.len();
+        let chunk = self.last.len().div_ceil(parts);
+        for slot in self.last.iter().skip(part * chunk).take(chunk) {
+            drop(std::mem::take(&mut *slot.lock()));
+        }
+        self.mv.take_snapshot_part(committed, part, parts)
+    }
+
+    /// A leaving worker of a block taken apart in parts takes its part, if every transaction
+    /// is committed: the workers are on their way out anyway, and doing it here costs no thread
+    /// start. Under the commit lock the count is final and every commit fully processed (the
+    /// committer holds it while it materialises deltas and calls the hook). What can still run
+    /// then is a validation of a committed transaction, which reads the memory and a read-set
+    /// slot under their locks and whose result the scheduler ignores.
+    fn take_part_on_exit(&self, part: usize) {
+        let Some(slot) = self.parts.get(part) else { return };
+        let all = self.txns.len();
+        if self.scheduler.lock_commit().committed() == all {
+            *slot.lock() = Some(self.take_part(all, part));
+        }
+    }
+
     /// The final state below `committed`, taken out of the multi-version memory, and the
-    /// block's per-transaction slots freed: on `threads` threads for a large block (each sorts
-    /// and frees a part; the sorted parts are merged), on this one otherwise. Only once the
-    /// workers are gone and nothing else will read the memory.
+    /// block's per-transaction slots freed. A large block is taken apart in [`Self::parts`]
+    /// (each sorts and frees a share; the sorted parts are merged): by the leaving workers if
+    /// the block committed in full, else here on as many threads. Only once the workers are gone
+    /// and nothing else will read the memory.
     ///
     /// Measured on a block of 47 619 EVM transfers at two threads: the snapshot's sort and the
     /// freeing of the versions and read sets, on one thread after the workers, were a fifth of
     /// the block's time.
-    fn take_state(
-        &self,
-        committed: TxnIndex,
-        threads: usize,
-    ) -> Result<FinalState<VM>, BlockError<VM::Error>> {
+    fn take_state(&self, committed: TxnIndex) -> Result<FinalState<VM>, BlockError<VM::Error>> {
         let internal = |e: blockstm_mvmemory::InvariantError| BlockError::Internal(e.to_string());
-        if threads == 1 || self.txns.len() < PARALLEL_TEARDOWN_TXNS {
+        if self.parts.is_empty() {
             // One part is the whole sorted state; the slots are freed with the block.
             return self.mv.take_snapshot_part(committed, 0, 1).map_err(internal);
         }
-        let chunk = self.last.len().div_ceil(threads);
-        let part = |i: usize| {
-            for slot in self.last.iter().skip(i * chunk).take(chunk) {
-                drop(std::mem::take(&mut *slot.lock()));
+        // Parts the workers took are of the whole block (they take them only then, and then
+        // `committed` is all of it); the others are taken now, one per thread.
+        let mut runs: Vec<_> = self.parts.iter().map(|slot| slot.lock().take()).collect();
+        let missing: Vec<usize> = (0..runs.len()).filter(|&i| runs[i].is_none()).collect();
+        std::thread::scope(|scope| {
+            let others: Vec<_> = missing
+                .iter()
+                .skip(1)
+                .map(|&i| (i, scope.spawn(move || self.take_part(committed, i))))
+                .collect();
+            if let Some(&first) = missing.first() {
+                runs[first] = Some(self.take_part(committed, first));
             }
-            self.mv.take_snapshot_part(committed, i, threads)
-        };
-        let runs = std::thread::scope(|scope| {
-            let others: Vec<_> = (1..threads).map(|i| scope.spawn(move || part(i))).collect();
-            let mut runs = vec![part(0)];
-            runs.extend(
-                others.into_iter().map(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e))),
-            );
-            runs
+            for (i, handle) in others {
+                runs[i] = Some(handle.join().unwrap_or_else(|e| std::panic::resume_unwind(e)));
+            }
         });
-        let runs = runs.into_iter().collect::<Result<Vec<_>, _>>().map_err(internal)?;
+        let runs = runs.into_iter().flatten().collect::<Result<Vec<_>, _>>().map_err(internal)?;
         Ok(blockstm_mvmemory::merge_runs(runs))
     }
 
@@ -693,13 +738,13 @@ where
         match end.take() {
             Some(End::Error(error)) => return Err(error),
             Some(End::Hook) => {
-                let state = self.take_state(committed, threads)?;
+                let state = self.take_state(committed)?;
                 return Ok(BlockOutput { outputs, state, ended_early: true, stats });
             }
             None => {}
         }
         if committed == self.txns.len() {
-            let state = self.take_state(committed, threads)?;
+            let state = self.take_state(committed)?;
             return Ok(BlockOutput { outputs, state, ended_early: false, stats });
         }
         let reason = match halt_reason {

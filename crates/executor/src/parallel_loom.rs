@@ -74,12 +74,13 @@ fn run_model(txns: &'static [(u8, u8)], preemption_bound: usize) {
             counters: Counters::default(),
             deadline: None,
             adaptive: None,
+            parts: Box::new([]),
         });
         let other = {
             let block = Arc::clone(&block);
-            loom::thread::spawn(move || block.worker())
+            loom::thread::spawn(move || block.worker(1))
         };
-        block.worker();
+        block.worker(0);
         other.join().expect("worker");
         let out = block.finish(2).expect("parallel result");
         assert_eq!(out.outputs, outputs);

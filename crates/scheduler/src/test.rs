@@ -103,12 +103,11 @@ fn new_location_below_validation_idx_starts_a_wave() {
     let (val1, wave) = validate(&s);
     assert_eq!((val1, wave), (v(1, 0), 0));
     s.finish_validation(val1, wave);
-    // 0 writes a location for the first time while validation_idx is 2: a new wave from 0.
-    assert_eq!(s.finish_execution(v0, true), None);
-    assert_eq!(unpack(s.validation_idx.load(Ordering::SeqCst)), (1, 0));
-    let (val0, wave) = validate(&s);
-    assert_eq!((val0, wave), (v(0, 0), 1));
-    s.finish_validation(val0, wave);
+    // 0 writes a location for the first time while validation_idx is 2: a new wave from 1,
+    // and 0 validates itself in it.
+    assert_eq!(s.finish_execution(v0, true), Some(Task::Validate { version: v0, wave: 1 }));
+    assert_eq!(unpack(s.validation_idx.load(Ordering::SeqCst)), (1, 1));
+    s.finish_validation(v0, 1);
     // 1's validation of wave 0 predates 0's write: 0 commits, 1 must wait for wave 1.
     assert_eq!(commit_all(&s), vec![v(0, 0)]);
     let (again, wave) = validate(&s);
