@@ -146,6 +146,24 @@ impl Figures {
             path: path_of(&c.stats),
         }
     }
+
+    /// The header of [`Self::ratio_columns`].
+    pub(crate) fn ratio_header() -> String {
+        format!("{:>8} {:>15} {:>7} {:>6}", "speedup", "range", "bound", "eff")
+    }
+
+    /// Speedup, its range, the bound and the efficiency, as the `bench` and `eth` tables print
+    /// them.
+    pub(crate) fn ratio_columns(&self) -> String {
+        format!(
+            "{:>7.3}x {:>6.2}x..{:>5.2}x {:>6.2}x {:>5.0}%",
+            self.speedup,
+            self.speedup_min,
+            self.speedup_max,
+            self.bound,
+            self.efficiency * 100.0
+        )
+    }
 }
 
 #[derive(Debug, Serialize)]
@@ -340,33 +358,26 @@ impl Bench<'_> {
 
 fn print_table(rows: &[Row]) {
     println!(
-        "{:<13} {:>6} {:>3} {:>9} {:>9} {:>8} {:>15} {:>7} {:>6} {:>9} {:>8} {:>9}  path",
+        "{:<13} {:>6} {:>3} {:>9} {:>9} {} {:>9} {:>8} {:>9}  path",
         "workload",
         "txns",
         "P",
         "seq ms",
         "par ms",
-        "speedup",
-        "range",
-        "bound",
-        "eff",
+        Figures::ratio_header(),
         "exec/txn",
         "val/txn",
         "tps"
     );
     for r in rows {
         println!(
-            "{:<13} {:>6} {:>3} {:>9.2} {:>9.2} {:>7.3}x {:>6.2}x..{:>5.2}x {:>6.2}x {:>5.0}% {:>9.3} {:>8.3} {:>9.0}  {}",
+            "{:<13} {:>6} {:>3} {:>9.2} {:>9.2} {} {:>9.3} {:>8.3} {:>9.0}  {}",
             r.workload,
             r.txns,
             r.threads,
             r.fig.seq_ms,
             r.fig.par_ms,
-            r.fig.speedup,
-            r.fig.speedup_min,
-            r.fig.speedup_max,
-            r.fig.bound,
-            r.fig.efficiency * 100.0,
+            r.fig.ratio_columns(),
             r.fig.exec_per_txn,
             r.fig.val_per_txn,
             r.tps,

@@ -185,7 +185,7 @@ fn totals(rows: &[BlockRow]) -> Totals {
 
 fn print_table(rows: &[BlockRow], t: &Totals) {
     println!(
-        "{:>9} {:<15} {:>5} {:>10} {:>3} {:>8} {:>8} {:>8} {:>15} {:>7} {:>5} {:>8}  path",
+        "{:>9} {:<15} {:>5} {:>10} {:>3} {:>8} {:>8} {} {:>8}  path",
         "block",
         "fork",
         "txns",
@@ -193,15 +193,12 @@ fn print_table(rows: &[BlockRow], t: &Totals) {
         "P",
         "seq ms",
         "par ms",
-        "speedup",
-        "range",
-        "bound",
-        "eff",
+        Figures::ratio_header(),
         "exec/txn"
     );
     for r in rows {
         println!(
-            "{:>9} {:<15} {:>5} {:>10} {:>3} {:>8.3} {:>8.3} {:>7.3}x {:>6.2}x..{:>5.2}x {:>6.2}x {:>4.0}% {:>8.3}  {}",
+            "{:>9} {:<15} {:>5} {:>10} {:>3} {:>8.3} {:>8.3} {} {:>8.3}  {}",
             r.block,
             r.fork,
             r.txns,
@@ -209,11 +206,7 @@ fn print_table(rows: &[BlockRow], t: &Totals) {
             r.threads,
             r.fig.seq_ms,
             r.fig.par_ms,
-            r.fig.speedup,
-            r.fig.speedup_min,
-            r.fig.speedup_max,
-            r.fig.bound,
-            r.fig.efficiency * 100.0,
+            r.fig.ratio_columns(),
             r.fig.exec_per_txn,
             r.fig.path
         );

@@ -8,13 +8,11 @@ use crate::{
     BlockError, BlockExecutor, BlockOutput, BlockResult, CommitHook, Config, Fallback, Halt, Stats, Storage,
     TxnView, Vm,
 };
-use blockstm_mvmemory::{
-    Delta, MaterializeError, MvMemory, MvRead, TxnIndex, Version as MvVersionId, apply_deltas,
-};
+use blockstm_mvmemory::{Delta, MaterializeError, MvMemory, MvRead, TxnIndex, Version as MvVersionId};
 use blockstm_scheduler::{CommitGuard, HaltReason, MAX_TXNS, Scheduler, Task, Version};
 use blockstm_sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use blockstm_sync::{Backoff, Mutex};
-use blockstm_validator::{ReadOrigin, ReadSet, validate};
+use blockstm_validator::{ReadOrigin, ReadSet, resolve_deltas, validate};
 use smallvec::SmallVec;
 use std::fmt;
 use std::ops::ControlFlow;
@@ -928,11 +926,7 @@ where
                     }
                 },
                 MvRead::Deltas { base, deltas } => {
-                    let base = match base {
-                        Some((_, value)) => Ok(Some(value)),
-                        None => self.storage.read(key),
-                    };
-                    match base.ok().and_then(|base| apply_deltas(base.as_ref(), &deltas).ok()) {
+                    match resolve_deltas(base, &deltas, || self.storage.read(key)) {
                         Some(value) => {
                             self.capture(
                                 key,

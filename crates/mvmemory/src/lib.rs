@@ -58,6 +58,7 @@ use ahash::RandomState;
 use blockstm_sync::{Mutex, RwLock};
 use smallvec::SmallVec;
 use std::collections::HashMap;
+use std::collections::hash_map::Entry as MapEntry;
 use std::fmt;
 use std::hash::Hash;
 
@@ -488,11 +489,20 @@ where
         }) {
             return new;
         }
-        // First write of this location in the block: create it under the shard's write lock
-        // (another thread may have created it meanwhile; `entry` API covers both).
+        // First write of this location in the block: create it under the shard's write lock,
+        // holding the entry from the start. The write lock excludes every other user of the
+        // shard, so the location's own lock is not taken (it was a locked instruction per new
+        // location, waiting on the store into the freshly allocated bucket).
+        let entry = entry.take().expect("entry is taken once");
         let mut shard = self.shard(key).write();
-        let versions = shard.entry(key.clone()).or_default();
-        versions.lock().insert(txn_idx, entry.take().expect("entry is taken once"))
+        match shard.entry(key.clone()) {
+            // Another thread created it meanwhile.
+            MapEntry::Occupied(versions) => versions.into_mut().get_mut().insert(txn_idx, entry),
+            MapEntry::Vacant(slot) => {
+                slot.insert(Mutex::new(VersionList { entries: smallvec::smallvec![(txn_idx, entry)] }));
+                true
+            }
+        }
     }
 
     /// Publishes the writes of incarnation `version` and removes the entries the transaction's

@@ -87,6 +87,19 @@ impl<T> Mutex<T> {
             self.0.into_inner().unwrap_or_else(std::sync::PoisonError::into_inner)
         }
     }
+
+    /// The value, through an exclusive borrow: no locking (nobody else can hold the lock).
+    #[inline]
+    pub fn get_mut(&mut self) -> &mut T {
+        #[cfg(not(loom))]
+        {
+            self.0.get_mut()
+        }
+        #[cfg(loom)]
+        {
+            self.0.get_mut().unwrap_or_else(std::sync::PoisonError::into_inner)
+        }
+    }
 }
 
 impl<T: Default> Default for Mutex<T> {

@@ -238,18 +238,24 @@ where
         MvRead::Value { value, .. } => Resolution::Value(Some(value)),
         MvRead::Estimate { blocking } => Resolution::Estimate(blocking),
         MvRead::NotFound => storage(key).map_or(Resolution::StorageFailed, Resolution::Value),
-        MvRead::Deltas { base, deltas } => {
-            let base = match base {
-                Some((_, value)) => Some(value),
-                None => match storage(key) {
-                    Ok(value) => value,
-                    Err(_) => return Resolution::DeltasFailed,
-                },
-            };
-            apply_deltas(base.as_ref(), &deltas)
-                .map_or(Resolution::DeltasFailed, |v| Resolution::Value(Some(v)))
-        }
+        MvRead::Deltas { base, deltas } => resolve_deltas(base, &deltas, || storage(key))
+            .map_or(Resolution::DeltasFailed, |v| Resolution::Value(Some(v))),
     }
+}
+
+/// The value `deltas` give on top of `base`, or on top of the storage value (`storage`) when no
+/// full value is below them: what a read of [`MvRead::Deltas`] sees and its validation
+/// recomputes. `None` if storage or a delta fails.
+pub fn resolve_deltas<V, D: Delta<V>, E>(
+    base: Option<(Version, V)>,
+    deltas: &[D],
+    storage: impl FnOnce() -> Result<Option<V>, E>,
+) -> Option<V> {
+    let base = match base {
+        Some((_, value)) => Some(value),
+        None => storage().ok()?,
+    };
+    apply_deltas(base.as_ref(), deltas).ok()
 }
 
 #[cfg(test)]
