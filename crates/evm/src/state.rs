@@ -17,9 +17,9 @@
 //! or calls), so the epoch it compares with is part of its read set: a clear by a lower
 //! transaction invalidates it through the account location.
 
-use alloy_primitives::{Address, B256, U256};
+use alloy_primitives::{Address, B256, Bytes, U256};
 use blockstm_executor::Delta;
-use revm::bytecode::Bytecode;
+use revm::bytecode::{Bytecode, JumpTable};
 use revm::primitives::KECCAK_EMPTY;
 use revm::state::AccountInfo;
 use std::fmt;
@@ -96,19 +96,43 @@ impl AccountBasic {
         is_empty(info.balance, info.nonce, info.code_hash)
     }
 
+    /// revm's account info. Built field by field: `AccountInfo::default()` clones revm's one
+    /// process-wide empty-code `Arc`, whose count both cores would then write in every
+    /// transaction (a shared cache line); an account without code gets this thread's
+    /// [`empty_code`] instead.
     pub(crate) fn to_revm(&self) -> AccountInfo {
-        let info = AccountInfo { balance: self.balance, nonce: self.nonce, ..AccountInfo::default() };
-        match &self.code {
-            Some(code) => info.with_code_and_hash(code.clone(), self.code_hash),
-            None if self.code_hash == KECCAK_EMPTY => info,
-            None => info.with_code_hash(self.code_hash).without_code(),
-        }
+        let code = match &self.code {
+            Some(code) => code.clone(),
+            None if self.code_hash == KECCAK_EMPTY => empty_code(),
+            None => {
+                return AccountInfo::new(self.balance, self.nonce, self.code_hash, empty_code())
+                    .without_code();
+            }
+        };
+        AccountInfo::new(self.balance, self.nonce, self.code_hash, code)
     }
 
     pub(crate) fn from_revm(info: &AccountInfo) -> Self {
         let code = if info.code_hash == KECCAK_EMPTY { None } else { info.code.clone() };
         Self { balance: info.balance, nonce: info.nonce, code_hash: info.code_hash, code }
     }
+}
+
+thread_local! {
+    /// This thread's copy of revm's empty code (see [`empty_code`]).
+    static EMPTY_CODE: Bytecode = {
+        // SAFETY: the padded bytes, original length and jump table of revm's own empty code
+        // (`Bytecode::new()`): one STOP byte behind zero bytes of code, an empty jump table.
+        unsafe { Bytecode::new_analyzed(Bytes::from_static(&[0x00]), 0, JumpTable::default()) }
+    };
+}
+
+/// The empty code, equal to revm's `Bytecode::new()` but one allocation per thread: cloning
+/// revm's process-wide one writes its reference count from every core. (revm's
+/// `Bytecode::is_default`, which compares pointers, is false for this copy; revm uses it only
+/// as a shortcut with an exact fallback.)
+pub(crate) fn empty_code() -> Bytecode {
+    EMPTY_CODE.with(Clone::clone)
 }
 
 fn is_empty(balance: U256, nonce: u64, code_hash: B256) -> bool {

@@ -16,11 +16,13 @@ use crate::chain::{EthBlock, MAINNET_CHAIN_ID};
 use crate::state::{AccountBasic, AccountState, BalanceCredit, EvmKey, EvmValue, SlotValue};
 use alloy_primitives::{Address, B256, Log, U256};
 use blockstm_executor::{Halt, TxnIndex, TxnView, Vm};
+use revm::ExecuteEvm;
 use revm::bytecode::Bytecode;
 use revm::context::FrameStack;
 use revm::context::result::{EVMError, HaltReason, InvalidTransaction};
-use revm::context::{BlockEnv, CfgEnv, Context, ContextSetters, TxEnv};
+use revm::context::{BlockEnv, CfgEnv, Context, Journal, JournalTr, LocalContext, TxEnv};
 use revm::context_interface::block::BlobExcessGasAndPrice;
+use revm::context_interface::cfg::GasParams;
 use revm::context_interface::{Block, Cfg, ContextTr, Transaction};
 use revm::database_interface::{DBErrorMarker, Database};
 use revm::handler::{EthPrecompiles, instructions::EthInstructions};
@@ -28,8 +30,7 @@ use revm::handler::{EvmTr, FrameResult, Handler, MainnetContext, MainnetEvm};
 use revm::primitives::hardfork::SpecId;
 use revm::primitives::{KECCAK_EMPTY, StorageKey, StorageValue};
 use revm::state::EvmState;
-use revm::{ExecuteEvm, MainContext};
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::collections::hash_map::Entry;
 use std::fmt;
@@ -126,6 +127,51 @@ impl EvmVm {
     pub fn spec(&self) -> SpecId {
         self.spec
     }
+
+    /// revm's context over `db`: as `Context::mainnet().with_db(db).with_block(..).with_cfg(..)`
+    /// builds it, without touching an atomic another core writes. `Context::mainnet()` clones
+    /// revm's process-wide gas table `Arc` (for the default fork), and a clone of `self.cfg`
+    /// clones this VM's, which every worker shares: each a reference count written from both
+    /// cores in every transaction. This thread's copy of the configuration is cloned instead.
+    /// The configuration is a function of the fork (`EvmVm::new`), so the copy is keyed by it.
+    fn context<DB: Database>(&self, db: DB, tx: TxEnv) -> MainnetContext<DB> {
+        let cfg = THREAD_CFG.with_borrow_mut(|cached| match cached {
+            Some((spec, cfg)) if *spec == self.spec => cfg.clone(),
+            _ => {
+                // A deep copy: a gas table of its own, so its count is this thread's alone.
+                let mut cfg = self.cfg.clone();
+                cfg.gas_params = GasParams::new(Arc::new(*cfg.gas_params.table()));
+                cached.insert((self.spec, cfg)).1.clone()
+            }
+        });
+        let mut journaled_state = Journal::new(db);
+        // What `Context::with_cfg` does to the journal (revm's `sync_cfg_to_journal`).
+        journaled_state.set_spec_id(cfg.spec);
+        journaled_state
+            .set_eip7708_config(cfg.is_eip7708_disabled(), cfg.is_eip8246_delayed_clear_disabled());
+        Context {
+            block: self.block.clone(),
+            tx,
+            cfg,
+            journaled_state,
+            chain: (),
+            local: LocalContext::default(),
+            error: Ok(()),
+        }
+    }
+}
+
+thread_local! {
+    /// This thread's copy of the last configuration it executed with (see [`EvmVm::context`]).
+    static THREAD_CFG: RefCell<Option<(SpecId, CfgEnv)>> = const { RefCell::new(None) };
+    /// This thread's hash seeds: `ahash::RandomState::new()` draws from one process-wide
+    /// atomic counter, written from every core (one per transaction, for `ViewDb::accounts`).
+    static THREAD_HASHER: ahash::RandomState = ahash::RandomState::new();
+}
+
+/// A hasher with this thread's seeds (see `THREAD_HASHER`).
+fn thread_hasher() -> ahash::RandomState {
+    THREAD_HASHER.with(Clone::clone)
 }
 
 impl Vm for EvmVm {
@@ -142,9 +188,9 @@ impl Vm for EvmVm {
         txn: &EvmTx,
         view: &mut V,
     ) -> Result<EvmReceipt, EvmError> {
-        let mut db = ViewDb { view, block_hashes: &self.block_hashes, accounts: HashMap::default() };
-        let ctx =
-            Context::mainnet().with_db(&mut db).with_block(self.block.clone()).with_cfg(self.cfg.clone());
+        let accounts = HashMap::with_hasher(thread_hasher());
+        let mut db = ViewDb { view, block_hashes: &self.block_hashes, accounts };
+        let ctx = self.context(&mut db, txn.0.clone());
         // `build_mainnet`, except for the frame stack: it preallocates eight interpreters (a
         // 32 KiB operand stack each, and a clone of revm's one shared empty-bytecode `Arc`,
         // which worker threads then bounce between cores), while a transaction needs one per
@@ -157,7 +203,6 @@ impl Vm for EvmVm {
             precompiles: EthPrecompiles::new(self.spec),
             frame_stack: FrameStack::new(),
         };
-        evm.ctx.set_tx(txn.0.clone());
         let mut handler = FeeHandler { fee: Cell::new(U256::ZERO), _db: std::marker::PhantomData };
         let result = handler.run(&mut evm);
         let state = evm.finalize();
@@ -315,7 +360,7 @@ impl<V: TxnView<EvmKey, EvmValue, BalanceCredit>> Database for ViewDb<'_, V> {
         // Accounts always carry their code (the loader attaches it; a deployment writes it), so
         // revm asks only for the empty code.
         debug_assert_eq!(code_hash, KECCAK_EMPTY, "code is carried by the account");
-        Ok(Bytecode::default())
+        Ok(crate::state::empty_code())
     }
 
     fn storage(&mut self, address: Address, index: StorageKey) -> Result<StorageValue, DbError> {

@@ -1,0 +1,32 @@
+//! Profiling helper: runs one gigagas block's parallel executor repeatedly (Block-STM only, the
+//! adaptive choice of the sequential path off).
+//! `cargo run --release -p blockstm-evm --example profile_gigagas -- THREADS eth-native REPEATS`
+use blockstm_evm::Gigagas;
+use blockstm_executor::{BlockExecutor, Config, ParallelExecutor};
+
+/// The allocator the CLI measures with.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    let threads = args.get(1).and_then(|a| a.parse().ok()).unwrap_or(2);
+    let workload: Gigagas =
+        args.get(2).map_or("eth-native", String::as_str).parse().unwrap_or_else(|e| panic!("{e}"));
+    let repeats = args.get(3).and_then(|a| a.parse().ok()).unwrap_or(20usize).max(1);
+    let block = workload.block(1_000_000_000, 42);
+    let config = Config::new(threads).expect("threads > 0").with_adaptive(false);
+    let executor = ParallelExecutor::new(block.vm(), config);
+    let mut times = Vec::with_capacity(repeats);
+    for round in 0..repeats {
+        let start = std::time::Instant::now();
+        let out = executor.execute_block(&block.pre_state, &block.txns).expect("block runs");
+        times.push(start.elapsed());
+        if round + 1 == repeats {
+            println!("{:?}", out.stats);
+        }
+        std::hint::black_box(out);
+    }
+    times.sort_unstable();
+    println!("median {:?} (min {:?}, max {:?})", times[repeats / 2], times[0], times[repeats - 1]);
+}
