@@ -1,7 +1,8 @@
 //! Profiling helper: runs one gigagas block's parallel executor repeatedly (Block-STM only, the
 //! adaptive choice of the sequential path off).
 //! `cargo run --release -p blockstm-evm --example profile_gigagas -- THREADS eth-native REPEATS`
-use blockstm_evm::Gigagas;
+//! (or a mainnet block: `THREADS 3356896 REPEATS`, fixtures from `BLOCKSTM_ETH_FIXTURES`)
+use blockstm_evm::{Fixtures, Gigagas};
 use blockstm_executor::{BlockExecutor, Config, ParallelExecutor};
 
 /// The allocator the CLI measures with.
@@ -11,10 +12,15 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     let threads = args.get(1).and_then(|a| a.parse().ok()).unwrap_or(2);
-    let workload: Gigagas =
-        args.get(2).map_or("eth-native", String::as_str).parse().unwrap_or_else(|e| panic!("{e}"));
+    let workload = args.get(2).map_or("eth-native", String::as_str);
     let repeats = args.get(3).and_then(|a| a.parse().ok()).unwrap_or(20usize).max(1);
-    let block = workload.block(1_000_000_000, 42);
+    let block = match workload.parse::<u64>() {
+        Ok(number) => Fixtures::from_env()
+            .expect("BLOCKSTM_ETH_FIXTURES is set")
+            .and_then(|fixtures| fixtures.load(number))
+            .unwrap_or_else(|e| panic!("{e}")),
+        Err(_) => workload.parse::<Gigagas>().unwrap_or_else(|e| panic!("{e}")).block(1_000_000_000, 42),
+    };
     let config = Config::new(threads).expect("threads > 0").with_adaptive(false);
     let executor = ParallelExecutor::new(block.vm(), config);
     let mut times = Vec::with_capacity(repeats);

@@ -14,6 +14,7 @@
 
 use crate::chain::{EthBlock, MAINNET_CHAIN_ID};
 use crate::state::{AccountBasic, AccountState, BalanceCredit, EvmKey, EvmValue, SlotValue};
+use alloy_primitives::map::AddressMap;
 use alloy_primitives::{Address, B256, Log, U256};
 use blockstm_executor::{Halt, TxnIndex, TxnView, Vm};
 use revm::ExecuteEvm;
@@ -164,14 +165,6 @@ impl EvmVm {
 thread_local! {
     /// This thread's copy of the last configuration it executed with (see [`EvmVm::context`]).
     static THREAD_CFG: RefCell<Option<(SpecId, CfgEnv)>> = const { RefCell::new(None) };
-    /// This thread's hash seeds: `ahash::RandomState::new()` draws from one process-wide
-    /// atomic counter, written from every core (one per transaction, for `ViewDb::accounts`).
-    static THREAD_HASHER: ahash::RandomState = ahash::RandomState::new();
-}
-
-/// A hasher with this thread's seeds (see `THREAD_HASHER`).
-fn thread_hasher() -> ahash::RandomState {
-    THREAD_HASHER.with(Clone::clone)
 }
 
 impl Vm for EvmVm {
@@ -188,8 +181,7 @@ impl Vm for EvmVm {
         txn: &EvmTx,
         view: &mut V,
     ) -> Result<EvmReceipt, EvmError> {
-        let accounts = HashMap::with_hasher(thread_hasher());
-        let mut db = ViewDb { view, block_hashes: &self.block_hashes, accounts };
+        let mut db = ViewDb { view, block_hashes: &self.block_hashes, accounts: AddressMap::default() };
         let ctx = self.context(&mut db, txn.0.clone());
         // `build_mainnet`, except for the frame stack: it preallocates eight interpreters (a
         // 32 KiB operand stack each, and a clone of revm's one shared empty-bytecode `Arc`,
@@ -236,8 +228,8 @@ impl Vm for EvmVm {
     fn dependency_hints(&self, txns: &[EvmTx]) -> Vec<Option<TxnIndex>> {
         // Sized for a sender and a recipient per transaction: growing it rehashed every entry
         // several times over a gigagas block (the hints run on one thread before the workers).
-        let mut last_change: HashMap<Address, TxnIndex, ahash::RandomState> =
-            HashMap::with_capacity_and_hasher(2 * txns.len(), ahash::RandomState::new());
+        let mut last_change: AddressMap<TxnIndex> =
+            AddressMap::with_capacity_and_hasher(2 * txns.len(), Default::default());
         txns.iter()
             .enumerate()
             .map(|(i, EvmTx(tx))| {
@@ -289,7 +281,9 @@ impl From<Halt> for DbError {
 struct ViewDb<'a, V> {
     view: &'a mut V,
     block_hashes: &'a HashMap<u64, B256>,
-    accounts: HashMap<Address, AccountState, ahash::RandomState>,
+    /// alloy's map for addresses (foldhash, seeded per thread: `ahash::RandomState::new()`
+    /// bumps one process-wide atomic counter, written from every core once per transaction).
+    accounts: AddressMap<AccountState>,
 }
 
 /// The account at `address` as this execution first read it: from `accounts`, else read
@@ -297,7 +291,7 @@ struct ViewDb<'a, V> {
 /// for its account's epoch).
 fn cached_account<'m, V: TxnView<EvmKey, EvmValue, BalanceCredit>>(
     view: &mut V,
-    accounts: &'m mut HashMap<Address, AccountState, ahash::RandomState>,
+    accounts: &'m mut AddressMap<AccountState>,
     address: Address,
 ) -> Result<&'m AccountState, Halt> {
     Ok(match accounts.entry(address) {
