@@ -43,6 +43,29 @@ pub struct BlockHeader {
     pub ommers: usize,
 }
 
+impl BlockHeader {
+    /// The header of a post-merge block built in code (synthetic blocks, tests): block
+    /// `number` at `timestamp` (which picks the fork), fee recipient `0xbebe..be`, the given gas
+    /// limit and base fee, no blob gas used before; the checked fields (gas used, bloom,
+    /// receipts root) are zero, as nothing checks such a block against them.
+    pub fn synthetic(number: u64, timestamp: u64, gas_limit: u64, base_fee: u64) -> Self {
+        Self {
+            number,
+            beneficiary: Address::repeat_byte(0xbe),
+            timestamp,
+            gas_limit,
+            gas_used: 0,
+            base_fee: Some(base_fee),
+            difficulty: U256::ZERO,
+            mix_hash: Some(B256::ZERO),
+            logs_bloom: Bloom::ZERO,
+            receipts_root: B256::ZERO,
+            excess_blob_gas: Some(0),
+            ommers: 0,
+        }
+    }
+}
+
 /// A validator withdrawal (Shanghai on), credited after the transactions.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Withdrawal {

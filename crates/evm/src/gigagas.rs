@@ -16,7 +16,7 @@
 use crate::chain::{BlockHeader, EthBlock, PreState};
 use crate::state::{AccountBasic, AccountState, EvmKey, EvmValue, SlotValue};
 use crate::vm::EvmTx;
-use alloy_primitives::{Address, B256, Bloom, Bytes, TxKind, U256, keccak256};
+use alloy_primitives::{Address, B256, Bytes, TxKind, U256, keccak256};
 use revm::bytecode::Bytecode;
 use revm::context::TxEnv;
 use std::fmt;
@@ -114,21 +114,9 @@ impl Gigagas {
                 (0..txns).map(|i| builder.swap(i, &pools)).collect()
             }
         };
-        let header = BlockHeader {
-            number: 20_000_000,
-            beneficiary: Address::repeat_byte(0xbe),
-            // Cancun.
-            timestamp: 1_720_000_000,
-            gas_limit: gas.saturating_mul(2).max(30_000_000),
-            gas_used: 0,
-            base_fee: Some(BASE_FEE),
-            difficulty: U256::ZERO,
-            mix_hash: Some(B256::ZERO),
-            logs_bloom: Bloom::ZERO,
-            receipts_root: B256::ZERO,
-            excess_blob_gas: Some(0),
-            ommers: 0,
-        };
+        // Timestamp: Cancun.
+        let gas_limit = gas.saturating_mul(2).max(30_000_000);
+        let header = BlockHeader::synthetic(20_000_000, 1_720_000_000, gas_limit, BASE_FEE);
         EthBlock::new(header, txns, Vec::new(), builder.pre_state)
     }
 }

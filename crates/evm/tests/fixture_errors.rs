@@ -39,6 +39,13 @@ fn fixture(name: &str) -> PathBuf {
     dir
 }
 
+/// A fixture directory `name` whose file `file` (relative to it) holds `contents` instead.
+fn corrupted(name: &str, file: &str, contents: &str) -> PathBuf {
+    let dir = fixture(name);
+    std::fs::write(dir.join(file), contents).unwrap();
+    dir
+}
+
 fn load(dir: &Path) -> Result<usize, FixtureError> {
     let fixtures = Fixtures::open(dir)?;
     let mut txns = 0;
@@ -79,8 +86,7 @@ fn truncated_json_names_the_file() {
 
 #[test]
 fn missing_code_names_the_account() {
-    let dir = fixture("missing-code");
-    std::fs::write(dir.join("bytecodes.json"), "{}").unwrap();
+    let dir = corrupted("missing-code", "bytecodes.json", "{}");
     expect_error(
         &dir,
         "pre_state.json",
@@ -91,39 +97,35 @@ fn missing_code_names_the_account() {
 
 #[test]
 fn wrong_field_type_names_the_field() {
-    let dir = fixture("wrong-type");
-    std::fs::write(
-        dir.join("blocks/1/block.json"),
-        block_json().replace(r#""gasUsed":"0x5208""#, r#""gasUsed":[21000]"#),
-    )
-    .unwrap();
+    let dir = corrupted(
+        "wrong-type",
+        "blocks/1/block.json",
+        &block_json().replace(r#""gasUsed":"0x5208""#, r#""gasUsed":[21000]"#),
+    );
     expect_error(&dir, "block.json", "gasUsed", "");
 
-    let dir = fixture("wrong-type-tx");
-    std::fs::write(
-        dir.join("blocks/1/block.json"),
-        block_json().replace(r#""gas":"0x5208""#, r#""gas":true"#),
-    )
-    .unwrap();
+    let dir = corrupted(
+        "wrong-type-tx",
+        "blocks/1/block.json",
+        &block_json().replace(r#""gas":"0x5208""#, r#""gas":true"#),
+    );
     expect_error(&dir, "block.json", "transactions[0].gas", "");
 
-    let dir = fixture("wrong-type-state");
-    std::fs::write(
-        dir.join("blocks/1/pre_state.json"),
-        pre_state_json().replace(r#""nonce":1"#, r#""nonce":"one""#),
-    )
-    .unwrap();
+    let dir = corrupted(
+        "wrong-type-state",
+        "blocks/1/pre_state.json",
+        &pre_state_json().replace(r#""nonce":1"#, r#""nonce":"one""#),
+    );
     expect_error(&dir, "pre_state.json", "0x00000000000000000000000000000000000000c0.nonce", "invalid type");
 }
 
 #[test]
 fn missing_fields_and_files_are_named() {
-    let dir = fixture("missing-field");
-    std::fs::write(
-        dir.join("blocks/1/block.json"),
-        block_json().replace(r#""miner":"0x00000000000000000000000000000000000000aa","#, ""),
-    )
-    .unwrap();
+    let dir = corrupted(
+        "missing-field",
+        "blocks/1/block.json",
+        &block_json().replace(r#""miner":"0x00000000000000000000000000000000000000aa","#, ""),
+    );
     expect_error(&dir, "block.json", "", "missing field `miner`");
 
     let dir = fixture("missing-file");

@@ -11,7 +11,7 @@
 //!   `SLOAD(0) + 1` at slot 1, so slot 1 tells what a re-created `C` read from its slot 0: 1 if
 //!   the storage of the destroyed `C` (slot 0 = 42) is gone, 43 if it leaked through.
 
-use alloy_primitives::{Address, B256, Bloom, Bytes, TxKind, U256, keccak256};
+use alloy_primitives::{Address, B256, Bytes, TxKind, U256, keccak256};
 use blockstm_evm::{
     AccountBasic, AccountState, BlockHeader, EthBlock, EvmKey, EvmReceipt, EvmTx, EvmValue, PreState,
     SlotValue,
@@ -97,20 +97,7 @@ fn call(from: u8, to: Address, data: &[u8]) -> EvmTx {
 }
 
 fn block(timestamp: u64, txns: Vec<EvmTx>) -> EthBlock {
-    let header = BlockHeader {
-        number: 19_000_000,
-        beneficiary: Address::repeat_byte(0xbe),
-        timestamp,
-        gas_limit: 30_000_000,
-        gas_used: 0,
-        base_fee: Some(BASE_FEE),
-        difficulty: U256::ZERO,
-        mix_hash: Some(B256::ZERO),
-        logs_bloom: Bloom::ZERO,
-        receipts_root: B256::ZERO,
-        excess_blob_gas: Some(0),
-        ommers: 0,
-    };
+    let header = BlockHeader::synthetic(19_000_000, timestamp, 30_000_000, BASE_FEE);
     EthBlock::new(header, txns, Vec::new(), pre_state())
 }
 
