@@ -8,8 +8,8 @@
 //! aborted. A read by transaction `i` returns the entry of the highest `j < i`: the value
 //! sequential execution would see if every transaction below `i` were final.
 //!
-//! The hash of a key only picks a shard; inside a shard keys are compared in full, so a crafted
-//! hash collision costs time, never correctness.
+//! The hash of a key picks a shard and the bucket in the shard's table; inside a shard keys are
+//! compared in full, so a crafted hash collision costs time, never correctness.
 //!
 //! # Operations
 //!
@@ -33,9 +33,10 @@
 //!
 //! # Lock order
 //!
-//! `last_writes[txn]` → shard lock → location lock. Shard locks are held only while one location
-//! is looked up or inserted, and a location lock only while its map is read or changed; no code
-//! holds two shard locks or two location locks at once.
+//! `last_writes[txn]` → shard lock. A shard lock is held only while one location is looked up,
+//! inserted, read or changed; no code holds two shard locks at once. Locations have no lock of
+//! their own: one lock per access instead of a shard read lock and a location lock made a read
+//! one locked read-modify-write pair instead of two, on lines the other cores also write.
 //!
 //! # Examples
 //!
@@ -55,10 +56,10 @@ mod delta;
 pub use delta::{Add, AddOverflow, Delta, NoDelta, apply_deltas};
 
 use ahash::RandomState;
-use blockstm_sync::{Mutex, RwLock};
+use blockstm_sync::{CachePadded, Mutex};
+use hashbrown::HashTable;
+use hashbrown::hash_table::Entry as TableEntry;
 use smallvec::SmallVec;
-use std::collections::HashMap;
-use std::collections::hash_map::Entry as MapEntry;
 use std::fmt;
 use std::hash::Hash;
 
@@ -328,7 +329,7 @@ impl<V: Clone, D: Clone> VersionList<V, D> {
     /// Drops the entries below `txn_idx` once they are at least as many as the rest. Draining
     /// moves every later entry to the front, and on a location every transaction writes (the
     /// fee recipient's deltas) execution runs ahead of commit by hundreds of entries: draining
-    /// at every commit cost a copy of all of them per transaction, under the location's lock.
+    /// at every commit cost a copy of all of them per transaction, under the shard's lock.
     /// Waiting until the dead prefix outweighs the live part makes each entry move O(1) times
     /// (amortised), at most doubling the list. Entries below a committed value are never read
     /// (every reader to come is above it), so keeping them a while changes no result.
@@ -347,7 +348,12 @@ impl<V: Clone, D: Clone> VersionList<V, D> {
     }
 }
 
-type Versions<V, D> = Mutex<VersionList<V, D>>;
+/// One written location: its key and its versions.
+#[derive(Debug)]
+struct Location<K, V, D> {
+    key: K,
+    versions: VersionList<V, D>,
+}
 
 /// What [`VersionList::materialize`] did.
 enum Materialized {
@@ -361,7 +367,9 @@ enum Materialized {
     NotAValueBelow(TxnIndex),
 }
 
-type Shard<K, V, D> = RwLock<HashMap<K, Versions<V, D>, RandomState>>;
+/// One shard: its locations, under one lock. Padded to its own cache line: neighbouring
+/// shards are taken by different threads.
+type Shard<K, V, D> = CachePadded<Mutex<HashTable<Location<K, V, D>>>>;
 
 /// Why [`MvMemory::materialize`] could not turn a transaction's deltas into a value.
 #[derive(Debug, PartialEq, Eq)]
@@ -384,7 +392,10 @@ pub enum MaterializeError<K, E> {
     Invariant(InvariantError),
 }
 
-/// Number of shards. A power of two so the shard is `hash & (SHARDS - 1)`. 64 shards keep the
+/// Where a key's shard is taken from its hash: `(hash >> SHARD_SHIFT) & (SHARDS - 1)`.
+const SHARD_SHIFT: u32 = 40;
+
+/// Number of shards. A power of two so the shard is a mask of the hash. 64 shards keep the
 /// chance that two of the (at most a few dozen) concurrently running transactions touch the same
 /// shard lock at once small, while a block's memory costs only 64 empty maps to create.
 const SHARDS: usize = 64;
@@ -435,7 +446,7 @@ where
                 // sender's and its recipient's): growing the maps by rehashing moves every
                 // bucket and showed in profiles of large blocks. Buckets not yet used are
                 // address space only; the control bytes are one byte each.
-                .map(|_| RwLock::new(HashMap::with_capacity_and_hasher(2 * num_txns / SHARDS, hasher())))
+                .map(|_| CachePadded::new(Mutex::new(HashTable::with_capacity(2 * num_txns / SHARDS))))
                 .collect(),
             last_writes: (0..num_txns).map(|_| Mutex::new(SmallVec::new())).collect(),
         }
@@ -446,20 +457,22 @@ where
         self.last_writes.len()
     }
 
+    /// The hash of `key` and its shard. One hash serves both: the shard takes bits the table
+    /// does not use for small tables (it takes the low bits for the bucket and the top seven
+    /// for the control byte).
     #[inline]
-    fn shard(&self, key: &K) -> &Shard<K, V, D> {
-        // The hash picks a shard only; the map inside compares whole keys.
-        let hash = self.hasher.hash_one(key) as usize;
-        &self.shards[hash & (SHARDS - 1)]
+    fn shard(&self, key: &K) -> (u64, &Shard<K, V, D>) {
+        let hash = self.hasher.hash_one(key);
+        (hash, &self.shards[(hash >> SHARD_SHIFT) as usize & (SHARDS - 1)])
     }
 
     /// Runs `f` on the versions of `key`, if the location was ever written.
     #[inline]
     fn with_versions<R>(&self, key: &K, f: impl FnOnce(&mut VersionList<V, D>) -> R) -> Option<R> {
-        let shard = self.shard(key).read();
-        let versions = shard.get(key)?;
-        let mut versions = versions.lock();
-        Some(f(&mut versions))
+        let (hash, shard) = self.shard(key);
+        let mut shard = shard.lock();
+        let location = shard.find_mut(hash, |location| location.key == *key)?;
+        Some(f(&mut location.versions))
     }
 
     /// The entry of the highest transaction below `txn_idx` that wrote `key`, with its value
@@ -483,23 +496,14 @@ where
 
     /// Inserts `entry` for `txn_idx` at `key`; true if the transaction had no entry there.
     fn insert(&self, key: &K, txn_idx: TxnIndex, entry: Entry<V, D>) -> bool {
-        let mut entry = Some(entry);
-        if let Some(new) = self.with_versions(key, |versions| {
-            versions.insert(txn_idx, entry.take().expect("entry is taken once"))
-        }) {
-            return new;
-        }
-        // First write of this location in the block: create it under the shard's write lock,
-        // holding the entry from the start. The write lock excludes every other user of the
-        // shard, so the location's own lock is not taken (it was a locked instruction per new
-        // location, waiting on the store into the freshly allocated bucket).
-        let entry = entry.take().expect("entry is taken once");
-        let mut shard = self.shard(key).write();
-        match shard.entry(key.clone()) {
-            // Another thread created it meanwhile.
-            MapEntry::Occupied(versions) => versions.into_mut().get_mut().insert(txn_idx, entry),
-            MapEntry::Vacant(slot) => {
-                slot.insert(Mutex::new(VersionList { entries: smallvec::smallvec![(txn_idx, entry)] }));
+        let (hash, shard) = self.shard(key);
+        let mut shard = shard.lock();
+        let rehash = |location: &Location<K, V, D>| self.hasher.hash_one(&location.key);
+        match shard.entry(hash, |location| location.key == *key, rehash) {
+            TableEntry::Occupied(mut location) => location.get_mut().versions.insert(txn_idx, entry),
+            TableEntry::Vacant(slot) => {
+                let versions = VersionList { entries: smallvec::smallvec![(txn_idx, entry)] };
+                slot.insert(Location { key: key.clone(), versions });
                 true
             }
         }
@@ -568,7 +572,7 @@ where
     ) -> Result<(), MaterializeError<K, E>> {
         let last_writes = self.last_writes[txn_idx].lock();
         for key in last_writes.iter() {
-            // Storage is read outside the location lock, and only when no value is below;
+            // Storage is read outside the shard lock, and only when no value is below;
             // nothing below a committed transaction changes, so it stays the value below.
             let mut from_storage = None;
             loop {
@@ -625,13 +629,13 @@ where
     where
         K: Ord,
     {
-        let locations: usize = self.shards.iter().map(|shard| shard.read().len()).sum();
+        let locations: usize = self.shards.iter().map(|shard| shard.lock().len()).sum();
         let mut keys = Vec::with_capacity(locations);
         let mut values = Vec::with_capacity(locations);
         for shard in self.shards.iter() {
-            let shard = shard.read();
-            for (key, versions) in shard.iter() {
-                match versions.lock().below(below) {
+            let shard = shard.lock();
+            for Location { key, versions } in shard.iter() {
+                match versions.below(below) {
                     Some((_, Entry::Value { value, .. })) => {
                         keys.push((key.clone(), values.len()));
                         values.push(Some(value.clone()));
@@ -667,11 +671,10 @@ where
         let mut keys = Vec::new();
         let mut values = Vec::new();
         for shard in self.shards.iter().skip(part).step_by(parts.max(1)) {
-            let map = std::mem::take(&mut *shard.write());
-            keys.reserve(map.len());
-            values.reserve(map.len());
-            for (key, versions) in map {
-                let mut versions = versions.into_inner();
+            let table = std::mem::take(&mut *shard.lock());
+            keys.reserve(table.len());
+            values.reserve(table.len());
+            for Location { key, mut versions } in table {
                 let end = versions.entries.partition_point(|(j, _)| *j < below);
                 let Some(last) = end.checked_sub(1) else { continue };
                 match versions.entries.swap_remove(last) {
