@@ -111,7 +111,8 @@ pub(crate) fn run(args: &EthArgs) -> Result<(), String> {
     let config = Config::new(threads)
         .map_err(|e| e.to_string())?
         .with_adaptive(adaptive)
-        .with_min_parallel_txns(blockstm_evm::MIN_PARALLEL_TXNS);
+        .with_min_parallel_txns(blockstm_evm::MIN_PARALLEL_TXNS)
+        .with_min_mean_cost(blockstm_evm::MIN_MEAN_GAS_LIMIT);
     let mut rows = Vec::new();
     for &number in &numbers {
         progress.set_message(format!("block {number}"));

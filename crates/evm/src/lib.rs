@@ -33,6 +33,16 @@
 /// 0.98x: 3 to 18 transactions), while blocks of 22, 24 and 37 transactions gained 1.09x to 1.33x.
 pub const MIN_PARALLEL_TXNS: usize = 20;
 
+/// Blocks whose transactions' gas limits average below this run on the sequential path when
+/// the EVM is executed by `blockstm eth` and `blockstm bench`
+/// (`Config::with_min_mean_cost`, with [`EvmVm`]'s cost estimate: the sum of the gas limits).
+/// About two plain transfers' worth: a block of mostly transfers (~2.5 us of VM each) gains
+/// nothing on two threads, where Block-STM's own work per transaction is about as much
+/// (measured at P = 2, docs/benchmarks.md: the native-transfer gigagas block at 1.02x, mainnet
+/// blocks 3356896 and 4330482, 44 300 and 36 700 gas per transaction, at 0.71x and 0.93x; every
+/// corpus block that gains has more than 90 000).
+pub const MIN_MEAN_GAS_LIMIT: u64 = 50_000;
+
 mod chain;
 mod fixture;
 mod gigagas;

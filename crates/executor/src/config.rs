@@ -24,6 +24,7 @@ pub struct Config {
     watchdog: Option<Duration>,
     adaptive: bool,
     min_parallel_txns: usize,
+    min_mean_cost: u64,
 }
 
 impl Config {
@@ -37,6 +38,7 @@ impl Config {
             watchdog: None,
             adaptive: true,
             min_parallel_txns: 0,
+            min_mean_cost: 0,
         })
     }
 
@@ -72,6 +74,9 @@ impl Config {
     ///   location), and the rest of the block runs sequentially from the committed prefix;
     /// - a block with fewer than [`min_parallel_txns`](Self::with_min_parallel_txns)
     ///   transactions runs on the sequential baseline;
+    /// - when the VM gives a [cost estimate](crate::Vm::cost_estimate), a block whose
+    ///   transactions cost less than [`min_mean_cost`](Self::with_min_mean_cost) each on
+    ///   average runs on the sequential baseline;
     /// - when the VM gives [dependency hints](crate::Vm::dependency_hints), a block whose hints
     ///   chain so many transactions that the block's transactions over the longest chain is
     ///   below [`HINTED_MIN_PARALLELISM`](crate::HINTED_MIN_PARALLELISM) (one sender paying
@@ -94,6 +99,21 @@ impl Config {
     /// See [`with_min_parallel_txns`](Self::with_min_parallel_txns).
     pub fn min_parallel_txns(&self) -> usize {
         self.min_parallel_txns
+    }
+
+    /// The adaptive choice runs a block on the sequential baseline when the VM's
+    /// [cost estimate](crate::Vm::cost_estimate) of it, divided by its transactions, is below
+    /// `cost` (0, the default, never; a VM without estimates is never affected): each
+    /// transaction then costs so little that the executor's own work per transaction takes
+    /// what the threads would gain. In the VM's unit; measure it (the EVM's, in gas, is
+    /// `blockstm_evm::MIN_MEAN_GAS_LIMIT`).
+    pub fn with_min_mean_cost(self, cost: u64) -> Self {
+        Self { min_mean_cost: cost, ..self }
+    }
+
+    /// See [`with_min_mean_cost`](Self::with_min_mean_cost).
+    pub fn min_mean_cost(&self) -> u64 {
+        self.min_mean_cost
     }
 
     /// Whether the adaptive choice is on.
@@ -121,13 +141,7 @@ impl Default for Config {
     /// One thread per available core.
     fn default() -> Self {
         let threads = std::thread::available_parallelism().unwrap_or(NonZeroUsize::MIN);
-        Self {
-            threads,
-            max_incarnations: DEFAULT_MAX_INCARNATIONS,
-            watchdog: None,
-            adaptive: true,
-            min_parallel_txns: 0,
-        }
+        Self { threads, ..Self::new(1).expect("one thread is a valid configuration") }
     }
 }
 

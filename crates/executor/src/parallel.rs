@@ -111,25 +111,38 @@ impl<VM: Vm> ParallelExecutor<VM> {
         &self.config
     }
 
-    /// Why the adaptive rule runs the whole block on the sequential baseline, if it does.
-    fn sequential_reason(
-        &self,
-        threads: usize,
-        num_txns: usize,
-        hints: &[Option<TxnIndex>],
-    ) -> Option<Fallback> {
-        if !self.config.adaptive() {
-            None
-        } else if threads == 1 {
-            // One worker overlaps nothing: the sequential baseline is the fastest way.
-            Some(Fallback::SingleThread)
-        } else if num_txns < self.config.min_parallel_txns() {
-            Some(Fallback::SmallBlock)
-        } else if (num_txns as f64) < HINTED_MIN_PARALLELISM * hinted_chain(hints) as f64 {
-            Some(Fallback::HintedChain)
-        } else {
-            None
+    /// Whether the VM's cost estimate per transaction is below the configured minimum.
+    fn cheap_transactions(&self, txns: &[VM::Transaction]) -> bool {
+        let min = self.config.min_mean_cost();
+        min > 0 && self.vm.cost_estimate(txns).is_some_and(|cost| (cost / txns.len().max(1) as u64) < min)
+    }
+
+    /// The dependency hints for the parallel run, or why the adaptive rule runs the whole block
+    /// on the sequential baseline. The rules that need no hints come first: a block they send
+    /// to the sequential path does not pay for the hints.
+    fn plan(&self, threads: usize, txns: &[VM::Transaction]) -> Result<Vec<Option<TxnIndex>>, Fallback> {
+        let adaptive = self.config.adaptive();
+        if adaptive {
+            if threads == 1 {
+                // One worker overlaps nothing: the sequential baseline is the fastest way.
+                return Err(Fallback::SingleThread);
+            }
+            if txns.len() < self.config.min_parallel_txns() {
+                return Err(Fallback::SmallBlock);
+            }
+            if self.cheap_transactions(txns) {
+                return Err(Fallback::CheapTransactions);
+            }
         }
+        // Hints are not asked for a block that runs on one thread anyway.
+        if threads == 1 {
+            return Ok(Vec::new());
+        }
+        let hints = valid_hints(self.vm.dependency_hints(txns), txns.len());
+        if adaptive && (txns.len() as f64) < HINTED_MIN_PARALLELISM * hinted_chain(&hints) as f64 {
+            return Err(Fallback::HintedChain);
+        }
+        Ok(hints)
     }
 }
 
@@ -160,14 +173,15 @@ impl<VM: Vm> BlockExecutor<VM> for ParallelExecutor<VM> {
             });
         }
 
-        // Hints are not asked for a block that runs on one thread anyway.
-        let hints =
-            if threads > 1 { valid_hints(self.vm.dependency_hints(txns), num_txns) } else { Vec::new() };
-        if let Some(reason) = self.sequential_reason(threads, num_txns, &hints) {
-            tracing::debug!(?reason, "adaptive rule: sequential block");
-            let stats = Stats { threads, fallback: Some(reason), fallback_from: Some(0), ..Stats::default() };
-            return sequential_block(&self.vm, storage, txns, hook, stats);
-        }
+        let hints = match self.plan(threads, txns) {
+            Ok(hints) => hints,
+            Err(reason) => {
+                tracing::debug!(?reason, "adaptive rule: sequential block");
+                let stats =
+                    Stats { threads, fallback: Some(reason), fallback_from: Some(0), ..Stats::default() };
+                return sequential_block(&self.vm, storage, txns, hook, stats);
+            }
+        };
         let adaptive = (self.config.adaptive() && num_txns >= ADAPTIVE_MIN_TXNS).then(Warmup::new);
         let block = Block {
             vm: &self.vm,

@@ -65,6 +65,9 @@ pub enum Fallback {
     /// The VM's dependency hints chain too much of the block to run it in parallel (see
     /// [`HINTED_MIN_PARALLELISM`](crate::HINTED_MIN_PARALLELISM)).
     HintedChain,
+    /// The VM's [cost estimate](crate::Vm::cost_estimate) per transaction is below
+    /// [`Config::with_min_mean_cost`](crate::Config::with_min_mean_cost).
+    CheapTransactions,
 }
 
 impl Stats {

@@ -99,6 +99,16 @@ pub trait Vm: Sync {
         let _ = txns;
         Vec::new()
     }
+
+    /// Optional: an estimate of the block's total work before it runs, in a unit of the VM's
+    /// choosing (the EVM's: the transactions' gas limits), asked once per block when
+    /// [`Config::with_min_mean_cost`](crate::Config::with_min_mean_cost) is set. A block whose
+    /// estimate per transaction is below that minimum runs sequentially. `None` (the default):
+    /// no estimate, the rule does not apply.
+    fn cost_estimate(&self, txns: &[Self::Transaction]) -> Option<u64> {
+        let _ = txns;
+        None
+    }
 }
 
 /// The state as one transaction sees it.

@@ -160,7 +160,7 @@ fn dependency_hints_take_effect_on_a_chain() {
 }
 
 #[test]
-fn small_blocks_and_hinted_chains_run_sequentially_when_adaptive() {
+fn small_blocks_cheap_blocks_and_hinted_chains_run_sequentially_when_adaptive() {
     let n = 200u32;
     let block = |hint: &dyn Fn(u32) -> Option<usize>| -> Vec<Tx> {
         (0..n)
@@ -190,4 +190,15 @@ fn small_blocks_and_hinted_chains_run_sequentially_when_adaptive() {
         (Some(Fallback::SmallBlock), Some(0), 0)
     );
     assert_eq!(stats_of(config.with_min_parallel_txns(n as usize), &unhinted).fallback, None);
+    // TestVm's estimate: 23 per transaction here (three operations, 20 rounds of work). The
+    // rule comes before the hints: the hinted chain is cheap first.
+    for txns in [&unhinted, &chain] {
+        let stats = stats_of(config.with_min_mean_cost(24), txns);
+        assert_eq!(
+            (stats.fallback, stats.fallback_from, stats.validations),
+            (Some(Fallback::CheapTransactions), Some(0), 0)
+        );
+        assert_eq!(stats_of(config.with_min_mean_cost(24).with_adaptive(false), txns).fallback, None);
+    }
+    assert_eq!(stats_of(config.with_min_mean_cost(23), &unhinted).fallback, None);
 }

@@ -94,6 +94,12 @@ impl Vm for TestVm {
     type Error = TestError;
     type Delta = Add;
 
+    /// One per operation plus the rounds of `Work`.
+    fn cost_estimate(&self, txns: &[Tx]) -> Option<u64> {
+        let op = |op: &Op| if let Op::Work(rounds) = op { 1 + u64::from(*rounds) } else { 1 };
+        Some(txns.iter().flat_map(|tx| &tx.ops).map(op).sum())
+    }
+
     fn dependency_hints(&self, txns: &[Tx]) -> Vec<Option<TxnIndex>> {
         if txns.iter().all(|tx| tx.hint.is_none()) {
             return Vec::new();
