@@ -28,7 +28,7 @@ const TOKEN_CODE: &str = include_str!("../contracts/Token.bin-runtime");
 const POOL_CODE: &str = include_str!("../contracts/Pool.bin-runtime");
 
 /// Tokens the ERC-20 block transfers (round robin).
-const ERC20_TOKENS: usize = 8;
+pub const ERC20_TOKENS: usize = 8;
 /// Pools the AMM block swaps on (chosen at random per swap), each with its own pair of tokens.
 pub const AMM_POOLS: usize = 8;
 /// Base fee of the synthetic blocks, wei, and the priority fee every transaction pays.

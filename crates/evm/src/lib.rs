@@ -55,7 +55,7 @@ pub use chain::{
     BlockHeader, EthBlock, HeaderMismatch, MAINNET_CHAIN_ID, PreState, Withdrawal, block_reward, spec_at,
 };
 pub use fixture::{FIXTURES_ENV, FixtureError, Fixtures};
-pub use gigagas::{AMM_POOLS, Gigagas, UnknownGigagas};
+pub use gigagas::{AMM_POOLS, ERC20_TOKENS, Gigagas, UnknownGigagas};
 pub use revm::primitives::hardfork::SpecId;
 pub use state::{AccountBasic, AccountState, BalanceCredit, CreditError, EvmKey, EvmValue, SlotValue};
 pub use vm::{EvmError, EvmReceipt, EvmTx, EvmVm};

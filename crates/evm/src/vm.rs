@@ -220,16 +220,16 @@ impl Vm for EvmVm {
         Ok(EvmReceipt { tx_type: txn.0.tx_type, success, gas_used, logs: result.into_logs() })
     }
 
-    /// Each transaction is hinted with the last lower transaction that changed its sender's or
-    /// its recipient's account as far as the transaction fields tell: sent from it, or sent
-    /// value to it. Every transaction reads both accounts, so these are real dependencies (the
-    /// nonce chain of one sender above all: a pool paying out from the beneficiary, an exchange
-    /// hot wallet). Transfers made inside contract code are not visible here and not hinted.
     /// The transactions' gas limits: what each may spend, known before it runs.
     fn cost_estimate(&self, txns: &[EvmTx]) -> Option<u64> {
         Some(txns.iter().fold(0u64, |sum, EvmTx(tx)| sum.saturating_add(tx.gas_limit)))
     }
 
+    /// Each transaction is hinted with the last lower transaction that changed its sender's or
+    /// its recipient's account as far as the transaction fields tell: sent from it, or sent
+    /// value to it. Every transaction reads both accounts, so these are real dependencies (the
+    /// nonce chain of one sender above all: a pool paying out from the beneficiary, an exchange
+    /// hot wallet). Transfers made inside contract code are not visible here and not hinted.
     fn dependency_hints(&self, txns: &[EvmTx]) -> Vec<Option<TxnIndex>> {
         // Sized for a sender and a recipient per transaction: growing it rehashed every entry
         // several times over a gigagas block (the hints run on one thread before the workers).

@@ -3,7 +3,7 @@
 //!
 //! # Why
 //!
-//! Every other crate imports `blockstm_sync::{Mutex, RwLock, Backoff, atomic::*}`. In a normal
+//! Every other crate imports `blockstm_sync::{Mutex, Backoff, atomic::*}`. In a normal
 //! build these are thin wrappers over `parking_lot`, `crossbeam-utils` and `std::sync::atomic`. Under `RUSTFLAGS="--cfg loom"` they become `loom`'s types, so the loom
 //! models can explore every interleaving of the algorithm without the algorithm knowing.
 //!
@@ -13,14 +13,14 @@
 //! | normal build                 | under `cfg(loom)`                         |
 //! |------------------------------|-------------------------------------------|
 //! | `parking_lot::Mutex`         | `loom::sync::Mutex` (poison ignored)      |
-//! | `parking_lot::RwLock`        | `loom::sync::Mutex` (readers serialized)  |
 //! | `crossbeam_utils::Backoff`   | `loom::thread::yield_now`                 |
 //! | `std::sync::atomic::*`       | `loom::sync::atomic::*`                   |
 //! | `std::sync::Arc`             | `loom::sync::Arc`                         |
 //!
-//! loom 0.7's own `RwLock` model asserted on valid read acquisitions in our models (its reader
-//! bookkeeping has open bugs), so under loom the reader-writer lock is a mutex: stronger
-//! exclusion, and since readers change nothing no interleaving of the algorithm is lost.
+//! There is no reader-writer lock: its only user, the multi-version memory, takes one mutex
+//! per shard (one locked read-modify-write pair per access instead of a read lock and a
+//! location lock). loom 0.7's own `RwLock` model also asserted on valid read acquisitions in
+//! our models, so a new one would need the same care.
 //!
 //! # Locks never poison
 //!
@@ -41,7 +41,7 @@ pub use loom::sync::Arc;
 pub use std::sync::Arc;
 
 mod lock;
-pub use lock::{Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuard};
+pub use lock::{Mutex, MutexGuard};
 
 mod backoff;
 pub use backoff::{Backoff, SpinWait};
