@@ -1,5 +1,6 @@
 //! Profiling helper: runs one scenario's parallel executor repeatedly.
-//! `cargo run --release --example profile_one -- THREADS WORKLOAD REPEATS [WORK_US]`
+//! `cargo run --release --example profile_one -- THREADS WORKLOAD REPEATS [WORK_US]`; prints the
+//! last block's statistics and the median and minimum block time.
 //! (`BLOCKSTM_ADAPTIVE=0` turns the adaptive choice of the sequential path off.)
 use blockstm::{BlockExecutor, Config, ParallelExecutor};
 use blockstm_workloads::{WorkVm, Workload};
@@ -17,12 +18,18 @@ fn main() {
     let adaptive = std::env::var("BLOCKSTM_ADAPTIVE").map_or(true, |v| v != "0");
     let executor =
         ParallelExecutor::new(vm, Config::new(threads).expect("threads > 0").with_adaptive(adaptive));
+    let mut times = Vec::with_capacity(repeats);
     for round in 0..repeats {
         let start = std::time::Instant::now();
         let out = executor.execute_block(&storage, &txns).expect("block runs");
+        times.push(start.elapsed());
         if round + 1 == repeats {
             println!("{:?} in {:?}", out.stats, start.elapsed());
         }
         std::hint::black_box(out);
+    }
+    times.sort();
+    if let (Some(min), Some(median)) = (times.first(), times.get(times.len() / 2)) {
+        println!("median {median:?}, min {min:?} over {repeats} blocks");
     }
 }

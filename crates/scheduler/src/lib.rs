@@ -186,17 +186,25 @@ pub enum HaltReason {
     },
 }
 
+/// The shared indices and task count, on one cache line: every task claim reads both indices
+/// and changes the count and one index, so on separate lines each claim pulled three lines
+/// from the other core.
+#[derive(Debug)]
+struct Indices {
+    execution_idx: AtomicUsize,
+    /// `pack(wave, idx)`.
+    validation_idx: AtomicU64,
+    decrease_cnt: AtomicUsize,
+    num_active_tasks: AtomicUsize,
+}
+
 /// The Block-STM scheduler for one block. See the [crate docs](crate).
 pub struct Scheduler {
     num_txns: usize,
     max_incarnations: Incarnation,
-    execution_idx: CachePadded<AtomicUsize>,
-    /// `pack(wave, idx)`.
-    validation_idx: CachePadded<AtomicU64>,
-    decrease_cnt: CachePadded<AtomicUsize>,
-    num_active_tasks: CachePadded<AtomicUsize>,
+    idx: CachePadded<Indices>,
     committed: CachePadded<AtomicUsize>,
-    halted: AtomicBool,
+    halted: CachePadded<AtomicBool>,
     livelock: Mutex<Option<TxnIndex>>,
     /// Not padded: padding each status to a cache line (neighbouring transactions often run on
     /// different threads) measured no gain on 2 cores, 1.65x against 1.74x unpadded on
@@ -207,13 +215,13 @@ pub struct Scheduler {
 
 impl fmt::Debug for Scheduler {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let (wave, vidx) = unpack(self.validation_idx.load(Ordering::SeqCst));
+        let (wave, vidx) = unpack(self.idx.validation_idx.load(Ordering::SeqCst));
         f.debug_struct("Scheduler")
             .field("num_txns", &self.num_txns)
-            .field("execution_idx", &self.execution_idx.load(Ordering::SeqCst))
+            .field("execution_idx", &self.idx.execution_idx.load(Ordering::SeqCst))
             .field("validation_idx", &vidx)
             .field("wave", &wave)
-            .field("num_active_tasks", &self.num_active_tasks.load(Ordering::SeqCst))
+            .field("num_active_tasks", &self.idx.num_active_tasks.load(Ordering::SeqCst))
             .field("committed", &self.committed.load(Ordering::Acquire))
             .field("halted", &self.halted.load(Ordering::Acquire))
             .finish_non_exhaustive()
@@ -229,12 +237,14 @@ impl Scheduler {
         Self {
             num_txns,
             max_incarnations,
-            execution_idx: CachePadded::new(AtomicUsize::new(0)),
-            validation_idx: CachePadded::new(AtomicU64::new(pack(0, 0))),
-            decrease_cnt: CachePadded::new(AtomicUsize::new(0)),
-            num_active_tasks: CachePadded::new(AtomicUsize::new(0)),
+            idx: CachePadded::new(Indices {
+                execution_idx: AtomicUsize::new(0),
+                validation_idx: AtomicU64::new(pack(0, 0)),
+                decrease_cnt: AtomicUsize::new(0),
+                num_active_tasks: AtomicUsize::new(0),
+            }),
             committed: CachePadded::new(AtomicUsize::new(0)),
-            halted: AtomicBool::new(false),
+            halted: CachePadded::new(AtomicBool::new(false)),
             livelock: Mutex::new(None),
             txns: (0..num_txns)
                 .map(|_| {
@@ -316,8 +326,8 @@ impl Scheduler {
         if self.halted.load(Ordering::Acquire) {
             return None;
         }
-        let (_, validation_idx) = unpack(self.validation_idx.load(Ordering::SeqCst));
-        if validation_idx < self.execution_idx.load(Ordering::SeqCst)
+        let (_, validation_idx) = unpack(self.idx.validation_idx.load(Ordering::SeqCst));
+        if validation_idx < self.idx.execution_idx.load(Ordering::SeqCst)
             && let Some(task) = self.next_version_to_validate()
         {
             return Some(task);
@@ -329,30 +339,30 @@ impl Scheduler {
     }
 
     fn next_version_to_execute(&self) -> Option<Task> {
-        if self.execution_idx.load(Ordering::SeqCst) >= self.num_txns {
+        if self.idx.execution_idx.load(Ordering::SeqCst) >= self.num_txns {
             return None;
         }
         // Count the task before claiming the index (see "Memory ordering" above).
-        self.num_active_tasks.fetch_add(1, Ordering::SeqCst);
-        let idx = self.execution_idx.fetch_add(1, Ordering::SeqCst);
+        self.idx.num_active_tasks.fetch_add(1, Ordering::SeqCst);
+        let idx = self.idx.execution_idx.fetch_add(1, Ordering::SeqCst);
         match self.try_incarnate(idx) {
             Some(version) => Some(Task::Execute(version)),
             None => {
-                self.num_active_tasks.fetch_sub(1, Ordering::SeqCst);
+                self.idx.num_active_tasks.fetch_sub(1, Ordering::SeqCst);
                 None
             }
         }
     }
 
     fn next_version_to_validate(&self) -> Option<Task> {
-        if unpack(self.validation_idx.load(Ordering::SeqCst)).1 >= self.num_txns {
+        if unpack(self.idx.validation_idx.load(Ordering::SeqCst)).1 >= self.num_txns {
             return None;
         }
         // Count the task before claiming the index (see "Memory ordering" above).
-        self.num_active_tasks.fetch_add(1, Ordering::SeqCst);
+        self.idx.num_active_tasks.fetch_add(1, Ordering::SeqCst);
         // Increments the index half of the packed word; the index stays below MAX_TXNS plus the
         // number of threads, far from carrying into the wave.
-        let (wave, idx) = unpack(self.validation_idx.fetch_add(1, Ordering::SeqCst));
+        let (wave, idx) = unpack(self.idx.validation_idx.fetch_add(1, Ordering::SeqCst));
         if idx < self.num_txns {
             let st = self.txns[idx].lock();
             // Only executed incarnations are validated; a transaction still executing will be
@@ -361,7 +371,7 @@ impl Scheduler {
                 return Some(Task::Validate { version: Version::new(idx, st.incarnation), wave });
             }
         }
-        self.num_active_tasks.fetch_sub(1, Ordering::SeqCst);
+        self.idx.num_active_tasks.fetch_sub(1, Ordering::SeqCst);
         None
     }
 
@@ -393,15 +403,15 @@ impl Scheduler {
     }
 
     fn decrease_execution_idx(&self, target: TxnIndex) {
-        if self.execution_idx.fetch_min(target, Ordering::SeqCst) > target {
-            self.decrease_cnt.fetch_add(1, Ordering::SeqCst);
+        if self.idx.execution_idx.fetch_min(target, Ordering::SeqCst) > target {
+            self.idx.decrease_cnt.fetch_add(1, Ordering::SeqCst);
         }
     }
 
     /// Lowers `validation_idx` to `target` in a new wave; returns the wave, or `None` if the
     /// index was already at or below `target`.
     fn decrease_validation_idx(&self, target: TxnIndex) -> Option<Wave> {
-        let mut current = self.validation_idx.load(Ordering::SeqCst);
+        let mut current = self.idx.validation_idx.load(Ordering::SeqCst);
         loop {
             let (wave, idx) = unpack(current);
             if idx <= target {
@@ -409,14 +419,14 @@ impl Scheduler {
             }
             // A block would need four billion decreases to wrap the wave.
             let new_wave = wave.wrapping_add(1);
-            match self.validation_idx.compare_exchange_weak(
+            match self.idx.validation_idx.compare_exchange_weak(
                 current,
                 pack(new_wave, target),
                 Ordering::SeqCst,
                 Ordering::SeqCst,
             ) {
                 Ok(_) => {
-                    self.decrease_cnt.fetch_add(1, Ordering::SeqCst);
+                    self.idx.decrease_cnt.fetch_add(1, Ordering::SeqCst);
                     return Some(new_wave);
                 }
                 Err(actual) => current = actual,
@@ -445,7 +455,7 @@ impl Scheduler {
         }
         blocker.dependents.push(txn_idx);
         drop(blocker);
-        self.num_active_tasks.fetch_sub(1, Ordering::SeqCst);
+        self.idx.num_active_tasks.fetch_sub(1, Ordering::SeqCst);
         true
     }
 
@@ -506,7 +516,7 @@ impl Scheduler {
             if final_reads {
                 st.validated_wave = Some(FINAL_WAVE);
             }
-            let (mut wave, validation_idx) = unpack(self.validation_idx.load(Ordering::SeqCst));
+            let (mut wave, validation_idx) = unpack(self.idx.validation_idx.load(Ordering::SeqCst));
             // Past this transaction, the scan of `validation_idx` will not come back for it: the
             // caller validates it now (unless it needs none).
             let task = if validation_idx > txn_idx {
@@ -531,7 +541,7 @@ impl Scheduler {
         };
         self.resume(&dependents);
         if task.is_none() {
-            self.num_active_tasks.fetch_sub(1, Ordering::SeqCst);
+            self.idx.num_active_tasks.fetch_sub(1, Ordering::SeqCst);
         }
         task
     }
@@ -567,13 +577,13 @@ impl Scheduler {
                 st.validated_wave = Some(st.validated_wave.map_or(wave, |w| w.max(wave)));
             }
         }
-        self.num_active_tasks.fetch_sub(1, Ordering::SeqCst);
+        self.idx.num_active_tasks.fetch_sub(1, Ordering::SeqCst);
     }
 
     /// A validation of `version` failed but another thread aborted it (or it moved on); the
     /// task is over.
     pub fn finish_failed_validation(&self) {
-        self.num_active_tasks.fetch_sub(1, Ordering::SeqCst);
+        self.idx.num_active_tasks.fetch_sub(1, Ordering::SeqCst);
     }
 
     /// The caller won [`Self::try_validation_abort`] for `version` and turned its writes into
@@ -592,13 +602,13 @@ impl Scheduler {
                 st.max_triggered_wave = st.max_triggered_wave.max(new_wave);
             }
         }
-        if self.execution_idx.load(Ordering::SeqCst) > txn_idx
+        if self.idx.execution_idx.load(Ordering::SeqCst) > txn_idx
             && !self.halted.load(Ordering::Acquire)
             && let Some(next) = self.try_incarnate(txn_idx)
         {
             return Some(Task::Execute(next));
         }
-        self.num_active_tasks.fetch_sub(1, Ordering::SeqCst);
+        self.idx.num_active_tasks.fetch_sub(1, Ordering::SeqCst);
         None
     }
 
@@ -607,12 +617,12 @@ impl Scheduler {
     /// transaction is then committable. The executor uses it to detect an invariant violation
     /// (idle but not all committed) instead of spinning forever.
     pub fn idle_complete(&self) -> bool {
-        let observed = self.decrease_cnt.load(Ordering::SeqCst);
-        let (_, validation_idx) = unpack(self.validation_idx.load(Ordering::SeqCst));
-        let execution_idx = self.execution_idx.load(Ordering::SeqCst);
+        let observed = self.idx.decrease_cnt.load(Ordering::SeqCst);
+        let (_, validation_idx) = unpack(self.idx.validation_idx.load(Ordering::SeqCst));
+        let execution_idx = self.idx.execution_idx.load(Ordering::SeqCst);
         execution_idx.min(validation_idx) >= self.num_txns
-            && self.num_active_tasks.load(Ordering::SeqCst) == 0
-            && observed == self.decrease_cnt.load(Ordering::SeqCst)
+            && self.idx.num_active_tasks.load(Ordering::SeqCst) == 0
+            && observed == self.idx.decrease_cnt.load(Ordering::SeqCst)
     }
 
     /// The commit lock, if free. Commits happen in block order by whoever holds it.

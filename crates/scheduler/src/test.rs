@@ -106,7 +106,7 @@ fn new_location_below_validation_idx_starts_a_wave() {
     // 0 writes a location for the first time while validation_idx is 2: a new wave from 1,
     // and 0 validates itself in it.
     assert_eq!(s.finish_execution(v0, true), Some(Task::Validate { version: v0, wave: 1 }));
-    assert_eq!(unpack(s.validation_idx.load(Ordering::SeqCst)), (1, 1));
+    assert_eq!(unpack(s.idx.validation_idx.load(Ordering::SeqCst)), (1, 1));
     s.finish_validation(v0, 1);
     // 1's validation of wave 0 predates 0's write: 0 commits, 1 must wait for wave 1.
     assert_eq!(commit_all(&s), vec![v(0, 0)]);
@@ -151,7 +151,7 @@ fn finish_abort_readies_next_incarnation_and_revalidates_above() {
     assert_eq!(task, Some(Task::Execute(v(1, 1))), "execution_idx is past 1: re-execute now");
     assert_eq!(s.status(1), (1, TxnStatus::Executing));
     // Validation restarts above 1 in a new wave (validation_idx was 2, so 2 → 2 is no change).
-    assert_eq!(unpack(s.validation_idx.load(Ordering::SeqCst)), (0, 2));
+    assert_eq!(unpack(s.idx.validation_idx.load(Ordering::SeqCst)), (0, 2));
     let (val2, wave) = validate(&s);
     assert_eq!((val2, wave), (v(2, 0), 0));
 }
@@ -167,7 +167,7 @@ fn abort_above_validation_idx_starts_a_wave() {
     }
     assert!(s.try_validation_abort(v(0, 0)));
     assert_eq!(s.finish_abort(v(0, 0)), Some(Task::Execute(v(0, 1))));
-    assert_eq!(unpack(s.validation_idx.load(Ordering::SeqCst)), (1, 1));
+    assert_eq!(unpack(s.idx.validation_idx.load(Ordering::SeqCst)), (1, 1));
     // 1 and 2 were validated in wave 0, before 0 was aborted: neither may commit until 0's
     // next incarnation is in and they were validated again.
     assert!(commit_all(&s).is_empty());
@@ -184,7 +184,7 @@ fn add_dependency_waits_and_is_resumed_by_the_blocker() {
     let direct = s.finish_execution(v0, false);
     assert_eq!(direct, Some(Task::Validate { version: v0, wave: 0 }));
     assert_eq!(s.status(1), (1, TxnStatus::ReadyToExecute), "resumed with a new incarnation");
-    assert_eq!(s.execution_idx.load(Ordering::SeqCst), 1, "execution index pulled back");
+    assert_eq!(s.idx.execution_idx.load(Ordering::SeqCst), 1, "execution index pulled back");
     assert_eq!(exec(&s), v(1, 1));
 }
 
