@@ -261,13 +261,10 @@ pub(crate) fn run(args: &BenchArgs) -> Result<(), String> {
             BenchWorkload::Evm(g) => {
                 bench.progress.set_message(format!("{workload}: building the block"));
                 let block = g.block(args.gas, args.seed);
-                let evm_rule = |c: Config| {
-                    c.with_min_parallel_txns(blockstm_evm::MIN_PARALLEL_TXNS)
-                        .with_min_mean_cost(blockstm_evm::MIN_MEAN_GAS_LIMIT)
-                };
                 let gas: GasOf<blockstm_evm::EvmReceipt> =
                     |receipts| receipts.iter().map(|r| r.gas_used).sum();
-                rows.extend(bench.measure(block.vm(), &block.pre_state, &block.txns, Some(gas), evm_rule)?);
+                let rules = blockstm_evm::adaptive_rules;
+                rows.extend(bench.measure(block.vm(), &block.pre_state, &block.txns, Some(gas), rules)?);
             }
         }
     }

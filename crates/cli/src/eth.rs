@@ -108,11 +108,9 @@ pub(crate) fn run(args: &EthArgs) -> Result<(), String> {
     let progress = ProgressBar::new(numbers.len() as u64 * u64::from(args.runs));
     progress
         .set_style(ProgressStyle::with_template("{bar:40} {pos}/{len} {msg}").map_err(|e| e.to_string())?);
-    let config = Config::new(threads)
-        .map_err(|e| e.to_string())?
-        .with_adaptive(adaptive)
-        .with_min_parallel_txns(blockstm_evm::MIN_PARALLEL_TXNS)
-        .with_min_mean_cost(blockstm_evm::MIN_MEAN_GAS_LIMIT);
+    let config = blockstm_evm::adaptive_rules(
+        Config::new(threads).map_err(|e| e.to_string())?.with_adaptive(adaptive),
+    );
     let mut rows = Vec::new();
     for &number in &numbers {
         progress.set_message(format!("block {number}"));

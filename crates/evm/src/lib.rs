@@ -45,6 +45,12 @@ pub const MIN_PARALLEL_TXNS: usize = 20;
 /// adaptive rule's answers for it today.
 pub const MIN_MEAN_GAS_LIMIT: u64 = 50_000;
 
+/// `config` with the EVM's measured adaptive rules: [`MIN_PARALLEL_TXNS`] and
+/// [`MIN_MEAN_GAS_LIMIT`] (what `blockstm eth` and `blockstm bench` run the EVM with).
+pub fn adaptive_rules(config: blockstm_executor::Config) -> blockstm_executor::Config {
+    config.with_min_parallel_txns(MIN_PARALLEL_TXNS).with_min_mean_cost(MIN_MEAN_GAS_LIMIT)
+}
+
 mod chain;
 mod fixture;
 mod gigagas;

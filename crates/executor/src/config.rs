@@ -91,7 +91,7 @@ impl Config {
     /// The adaptive choice runs blocks of fewer than `txns` transactions on the sequential
     /// baseline (0, the default, never): below some size, starting and coordinating threads
     /// costs more than they save. The size depends on the VM's cost per transaction; measure it
-    /// (the EVM's is `blockstm_evm::MIN_PARALLEL_TXNS`).
+    /// (the EVM's is `blockstm_evm::MIN_PARALLEL_TXNS`, set with `blockstm_evm::adaptive_rules`).
     pub fn with_min_parallel_txns(self, txns: usize) -> Self {
         Self { min_parallel_txns: txns, ..self }
     }

@@ -629,11 +629,12 @@ where
     where
         K: Ord,
     {
-        let locations: usize = self.shards.iter().map(|shard| shard.lock().len()).sum();
-        let mut keys = Vec::with_capacity(locations);
-        let mut values = Vec::with_capacity(locations);
+        let mut keys = Vec::new();
+        let mut values = Vec::new();
         for shard in self.shards.iter() {
             let shard = shard.lock();
+            keys.reserve(shard.len());
+            values.reserve(shard.len());
             for Location { key, versions } in shard.iter() {
                 match versions.below(below) {
                     Some((_, Entry::Value { value, .. })) => {
@@ -709,12 +710,11 @@ fn sorted_by_key<K: Ord, V>(mut keys: Vec<(K, usize)>, mut values: Vec<Option<V>
 pub fn merge_runs<K: Ord, V>(runs: Vec<Vec<(K, V)>>) -> Vec<(K, V)> {
     let mut runs = runs.into_iter();
     let Some(mut out) = runs.next() else { return Vec::new() };
-    let rest: Vec<_> = runs.collect();
-    if rest.is_empty() {
+    if runs.len() == 0 {
         return out;
     }
-    out.reserve(rest.iter().map(Vec::len).sum());
-    for mut run in rest {
+    out.reserve(runs.as_slice().iter().map(Vec::len).sum());
+    for mut run in runs {
         out.append(&mut run);
     }
     out.sort_by(|a, b| a.0.cmp(&b.0));
