@@ -1,9 +1,10 @@
 //! Profiling helper: runs one gigagas block's parallel executor repeatedly (Block-STM only, the
 //! adaptive choice of the sequential path off).
 //! `cargo run --release -p blockstm-evm --example profile_gigagas -- THREADS eth-native REPEATS`
+//! (THREADS = 0 runs the sequential baseline)
 //! (or a mainnet block: `THREADS 3356896 REPEATS`, fixtures from `BLOCKSTM_ETH_FIXTURES`)
 use blockstm_evm::{Fixtures, Gigagas};
-use blockstm_executor::{BlockExecutor, Config, ParallelExecutor};
+use blockstm_executor::{BlockExecutor, Config, ParallelExecutor, SequentialExecutor};
 
 /// The allocator the CLI measures with.
 #[global_allocator]
@@ -21,12 +22,19 @@ fn main() {
             .unwrap_or_else(|e| panic!("{e}")),
         Err(_) => workload.parse::<Gigagas>().unwrap_or_else(|e| panic!("{e}")).block(1_000_000_000, 42),
     };
-    let config = Config::new(threads).expect("threads > 0").with_adaptive(false);
-    let executor = ParallelExecutor::new(block.vm(), config);
+    // THREADS = 0: the sequential baseline, for comparing profiles.
+    let executor: Box<dyn Fn() -> _> = if threads == 0 {
+        let sequential = SequentialExecutor::new(block.vm());
+        Box::new(move || sequential.execute_block(&block.pre_state, &block.txns))
+    } else {
+        let config = Config::new(threads).expect("threads > 0").with_adaptive(false);
+        let parallel = ParallelExecutor::new(block.vm(), config);
+        Box::new(move || parallel.execute_block(&block.pre_state, &block.txns))
+    };
     let mut times = Vec::with_capacity(repeats);
     for round in 0..repeats {
         let start = std::time::Instant::now();
-        let out = executor.execute_block(&block.pre_state, &block.txns).expect("block runs");
+        let out = executor().expect("block runs");
         times.push(start.elapsed());
         if round + 1 == repeats {
             println!("{:?}", out.stats);

@@ -51,6 +51,17 @@
 //! the transaction `EXECUTED` or `READY`, so no committer can pass `j` before it sees the wave
 //! that `j` triggered.
 //!
+//! The scan of `validation_idx` never passes a transaction that has not executed its current
+//! incarnation: it waits there (claims are a compare-and-swap under the status lock of the
+//! transaction claimed, which must be `EXECUTED`, or need no validation), and the thread that
+//! finishes that execution claims its validation and moves the scan on. The paper's scan
+//! passes it instead; every transaction above that it then validates must be validated again
+//! when the one below writes a location for the first time, which is every time for a
+//! transaction that waited for its dependency hint: on mainnet blocks with long same-sender
+//! chains that was four to five validations per transaction (228 for the 49 of block
+//! 1796867; now 29). Waiting only delays validations, and a validation created later reads
+//! newer memory, so the commit rule above is unchanged.
+//!
 //! # Lock order
 //!
 //! `commit cursor` → `status(k)`; `status(j)` → `status(i)` for `j < i` in `add_dependency`;
@@ -140,7 +151,7 @@ const FINAL_WAVE: Wave = Wave::MAX;
 pub const MAX_TXNS: usize = (u32::MAX / 2) as usize;
 
 /// Packs a wave and an index into one word, so one atomic read gives both and one
-/// fetch-and-increment of the word increments the index only.
+/// compare-and-swap claims an index within a wave.
 #[inline]
 const fn pack(wave: Wave, idx: TxnIndex) -> u64 {
     ((wave as u64) << IDX_BITS) | (idx as u64 & IDX_MASK)
@@ -332,9 +343,9 @@ impl Scheduler {
         {
             return Some(task);
         }
-        // No validation to do (or the one claimed is of a transaction still executing, the
-        // common case with as many workers as ready transactions): take an execution rather
-        // than report "no task", which would send the worker through its idle path.
+        // No validation to do (or the scan waits at a transaction still executing, the common
+        // case with as many workers as ready transactions): take an execution rather than
+        // report "no task", which would send the worker through its idle path.
         self.next_version_to_execute()
     }
 
@@ -354,25 +365,50 @@ impl Scheduler {
         }
     }
 
+    /// Claims the validation at `validation_idx`, passing transactions that need none. Never
+    /// passes a transaction that has not executed its current incarnation: the index waits
+    /// there, and [`Self::finish_execution`] claims that validation when it finishes. A
+    /// validation of a higher transaction made before then would have to be repeated (the
+    /// transaction below writes afterwards and starts a new wave), which on blocks whose
+    /// hinted or aborted transactions run late cost several validations per transaction.
     fn next_version_to_validate(&self) -> Option<Task> {
-        if unpack(self.idx.validation_idx.load(Ordering::SeqCst)).1 >= self.num_txns {
-            return None;
-        }
-        // Count the task before claiming the index (see "Memory ordering" above).
-        self.idx.num_active_tasks.fetch_add(1, Ordering::SeqCst);
-        // Increments the index half of the packed word; the index stays below MAX_TXNS plus the
-        // number of threads, far from carrying into the wave.
-        let (wave, idx) = unpack(self.idx.validation_idx.fetch_add(1, Ordering::SeqCst));
-        if idx < self.num_txns {
-            let st = self.txns[idx].lock();
-            // Only executed incarnations are validated; a transaction still executing will be
-            // validated when it finishes (finish_execution creates that task).
-            if st.status == TxnStatus::Executed && st.validated_wave != Some(FINAL_WAVE) {
-                return Some(Task::Validate { version: Version::new(idx, st.incarnation), wave });
+        let mut word = self.idx.validation_idx.load(Ordering::SeqCst);
+        loop {
+            let (wave, idx) = unpack(word);
+            if idx >= self.num_txns {
+                return None;
             }
+            // Count the task before claiming the index (see "Memory ordering" above).
+            self.idx.num_active_tasks.fetch_add(1, Ordering::SeqCst);
+            let st = self.txns[idx].lock();
+            let validate = match st.status {
+                TxnStatus::Executed => st.validated_wave != Some(FINAL_WAVE),
+                // Final already: nothing to validate, pass it.
+                TxnStatus::Committed => false,
+                // Not executed yet: wait here (see above).
+                TxnStatus::ReadyToExecute | TxnStatus::Executing | TxnStatus::Aborting => {
+                    drop(st);
+                    self.idx.num_active_tasks.fetch_sub(1, Ordering::SeqCst);
+                    return None;
+                }
+            };
+            // The claim. Under the status lock, so the status seen is the one claimed.
+            let claimed = self.idx.validation_idx.compare_exchange_weak(
+                word,
+                pack(wave, idx + 1),
+                Ordering::SeqCst,
+                Ordering::SeqCst,
+            );
+            match claimed {
+                Ok(_) if validate => {
+                    return Some(Task::Validate { version: Version::new(idx, st.incarnation), wave });
+                }
+                Ok(_) => word = pack(wave, idx + 1),
+                Err(actual) => word = actual,
+            }
+            drop(st);
+            self.idx.num_active_tasks.fetch_sub(1, Ordering::SeqCst);
         }
-        self.idx.num_active_tasks.fetch_sub(1, Ordering::SeqCst);
-        None
     }
 
     /// `READY(n) → EXECUTING(n)` if the transaction is ready. Does not touch the task count.
@@ -516,10 +552,26 @@ impl Scheduler {
             if final_reads {
                 st.validated_wave = Some(FINAL_WAVE);
             }
-            let (mut wave, validation_idx) = unpack(self.idx.validation_idx.load(Ordering::SeqCst));
+            let (mut wave, mut validation_idx) = unpack(self.idx.validation_idx.load(Ordering::SeqCst));
+            // The scan of `validation_idx` waits at a transaction that has not executed: claim
+            // this validation from it. Nothing above was validated in this wave yet, so new
+            // locations need no new wave.
+            while validation_idx == txn_idx {
+                match self.idx.validation_idx.compare_exchange_weak(
+                    pack(wave, txn_idx),
+                    pack(wave, txn_idx + 1),
+                    Ordering::SeqCst,
+                    Ordering::SeqCst,
+                ) {
+                    Ok(_) => break,
+                    Err(actual) => (wave, validation_idx) = unpack(actual),
+                }
+            }
             // Past this transaction, the scan of `validation_idx` will not come back for it: the
             // caller validates it now (unless it needs none).
-            let task = if validation_idx > txn_idx {
+            let task = if validation_idx == txn_idx {
+                (!final_reads).then_some(Task::Validate { version, wave })
+            } else if validation_idx > txn_idx {
                 if wrote_new_location
                     // Higher transactions may have read around a location that now exists:
                     // re-validate them, in a new wave this transaction answers for. From

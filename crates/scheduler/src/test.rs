@@ -4,8 +4,8 @@ fn v(txn_idx: TxnIndex, incarnation: Incarnation) -> Version {
     Version::new(txn_idx, incarnation)
 }
 
-/// The next execution task; `next_task` may first try (and skip) validations of transactions
-/// that are still executing.
+/// The next execution task; `next_task` may first try validations, which wait at a
+/// transaction that is still executing.
 fn exec(s: &Scheduler) -> Version {
     for _ in 0..4 {
         match s.next_task() {
@@ -75,53 +75,77 @@ fn fresh_transactions_execute_in_order_with_incarnation_zero() {
 fn finish_execution_marks_executed_and_validation_follows() {
     let s = Scheduler::new(2, 10);
     let version = exec(&s);
-    assert_eq!(s.finish_execution(version, true), None, "validation_idx is not past 0 yet");
+    // validation_idx waits at 0 while it executes: finishing claims 0's validation.
+    assert_eq!(s.finish_execution(version, true), Some(Task::Validate { version, wave: 0 }));
     assert_eq!(s.status(0), (0, TxnStatus::Executed));
-    assert_eq!(validate(&s), (v(0, 0), 0));
+    assert_eq!(unpack(s.idx.validation_idx.load(Ordering::SeqCst)), (0, 1));
 }
 
 #[test]
 fn never_validates_a_transaction_that_has_not_executed() {
     let s = Scheduler::new(2, 10);
     let v0 = exec(&s); // execution_idx = 1, validation_idx = 0 → validation is tried first
-    // Transaction 0 is still executing: the validation claim passes over it and the caller
-    // gets the next execution instead.
+    // Transaction 0 is still executing: the validation scan waits at it and the caller gets
+    // the next execution instead.
     assert_eq!(s.next_task(), Some(Task::Execute(v(1, 0))));
     assert_eq!(s.next_task(), None, "nothing left to execute, 0 and 1 are executing");
-    // validation_idx moved past 0, so finishing hands the validation to the executing thread.
+    assert_eq!(unpack(s.idx.validation_idx.load(Ordering::SeqCst)), (0, 0), "not passed");
+    // 1 finishing first cannot be validated yet (0 below it has not executed).
+    assert_eq!(s.finish_execution(v(1, 0), false), None);
+    assert_eq!(s.next_task(), None);
+    // 0 finishing claims its own validation; then the scan reaches 1.
     let task = s.finish_execution(v0, false);
     assert_eq!(task, Some(Task::Validate { version: v(0, 0), wave: 0 }));
+    assert_eq!(s.next_task(), Some(Task::Validate { version: v(1, 0), wave: 0 }));
+}
+
+/// Executes, validates and re-executes transaction 0 of a 3-transaction block so that its
+/// second incarnation is executing while `validation_idx` is past 1 (1 and 2 validated in the
+/// wave its abort started). Returns that incarnation.
+fn reexecute_0_below_validated(s: &Scheduler) -> Version {
+    let versions: Vec<_> = (0..3).map(|_| exec(s)).collect();
+    for &version in &versions {
+        let task = s.finish_execution(version, false);
+        assert_eq!(task, Some(Task::Validate { version, wave: 0 }), "each claims its validation");
+    }
+    s.finish_validation(versions[1], 0);
+    s.finish_validation(versions[2], 0);
+    assert!(s.try_validation_abort(versions[0]));
+    let again = s.finish_abort(versions[0]);
+    assert_eq!(again, Some(Task::Execute(v(0, 1))));
+    assert_eq!(unpack(s.idx.validation_idx.load(Ordering::SeqCst)), (1, 1));
+    for txn_idx in [1, 2] {
+        let (version, wave) = validate(s);
+        assert_eq!((version, wave), (v(txn_idx, 0), 1));
+        s.finish_validation(version, wave);
+    }
+    v(0, 1)
 }
 
 #[test]
 fn new_location_below_validation_idx_starts_a_wave() {
     let s = Scheduler::new(3, 10);
-    let v0 = exec(&s);
-    let v1 = exec(&s); // skipped validating 0 on the way: validation_idx = 1
-    // 1 finishes first, validation_idx (1) is not past it: validated by the scan.
-    assert_eq!(s.finish_execution(v1, false), None);
-    let (val1, wave) = validate(&s);
-    assert_eq!((val1, wave), (v(1, 0), 0));
-    s.finish_validation(val1, wave);
-    // 0 writes a location for the first time while validation_idx is 2: a new wave from 1,
-    // and 0 validates itself in it.
-    assert_eq!(s.finish_execution(v0, true), Some(Task::Validate { version: v0, wave: 1 }));
-    assert_eq!(unpack(s.idx.validation_idx.load(Ordering::SeqCst)), (1, 1));
-    s.finish_validation(v0, 1);
-    // 1's validation of wave 0 predates 0's write: 0 commits, 1 must wait for wave 1.
-    assert_eq!(commit_all(&s), vec![v(0, 0)]);
+    let v0 = reexecute_0_below_validated(&s);
+    // 0 writes a location its first incarnation did not while validation_idx is 3: a new
+    // wave from 1, and 0 validates itself in it.
+    assert_eq!(s.finish_execution(v0, true), Some(Task::Validate { version: v0, wave: 2 }));
+    assert_eq!(unpack(s.idx.validation_idx.load(Ordering::SeqCst)), (2, 1));
+    s.finish_validation(v0, 2);
+    // 1's validation of wave 1 predates 0's write: 0 commits, 1 must wait for wave 2.
+    assert_eq!(commit_all(&s), vec![v0]);
     let (again, wave) = validate(&s);
-    assert_eq!((again, wave), (v(1, 0), 1));
+    assert_eq!((again, wave), (v(1, 0), 2));
     s.finish_validation(again, wave);
     assert_eq!(commit_all(&s), vec![v(1, 0)]);
 }
 
 #[test]
 fn same_locations_below_validation_idx_validate_directly() {
-    let s = Scheduler::new(2, 10);
-    let v0 = exec(&s);
-    exec(&s); // validation_idx passes 0
-    assert_eq!(s.finish_execution(v0, false), Some(Task::Validate { version: v0, wave: 0 }));
+    let s = Scheduler::new(3, 10);
+    let v0 = reexecute_0_below_validated(&s);
+    // Same locations as the first incarnation: no new wave, 0 validates itself in wave 1.
+    assert_eq!(s.finish_execution(v0, false), Some(Task::Validate { version: v0, wave: 1 }));
+    assert_eq!(unpack(s.idx.validation_idx.load(Ordering::SeqCst)), (1, 3));
 }
 
 #[test]
@@ -138,22 +162,22 @@ fn exactly_one_validator_aborts_an_incarnation() {
 #[test]
 fn finish_abort_readies_next_incarnation_and_revalidates_above() {
     let s = Scheduler::new(3, 10);
-    let versions: Vec<_> = (0..3).map(|_| exec(&s)).collect(); // validation_idx = 2
-    let direct0 = s.finish_execution(versions[0], false);
-    let direct1 = s.finish_execution(versions[1], false);
-    assert_eq!(direct0, Some(Task::Validate { version: v(0, 0), wave: 0 }));
-    assert_eq!(direct1, Some(Task::Validate { version: v(1, 0), wave: 0 }));
-    assert_eq!(s.finish_execution(versions[2], false), None);
+    let versions: Vec<_> = (0..3).map(|_| exec(&s)).collect(); // validation_idx = 0
+    // Each finishes while the scan waits at it, and claims its own validation.
+    for &version in &versions {
+        assert_eq!(s.finish_execution(version, false), Some(Task::Validate { version, wave: 0 }));
+    }
     s.finish_validation(v(0, 0), 0);
+    s.finish_validation(v(2, 0), 0);
     // The validation of 1 fails.
     assert!(s.try_validation_abort(v(1, 0)));
     let task = s.finish_abort(v(1, 0));
     assert_eq!(task, Some(Task::Execute(v(1, 1))), "execution_idx is past 1: re-execute now");
     assert_eq!(s.status(1), (1, TxnStatus::Executing));
-    // Validation restarts above 1 in a new wave (validation_idx was 2, so 2 → 2 is no change).
-    assert_eq!(unpack(s.idx.validation_idx.load(Ordering::SeqCst)), (0, 2));
+    // Validation restarts above 1 in a new wave.
+    assert_eq!(unpack(s.idx.validation_idx.load(Ordering::SeqCst)), (1, 2));
     let (val2, wave) = validate(&s);
-    assert_eq!((val2, wave), (v(2, 0), 0));
+    assert_eq!((val2, wave), (v(2, 0), 1));
 }
 
 #[test]
@@ -201,17 +225,18 @@ fn add_dependency_on_an_executed_blocker_retries_at_once() {
 #[test]
 fn commit_is_in_block_order_and_needs_a_validation() {
     let s = Scheduler::new(3, 10);
-    let versions: Vec<_> = (0..3).map(|_| exec(&s)).collect(); // validation_idx = 2
-    // Finish 2 and 1 first and validate 1; nothing commits before 0.
+    let versions: Vec<_> = (0..3).map(|_| exec(&s)).collect(); // validation_idx = 0
+    // Finish 2 and 1 first; nothing is validated or committed before 0.
     assert_eq!(s.finish_execution(versions[2], false), None);
-    let direct1 = s.finish_execution(versions[1], false);
-    assert_eq!(direct1, Some(Task::Validate { version: v(1, 0), wave: 0 }));
-    s.finish_validation(v(1, 0), 0);
+    assert_eq!(s.finish_execution(versions[1], false), None);
     assert!(commit_all(&s).is_empty());
     let direct0 = s.finish_execution(versions[0], false);
     assert!(commit_all(&s).is_empty(), "0 executed but not validated");
     assert_eq!(direct0, Some(Task::Validate { version: v(0, 0), wave: 0 }));
     s.finish_validation(v(0, 0), 0);
+    let (val1, wave) = validate(&s);
+    assert_eq!((val1, wave), (v(1, 0), 0));
+    s.finish_validation(val1, wave);
     assert_eq!(commit_all(&s), versions[..2].to_vec(), "2 is not validated yet");
     drain(&s);
     assert_eq!(commit_all(&s), vec![v(2, 0)]);
@@ -249,7 +274,10 @@ fn idle_complete_only_when_all_work_is_done() {
     assert!(!s.idle_complete());
     let v0 = exec(&s);
     assert!(!s.idle_complete());
-    s.finish_execution(v0, false);
+    let validation = s.finish_execution(v0, false);
+    assert!(!s.idle_complete(), "the validation of 0 is a task in flight");
+    assert_eq!(validation, Some(Task::Validate { version: v0, wave: 0 }));
+    s.finish_validation(v0, 0);
     drain(&s);
     assert!(s.idle_complete());
     assert_eq!(commit_all(&s).len(), 2);
@@ -303,17 +331,36 @@ fn an_execution_that_read_only_committed_values_commits_without_validation() {
 
 #[test]
 fn a_final_incarnation_still_starts_a_wave_for_the_transactions_above() {
-    let s = Scheduler::new(2, 10);
-    let v0 = exec(&s);
-    let v1 = exec(&s);
-    assert_eq!(s.finish_execution(v1, true), None);
-    let (val1, wave) = validate(&s);
-    s.finish_validation(val1, wave);
-    // 0 finishes last with a new location: 1 must be validated again before it commits.
+    let s = Scheduler::new(3, 10);
+    let v0 = reexecute_0_below_validated(&s);
+    // 0's second incarnation read only committed values (nothing is below it), and finishes
+    // with a new location: 1 must be validated again before it commits.
     assert_eq!(s.finish_execution_final(v0, true), None);
     assert_eq!(commit_all(&s), vec![v0]);
     let (again, wave) = validate(&s);
-    assert_eq!((again, wave), (v1, 1));
+    assert_eq!((again, wave), (v(1, 0), 2));
     s.finish_validation(again, wave);
+    assert_eq!(commit_all(&s), vec![v(1, 0)]);
+}
+
+#[test]
+fn the_validation_scan_passes_transactions_that_need_no_validation() {
+    let s = Scheduler::new(3, 10);
+    let v0 = exec(&s);
+    // 0 read only committed values: it claims nothing and moves the waiting scan past it.
+    assert_eq!(s.finish_execution_final(v0, false), None);
+    assert_eq!(unpack(s.idx.validation_idx.load(Ordering::SeqCst)), (0, 1));
+    assert_eq!(commit_all(&s), vec![v0]);
+    let v1 = exec(&s);
+    let v2 = exec(&s);
+    assert_eq!(s.finish_execution(v2, false), None, "1 below it has not executed");
+    assert_eq!(s.finish_execution(v1, false), Some(Task::Validate { version: v1, wave: 0 }));
+    assert_eq!(s.next_task(), Some(Task::Validate { version: v2, wave: 0 }));
+    // A scan lowered onto a committed transaction passes it.
+    s.finish_validation(v1, 0);
     assert_eq!(commit_all(&s), vec![v1]);
+    s.idx.validation_idx.store(pack(1, 0), Ordering::SeqCst);
+    s.finish_validation(v2, 0);
+    assert_eq!(s.next_task(), Some(Task::Validate { version: v2, wave: 1 }), "0 and 1 passed");
+    assert_eq!(unpack(s.idx.validation_idx.load(Ordering::SeqCst)), (1, 3));
 }
