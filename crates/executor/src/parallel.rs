@@ -9,7 +9,7 @@ use crate::{
     TxnView, Vm,
 };
 use blockstm_mvmemory::{Delta, MaterializeError, MvMemory, MvRead, TxnIndex, Version as MvVersionId};
-use blockstm_scheduler::{CommitGuard, HaltReason, MAX_TXNS, Scheduler, Task, Version};
+use blockstm_scheduler::{CommitGuard, FollowUp, HaltReason, MAX_TXNS, Scheduler, Task, Version};
 use blockstm_sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use blockstm_sync::{Backoff, Mutex};
 use blockstm_validator::{ReadOrigin, ReadSet, resolve_deltas, validate};
@@ -410,13 +410,27 @@ where
     fn work(&self, counts: &mut LocalCounts) {
         let backoff = Backoff::new();
         let mut task = None;
+        // A transaction that waited for one this worker executed, claimed for this worker
+        // ([`Scheduler::finish_execution_continuing`]); run after the task in hand. At most one:
+        // an execution finished while one is held resumes its waiters for any worker.
+        let mut resumed: Option<Version> = None;
         // Between tasks only the halt flag is polled; whether everything committed is checked
         // when there is no task (a fully committed block hands out none).
         while !self.scheduler.is_halted() {
             #[cfg(feature = "stress")]
             crate::stress::point();
-            task = match task.take().or_else(|| self.scheduler.next_task()) {
-                Some(Task::Execute(version)) => self.execute(version, counts),
+            task = match task
+                .take()
+                .or_else(|| resumed.take().map(Task::Execute))
+                .or_else(|| self.scheduler.next_task())
+            {
+                Some(Task::Execute(version)) => {
+                    let follow_up = self.execute(version, resumed.is_none(), counts);
+                    if follow_up.resumed.is_some() {
+                        resumed = follow_up.resumed;
+                    }
+                    follow_up.validation
+                }
                 Some(Task::Validate { version, wave }) => self.validate(version, wave, counts),
                 None => {
                     self.try_commit();
@@ -444,8 +458,9 @@ where
         }
     }
 
-    /// Executes an incarnation; returns the follow-up task, if any.
-    fn execute(&self, version: Version, counts: &mut LocalCounts) -> Option<Task> {
+    /// Executes an incarnation; returns what to run next, if anything. With `continuing`, the
+    /// lowest transaction that waited for this one may come back claimed for the caller.
+    fn execute(&self, version: Version, continuing: bool, counts: &mut LocalCounts) -> FollowUp {
         let txn_idx = version.txn_idx;
         // A hinted first incarnation waits for its hint to finish executing, exactly as if its
         // first read had hit an ESTIMATE of it (same transition, EXECUTING → ABORTING; it is
@@ -456,7 +471,7 @@ where
         {
             counts.hint_waits += 1;
             tracing::debug!(txn_idx, hint, "hinted dependency wait");
-            return None;
+            return FollowUp::default();
         }
         loop {
             // Checked before the first read: if everything below is committed, every value this
@@ -488,7 +503,7 @@ where
                             blocking,
                             "dependency wait"
                         );
-                        return None;
+                        return FollowUp::default();
                     }
                     // The blocker finished meanwhile: run the same incarnation again.
                     continue;
@@ -511,13 +526,24 @@ where
                 MvVersionId::new(txn_idx, version.incarnation),
                 writes.into_iter().flat_map(WriteSet::into_iter),
             );
+            let follow_up = if continuing {
+                self.scheduler.finish_execution_continuing(version, wrote_new_location, final_reads)
+            } else if final_reads {
+                FollowUp {
+                    validation: self.scheduler.finish_execution_final(version, wrote_new_location),
+                    resumed: None,
+                }
+            } else {
+                FollowUp {
+                    validation: self.scheduler.finish_execution(version, wrote_new_location),
+                    resumed: None,
+                }
+            };
             if final_reads {
                 counts.final_executions += 1;
-                let task = self.scheduler.finish_execution_final(version, wrote_new_location);
                 self.try_commit();
-                return task;
             }
-            return self.scheduler.finish_execution(version, wrote_new_location);
+            return follow_up;
         }
     }
 

@@ -6,8 +6,9 @@
 //! Workers drive a miniature block through the real scheduler. Transaction `i` "reads" the
 //! value transaction `i - 1` last recorded and "writes" its own location (a new value per
 //! incarnation, so a re-execution changes what readers above see); an aborted transaction's
-//! location becomes an ESTIMATE and readers wait through `add_dependency`, as in the executor.
-//! Checked in every explored interleaving:
+//! location becomes an ESTIMATE and readers wait through `add_dependency`, as in the executor,
+//! and the worker that finishes the blocker continues with the lowest waiter
+//! (`finish_execution_continuing`) unless it holds one already. Checked in every explored interleaving:
 //! - an incarnation is executed at most once;
 //! - transactions commit in block order, each with its latest incarnation, whose read is the
 //!   final value below it (so it was validated after the last change that could invalidate it);
@@ -55,7 +56,9 @@ impl Model {
         }
     }
 
-    fn execute(&self, version: Version) -> Option<Task> {
+    /// Executes `version` as the executor does: with `continuing` (the worker holds no resumed
+    /// transaction) the lowest waiter may come back claimed for this worker.
+    fn execute(&self, version: Version, continuing: bool) -> FollowUp {
         {
             let mut executed = self.executed.lock();
             assert!(!executed.contains(&version), "{version:?} executed twice");
@@ -72,11 +75,14 @@ impl Model {
                         *slot = version.incarnation as usize + 1;
                         new
                     };
-                    return self.s.finish_execution(version, new);
+                    if continuing {
+                        return self.s.finish_execution_continuing(version, new, false);
+                    }
+                    return FollowUp { validation: self.s.finish_execution(version, new), resumed: None };
                 }
                 Err(blocking) => {
                     if self.s.add_dependency(txn, blocking) {
-                        return None;
+                        return FollowUp::default();
                     }
                 }
             }
@@ -119,10 +125,21 @@ impl Model {
 
     fn worker(&self) {
         let mut task = None;
+        let mut resumed: Option<Version> = None;
         let mut idle_spins = 0;
         while !self.s.is_done() {
-            task = match task.take().or_else(|| self.s.next_task()) {
-                Some(Task::Execute(version)) => self.execute(version),
+            task = match task
+                .take()
+                .or_else(|| resumed.take().map(Task::Execute))
+                .or_else(|| self.s.next_task())
+            {
+                Some(Task::Execute(version)) => {
+                    let follow_up = self.execute(version, resumed.is_none());
+                    if follow_up.resumed.is_some() {
+                        resumed = follow_up.resumed;
+                    }
+                    follow_up.validation
+                }
                 Some(Task::Validate { version, wave }) => self.validate(version, wave),
                 None => {
                     if let Some(mut guard) = self.s.try_lock_commit() {

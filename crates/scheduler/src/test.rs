@@ -213,6 +213,69 @@ fn add_dependency_waits_and_is_resumed_by_the_blocker() {
 }
 
 #[test]
+fn the_worker_finishing_a_blocker_continues_with_its_lowest_waiter() {
+    let s = Scheduler::new(4, 10);
+    let v0 = exec(&s);
+    let v1 = exec(&s);
+    let v2 = exec(&s);
+    assert!(s.add_dependency(v2.txn_idx, v0.txn_idx));
+    assert!(s.add_dependency(v1.txn_idx, v0.txn_idx));
+    let follow_up = s.finish_execution_continuing(v0, false, false);
+    assert_eq!(follow_up.validation, Some(Task::Validate { version: v0, wave: 0 }));
+    assert_eq!(follow_up.resumed, Some(v(1, 1)), "the lowest waiter, in its next incarnation");
+    assert_eq!(s.status(1), (1, TxnStatus::Executing), "claimed: no other worker can take it");
+    assert_eq!(s.status(2), (1, TxnStatus::ReadyToExecute), "the other waiter is resumed for anyone");
+    assert_eq!(s.idx.execution_idx.load(Ordering::SeqCst), 2, "pulled back to the other waiter only");
+    assert_eq!(exec(&s), v(2, 1));
+    assert_eq!(exec(&s), v(3, 0));
+    // The claimed execution is a task in flight: the block is not complete without it.
+    s.finish_validation(v0, 0);
+    for version in [v(2, 1), v(3, 0)] {
+        let validation = s.finish_execution(version, false);
+        assert!(!s.idle_complete(), "transaction 1 still executes");
+        if let Some(Task::Validate { version, wave }) = validation {
+            s.finish_validation(version, wave);
+        }
+    }
+    assert_eq!(s.next_task(), None, "the validation scan waits at 1, every index is handed out");
+    let Some(Task::Validate { version, wave }) = s.finish_execution(v(1, 1), false) else {
+        panic!("the scan waits at 1: its validation is the finisher's");
+    };
+    s.finish_validation(version, wave);
+    drain(&s);
+    assert!(s.idle_complete());
+    assert_eq!(commit_all(&s), vec![v(0, 0), v(1, 1), v(2, 1), v(3, 0)]);
+}
+
+#[test]
+fn a_final_execution_continues_without_a_validation_and_no_waiter_claims_nothing() {
+    let s = Scheduler::new(2, 10);
+    let v0 = exec(&s);
+    let v1 = exec(&s);
+    assert!(s.add_dependency(v1.txn_idx, v0.txn_idx));
+    assert!(s.all_below_committed(0));
+    let follow_up = s.finish_execution_continuing(v0, false, true);
+    assert_eq!(follow_up, FollowUp { validation: None, resumed: Some(v(1, 1)) });
+    assert_eq!(commit_all(&s), vec![v(0, 0)], "final: commits without a validation");
+    let follow_up = s.finish_execution_continuing(v(1, 1), false, true);
+    assert_eq!(follow_up, FollowUp::default());
+    assert!(s.idle_complete());
+    assert_eq!(commit_all(&s), vec![v(1, 1)]);
+}
+
+#[test]
+fn a_waiter_past_the_incarnation_limit_is_not_claimed() {
+    let s = Scheduler::new(2, 1);
+    let v0 = exec(&s);
+    let v1 = exec(&s);
+    assert!(s.add_dependency(v1.txn_idx, v0.txn_idx));
+    let follow_up = s.finish_execution_continuing(v0, false, false);
+    assert_eq!(follow_up.resumed, None);
+    assert!(s.is_halted());
+    assert_eq!(s.halt_reason(), Some(HaltReason::Livelock { txn_idx: 1 }));
+}
+
+#[test]
 fn add_dependency_on_an_executed_blocker_retries_at_once() {
     let s = Scheduler::new(2, 10);
     let v0 = exec(&s);
