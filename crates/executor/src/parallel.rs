@@ -528,16 +528,13 @@ where
             );
             let follow_up = if continuing {
                 self.scheduler.finish_execution_continuing(version, wrote_new_location, final_reads)
-            } else if final_reads {
-                FollowUp {
-                    validation: self.scheduler.finish_execution_final(version, wrote_new_location),
-                    resumed: None,
-                }
             } else {
-                FollowUp {
-                    validation: self.scheduler.finish_execution(version, wrote_new_location),
-                    resumed: None,
-                }
+                let validation = if final_reads {
+                    self.scheduler.finish_execution_final(version, wrote_new_location)
+                } else {
+                    self.scheduler.finish_execution(version, wrote_new_location)
+                };
+                FollowUp { validation, resumed: None }
             };
             if final_reads {
                 counts.final_executions += 1;

@@ -565,7 +565,9 @@ impl Scheduler {
     /// from the other core's cache: on block 1796867 (27 links of ~7.5 us sequentially) a
     /// link took ~12 us at two threads. Continuing on the thread that ran `i` keeps the chain
     /// on one core while the other workers take the rest of the block, the schedule the
-    /// oracle bound assumes. The other waiters are resumed through the execution index.
+    /// oracle bound assumes (measured: ~10 us a link, against 7.8 us at one thread; the idle
+    /// worker's spinning costs the rest, docs/benchmarks.md "Session 10"). The other waiters
+    /// are resumed through the execution index.
     pub fn finish_execution_continuing(
         &self,
         version: Version,
