@@ -29,7 +29,9 @@ fn main() {
             if only.is_some_and(|o| o != threads) {
                 continue;
             }
-            let par = ParallelExecutor::new(vm, Config::new(threads).expect("threads > 0"));
+            let adaptive = std::env::var("BLOCKSTM_ADAPTIVE").map_or(true, |v| v != "0");
+            let par =
+                ParallelExecutor::new(vm, Config::new(threads).expect("threads > 0").with_adaptive(adaptive));
             let p = time(&|| drop(par.execute_block(&storage, &txns)));
             line += &format!("  parallel({threads}) {p:.0}");
         }

@@ -80,7 +80,9 @@ impl Config {
     /// - when the VM gives [dependency hints](crate::Vm::dependency_hints), a block whose hints
     ///   chain so many transactions that the block's transactions over the longest chain is
     ///   below [`HINTED_MIN_PARALLELISM`](crate::HINTED_MIN_PARALLELISM) (one sender paying
-    ///   everybody) runs on the sequential baseline.
+    ///   everybody) runs on the sequential baseline, unless the VM's
+    ///   [cost estimates](crate::Vm::cost_estimate) put the block's cost over the chain's at
+    ///   or above that bound (a chain of cheap transfers beside a few heavy calls).
     ///
     /// The result is the same either way; [`Stats::fallback`](crate::Stats::fallback) says what
     /// happened. Off, every block runs entirely on Block-STM (tests use this to exercise it).

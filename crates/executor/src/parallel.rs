@@ -29,9 +29,13 @@ pub const ADAPTIVE_WINDOW: usize = 256;
 pub const ADAPTIVE_MIN_PARALLELISM: f64 = 1.1;
 
 /// The adaptive rule runs a block sequentially when its transactions over the longest chain of
-/// [dependency hints](crate::Vm::dependency_hints) are below this: the hints alone show that
-/// no schedule can be much faster than one thread (a block where one exchange wallet pays
-/// everybody has 1.0 to 1.1; the mainnet corpus has five such blocks, docs/benchmarks.md).
+/// [dependency hints](crate::Vm::dependency_hints) are below this, and so is its estimated
+/// cost over the chain's (when the VM gives [cost estimates](crate::Vm::cost_estimate)): the
+/// hints alone show that no schedule can be much faster than one thread (a block where one
+/// exchange wallet pays everybody has 1.0 to 1.1 both ways; the mainnet corpus has five such
+/// blocks, docs/benchmarks.md). The cost matters when the chain is many cheap transactions
+/// beside a few heavy ones: mainnet block 13217637 is 934 deposits to one wallet out of 1 100
+/// transactions (1.18 by count) but 1.84 by gas limit, and runs at 1.38x on Block-STM.
 pub const HINTED_MIN_PARALLELISM: f64 = 1.25;
 
 /// The VM's hints as the executor uses them: none if there is not one entry per transaction,
@@ -46,13 +50,19 @@ fn valid_hints(mut hints: Vec<Option<TxnIndex>>, num_txns: usize) -> Vec<Option<
     hints
 }
 
-/// Longest chain of (valid) hints, in transactions; 0 without hints.
-fn hinted_chain(hints: &[Option<TxnIndex>]) -> usize {
-    let mut depth = vec![0usize; hints.len()];
+/// The block's total weight over the weight of its longest chain of (valid) hints, each
+/// transaction weighing `weight(i)`: an upper bound on the speedup any schedule that respects
+/// the hints could reach. Infinite without hints or with a chain of weight 0.
+fn hinted_parallelism(hints: &[Option<TxnIndex>], weight: impl Fn(TxnIndex) -> u64) -> f64 {
+    let mut depth = vec![0u64; hints.len()];
+    let mut total = 0u64;
     for (i, hint) in hints.iter().enumerate() {
-        depth[i] = 1 + hint.map_or(0, |h| depth[h]);
+        let w = weight(i);
+        total = total.saturating_add(w);
+        depth[i] = w.saturating_add(hint.map_or(0, |h| depth[h]));
     }
-    depth.into_iter().max().unwrap_or(0)
+    let chain = depth.into_iter().max().unwrap_or(0);
+    if chain == 0 { f64::INFINITY } else { total as f64 / chain as f64 }
 }
 
 /// Smallest block the adaptive rule measures: below it the rest of the block after the window
@@ -117,6 +127,18 @@ impl<VM: Vm> ParallelExecutor<VM> {
         min > 0 && self.vm.cost_estimate(txns).is_some_and(|cost| (cost / txns.len().max(1) as u64) < min)
     }
 
+    /// Whether the hints chain the block below [`HINTED_MIN_PARALLELISM`] by transaction count
+    /// and, when the VM estimates each transaction's cost, by cost too.
+    fn hints_chain_block(&self, txns: &[VM::Transaction], hints: &[Option<TxnIndex>]) -> bool {
+        if hinted_parallelism(hints, |_| 1) >= HINTED_MIN_PARALLELISM {
+            return false;
+        }
+        // Asked per transaction only for the few blocks the count already flags.
+        let costs: Option<Vec<u64>> =
+            txns.iter().map(|txn| self.vm.cost_estimate(std::slice::from_ref(txn))).collect();
+        costs.is_none_or(|costs| hinted_parallelism(hints, |i| costs[i]) < HINTED_MIN_PARALLELISM)
+    }
+
     /// The dependency hints for the parallel run, or why the adaptive rule runs the whole block
     /// on the sequential baseline. The rules that need no hints come first: a block they send
     /// to the sequential path does not pay for the hints.
@@ -139,7 +161,7 @@ impl<VM: Vm> ParallelExecutor<VM> {
             return Ok(Vec::new());
         }
         let hints = valid_hints(self.vm.dependency_hints(txns), txns.len());
-        if adaptive && (txns.len() as f64) < HINTED_MIN_PARALLELISM * hinted_chain(&hints) as f64 {
+        if adaptive && self.hints_chain_block(txns, &hints) {
             return Err(Fallback::HintedChain);
         }
         Ok(hints)
@@ -479,6 +501,7 @@ where
             let final_reads = self.scheduler.all_below_committed(txn_idx);
             #[cfg(feature = "stress")]
             crate::stress::point();
+            blockstm_sync::prefetch_for_write(&self.last[txn_idx]);
             let mut view = ParallelView::new(&self.mv, &self.scheduler, self.storage, txn_idx);
             let timed = self.adaptive.as_ref().filter(|w| !w.decided.load(Ordering::Relaxed));
             let start = timed.map(|_| std::time::Instant::now());

@@ -100,11 +100,17 @@ pub trait Vm: Sync {
         Vec::new()
     }
 
-    /// Optional: an estimate of the block's total work before it runs, in a unit of the VM's
-    /// choosing (the EVM's: the transactions' gas limits), asked once per block when
-    /// [`Config::with_min_mean_cost`](crate::Config::with_min_mean_cost) is set. A block whose
-    /// estimate per transaction is below that minimum runs sequentially. `None` (the default):
-    /// no estimate, the rule does not apply.
+    /// Optional: an estimate of the work of `txns` before they run, in a unit of the VM's
+    /// choosing (the EVM's: the transactions' gas limits). It should be additive: the estimate
+    /// of a block is the sum of its transactions' estimates.
+    ///
+    /// The adaptive rule asks it for the whole block when
+    /// [`Config::with_min_mean_cost`](crate::Config::with_min_mean_cost) is set (a block whose
+    /// estimate per transaction is below that minimum runs sequentially), and for each
+    /// transaction alone when the [dependency hints](Self::dependency_hints) chain most of the
+    /// block by count, to weigh the chain (see
+    /// [`HINTED_MIN_PARALLELISM`](crate::HINTED_MIN_PARALLELISM)). `None` (the default): no
+    /// estimate, those rules go by transaction count or do not apply.
     fn cost_estimate(&self, txns: &[Self::Transaction]) -> Option<u64> {
         let _ = txns;
         None

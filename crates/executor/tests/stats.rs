@@ -181,6 +181,21 @@ fn small_blocks_cheap_blocks_and_hinted_chains_run_sequentially_when_adaptive() 
     let config = Config::new(4).unwrap();
     assert_eq!(stats_of(config, &chain).fallback, Some(Fallback::HintedChain));
     assert_eq!(stats_of(config.with_adaptive(false), &chain).fallback, None);
+    // Nine transactions in ten form one hinted chain (200 / 180 = 1.11 by count); each tenth
+    // is off the chain. When those are heavy, the chain is a small part of the block by cost
+    // estimate and the block runs on Block-STM; when they are as light, it does not.
+    let weighted = |heavy: u32| -> Vec<Tx> {
+        let off_chain = |i: u32| i % 10 == 9;
+        (0..n)
+            .map(|i| {
+                let previous = (0..i).rev().find(|&j| !off_chain(j)).map(|j| j as usize);
+                let (hint, rounds) = if off_chain(i) { (None, heavy) } else { (previous, 20) };
+                Tx { hint, ops: vec![Op::Read(i % 13), Op::Work(rounds), Op::Increment(i)] }
+            })
+            .collect()
+    };
+    assert_eq!(stats_of(config, &weighted(2000)).fallback, None);
+    assert_eq!(stats_of(config, &weighted(20)).fallback, Some(Fallback::HintedChain));
     assert_eq!(stats_of(config, &two_chains).fallback, None);
     assert_eq!(stats_of(config, &unhinted).fallback, None);
     let small = config.with_min_parallel_txns(n as usize + 1);

@@ -45,3 +45,6 @@ pub use lock::{Mutex, MutexGuard};
 
 mod backoff;
 pub use backoff::{Backoff, SpinWait};
+
+mod prefetch;
+pub use prefetch::prefetch_for_write;
