@@ -28,6 +28,12 @@
 //! the wrappers expose one non-poisoning `lock()` shape: `parking_lot` does not poison, and the
 //! loom wrappers take the guard out of a `PoisonError`.
 //!
+//! # Prefetch
+//!
+//! [`prefetch_for_write`] is a cache hint (an x86_64 prefetch instruction, a no-op elsewhere
+//! and under loom). It lives here as the shim's one `unsafe` block, so the other crates keep
+//! none: it changes no value, so it needs no model.
+//!
 //! A `clippy.toml` `disallowed-types` list keeps the rest of the workspace from naming the
 //! underlying types directly.
 #![allow(clippy::disallowed_types)]
