@@ -1,5 +1,5 @@
 //! Measures the executor's own cost per transaction: the VM does no work.
-//! `cargo run --release --example overhead [-- THREADS]`
+//! `cargo run --release --example overhead [-- THREADS]` (`BLOCKSTM_ADAPTIVE=0`: adaptive rule off)
 use blockstm::{BlockExecutor, Config, ParallelExecutor, SequentialExecutor};
 use blockstm_workloads::{WorkVm, Workload};
 use std::time::Instant;
@@ -7,6 +7,8 @@ use std::time::Instant;
 fn main() {
     let only: Option<usize> = std::env::args().nth(1).and_then(|a| a.parse().ok());
     let vm = WorkVm { rounds: 0 };
+    // As in profile_one: `BLOCKSTM_ADAPTIVE=0` measures Block-STM itself, not the fallback.
+    let adaptive = std::env::var("BLOCKSTM_ADAPTIVE").map_or(true, |v| v != "0");
     for (name, blockstm_workloads::Block { storage, txns }) in [
         ("independent", Workload::Independent.generate(10_000, 7)),
         ("chain", Workload::Chain.generate(10_000, 7)),
@@ -29,7 +31,6 @@ fn main() {
             if only.is_some_and(|o| o != threads) {
                 continue;
             }
-            let adaptive = std::env::var("BLOCKSTM_ADAPTIVE").map_or(true, |v| v != "0");
             let par =
                 ParallelExecutor::new(vm, Config::new(threads).expect("threads > 0").with_adaptive(adaptive));
             let p = time(&|| drop(par.execute_block(&storage, &txns)));
