@@ -11,7 +11,7 @@ use crate::{
 use blockstm_mvmemory::{Delta, MaterializeError, MvMemory, MvRead, TxnIndex, Version as MvVersionId};
 use blockstm_scheduler::{CommitGuard, FollowUp, HaltReason, MAX_TXNS, Scheduler, Task, Version};
 use blockstm_sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use blockstm_sync::{Backoff, Mutex};
+use blockstm_sync::{Backoff, Mutex, SpinMutex};
 use blockstm_validator::{ReadOrigin, ReadSet, resolve_deltas, validate};
 use smallvec::SmallVec;
 use std::fmt;
@@ -211,7 +211,7 @@ impl<VM: Vm> BlockExecutor<VM> for ParallelExecutor<VM> {
             txns,
             hints,
             mv: MvMemory::new(num_txns),
-            last: (0..num_txns).map(|_| Mutex::new(LastExecution::default())).collect(),
+            last: (0..num_txns).map(|_| SpinMutex::new(LastExecution::default())).collect(),
             scheduler: Scheduler::new(num_txns, self.config.max_incarnations()),
             sink: Mutex::new(Sink { outputs: Vec::with_capacity(num_txns), hook, end: None, measured: None }),
             deadline: self.config.watchdog().map(|limit| (std::time::Instant::now() + limit, limit)),
@@ -330,7 +330,7 @@ type FinalState<VM> = Vec<(<VM as Vm>::Key, <VM as Vm>::Value)>;
 type StatePart<VM> = Mutex<Option<Result<FinalState<VM>, blockstm_mvmemory::InvariantError>>>;
 
 type LastSlot<VM> =
-    Mutex<LastExecution<<VM as Vm>::Key, <VM as Vm>::Value, <VM as Vm>::Output, <VM as Vm>::Error>>;
+    SpinMutex<LastExecution<<VM as Vm>::Key, <VM as Vm>::Value, <VM as Vm>::Output, <VM as Vm>::Error>>;
 
 /// The shared state of one block's execution.
 struct Block<'a, VM: Vm, S, H: ?Sized> {

@@ -56,7 +56,7 @@ mod delta;
 pub use delta::{Add, AddOverflow, Delta, NoDelta, apply_deltas};
 
 use ahash::RandomState;
-use blockstm_sync::{CachePadded, Mutex};
+use blockstm_sync::{CachePadded, SpinMutex};
 use hashbrown::HashTable;
 use hashbrown::hash_table::Entry as TableEntry;
 use smallvec::SmallVec;
@@ -369,7 +369,7 @@ enum Materialized {
 
 /// One shard: its locations, under one lock. Padded to its own cache line: neighbouring
 /// shards are taken by different threads.
-type Shard<K, V, D> = CachePadded<Mutex<HashTable<Location<K, V, D>>>>;
+type Shard<K, V, D> = CachePadded<SpinMutex<HashTable<Location<K, V, D>>>>;
 
 /// Why [`MvMemory::materialize`] could not turn a transaction's deltas into a value.
 #[derive(Debug, PartialEq, Eq)]
@@ -422,7 +422,7 @@ pub struct MvMemory<K, V, D = NoDelta> {
     /// executing or aborting that transaction touches it, and the scheduler's status lock orders
     /// those, so the mutex is never contended; it exists so the structure is `Sync` without
     /// `unsafe`.
-    last_writes: Box<[Mutex<SmallVec<[K; 2]>>]>,
+    last_writes: Box<[SpinMutex<SmallVec<[K; 2]>>]>,
 }
 
 impl<K, V, D> fmt::Debug for MvMemory<K, V, D> {
@@ -446,9 +446,9 @@ where
                 // sender's and its recipient's): growing the maps by rehashing moves every
                 // bucket and showed in profiles of large blocks. Buckets not yet used are
                 // address space only; the control bytes are one byte each.
-                .map(|_| CachePadded::new(Mutex::new(HashTable::with_capacity(2 * num_txns / SHARDS))))
+                .map(|_| CachePadded::new(SpinMutex::new(HashTable::with_capacity(2 * num_txns / SHARDS))))
                 .collect(),
-            last_writes: (0..num_txns).map(|_| Mutex::new(SmallVec::new())).collect(),
+            last_writes: (0..num_txns).map(|_| SpinMutex::new(SmallVec::new())).collect(),
         }
     }
 

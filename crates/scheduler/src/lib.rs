@@ -82,7 +82,7 @@
 //! block done or halted sees the commits that made it so.
 
 use blockstm_sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use blockstm_sync::{CachePadded, Mutex, MutexGuard, SpinWait};
+use blockstm_sync::{CachePadded, Mutex, MutexGuard, SpinMutex, SpinWait};
 use std::fmt;
 
 /// Position of a transaction in its block (same as `blockstm_mvmemory::TxnIndex`).
@@ -234,7 +234,7 @@ pub struct Scheduler {
     /// Not padded: padding each status to a cache line (neighbouring transactions often run on
     /// different threads) measured no gain on 2 cores, 1.65x against 1.74x unpadded on
     /// independent transfers, within noise, for 2.5x the memory. See docs/design.md, "Padding".
-    txns: Box<[Mutex<TxnState>]>,
+    txns: Box<[SpinMutex<TxnState>]>,
     commit: Mutex<CommitCursor>,
 }
 
@@ -273,7 +273,7 @@ impl Scheduler {
             livelock: Mutex::new(None),
             txns: (0..num_txns)
                 .map(|_| {
-                    Mutex::new(TxnState {
+                    SpinMutex::new(TxnState {
                         incarnation: 0,
                         status: TxnStatus::ReadyToExecute,
                         max_triggered_wave: 0,

@@ -3,9 +3,11 @@
 //!
 //! # Why
 //!
-//! Every other crate imports `blockstm_sync::{Mutex, Backoff, atomic::*}`. In a normal
-//! build these are thin wrappers over `parking_lot`, `crossbeam-utils` and `std::sync::atomic`. Under `RUSTFLAGS="--cfg loom"` they become `loom`'s types, so the loom
-//! models can explore every interleaving of the algorithm without the algorithm knowing.
+//! Every other crate imports `blockstm_sync::{Mutex, SpinMutex, Backoff, atomic::*}`. In a
+//! normal build these are thin wrappers over `parking_lot`, a spin lock of our own (through
+//! `lock_api`), `crossbeam-utils` and `std::sync::atomic`. Under `RUSTFLAGS="--cfg loom"` they
+//! become `loom`'s types, so the loom models can explore every interleaving of the algorithm
+//! without the algorithm knowing.
 //!
 //! loom cannot see through `parking_lot` (its fast paths are its own atomics and can hang inside a
 //! model) or `crossbeam-utils::Backoff` (it spins on the real CPU). Under `cfg(loom)` they are therefore replaced by:
@@ -13,6 +15,7 @@
 //! | normal build                 | under `cfg(loom)`                         |
 //! |------------------------------|-------------------------------------------|
 //! | `parking_lot::Mutex`         | `loom::sync::Mutex` (poison ignored)      |
+//! | [`SpinMutex`] ([`RawSpinLock`]) | `loom::sync::Mutex` (poison ignored)   |
 //! | `crossbeam_utils::Backoff`   | `loom::thread::yield_now`                 |
 //! | `std::sync::atomic::*`       | `loom::sync::atomic::*`                   |
 //! | `std::sync::Arc`             | `loom::sync::Arc`                         |
@@ -21,6 +24,16 @@
 //! per shard (one locked read-modify-write pair per access instead of a read lock and a
 //! location lock). loom 0.7's own `RwLock` model also asserted on valid read acquisitions in
 //! our models, so a new one would need the same care.
+//!
+//! # Two kinds of lock
+//!
+//! [`SpinMutex`] for the short critical sections on the hot paths (multi-version memory shards,
+//! transaction status, last-execution slots): its release is a plain store, so it does not wait
+//! for the holder's stores to cold lines. [`Mutex`] (parking) for locks held while user code
+//! runs (the commit lock and sink, held across the commit hook). See the `lock` module docs.
+//! The spin lock itself is not a loom model (loom's atomics cannot build a `const` lock); it is
+//! a test-and-test-and-set flag with an Acquire compare-and-swap and a Release store, tested in
+//! `lock::test` with more threads than cores.
 //!
 //! # Locks never poison
 //!
@@ -47,7 +60,9 @@ pub use loom::sync::Arc;
 pub use std::sync::Arc;
 
 mod lock;
-pub use lock::{Mutex, MutexGuard};
+#[cfg(not(loom))]
+pub use lock::RawSpinLock;
+pub use lock::{Mutex, MutexGuard, Parking, Spin, SpinMutex};
 
 mod backoff;
 pub use backoff::{Backoff, SpinWait};
