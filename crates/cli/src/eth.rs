@@ -87,6 +87,9 @@ pub(crate) fn run(args: &EthArgs) -> Result<(), String> {
             .ok_or_else(|| format!("no fixtures: pass --fixtures DIR or set {FIXTURES_ENV}"))?,
     };
     let fixtures = Fixtures::open(&dir).map_err(|e| e.to_string())?;
+    // As a node would at start-up: otherwise the first Cancun block with a blob proof loads the
+    // KZG trusted setup (~3 s) inside its header check.
+    blockstm_evm::warm_up().map_err(|e| e.to_string())?;
     let numbers = if args.block.is_empty() {
         fixtures.block_numbers().map_err(|e| e.to_string())?
     } else {

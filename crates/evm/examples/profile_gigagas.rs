@@ -15,6 +15,7 @@ fn main() {
     let threads = args.get(1).and_then(|a| a.parse().ok()).unwrap_or(2);
     let workload = args.get(2).map_or("eth-native", String::as_str);
     let repeats = args.get(3).and_then(|a| a.parse().ok()).unwrap_or(20usize).max(1);
+    blockstm_evm::warm_up().expect("the KZG setup loads");
     let block = match workload.parse::<u64>() {
         Ok(number) => Fixtures::from_env()
             .expect("BLOCKSTM_ETH_FIXTURES is set")

@@ -11,6 +11,8 @@
 //! - [`EvmVm`]: executes one transaction with revm against the executor's view.
 //! - [`Fixtures`]: the mainnet fixture directory; [`EthBlock`]: a loaded block, its fork
 //!   ([`spec_at`]), header checks, and the state after rewards and withdrawals.
+//! - [`warm_up`]: loads up front what revm loads on first use (the KZG trusted setup), so the
+//!   first block with a blob proof does not pay ~3 s for it.
 //!
 //! # Examples
 //!
@@ -56,6 +58,7 @@ mod fixture;
 mod gigagas;
 mod state;
 mod vm;
+mod warm;
 
 pub use chain::{
     BlockHeader, EthBlock, HeaderMismatch, MAINNET_CHAIN_ID, PreState, Withdrawal, block_reward, spec_at,
@@ -65,3 +68,4 @@ pub use gigagas::{AMM_POOLS, ERC20_TOKENS, Gigagas, UnknownGigagas};
 pub use revm::primitives::hardfork::SpecId;
 pub use state::{AccountBasic, AccountState, BalanceCredit, CreditError, EvmKey, EvmValue, SlotValue};
 pub use vm::{EvmError, EvmReceipt, EvmTx, EvmVm};
+pub use warm::{WarmUpError, warm_up};
