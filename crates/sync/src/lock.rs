@@ -22,9 +22,9 @@
 //!
 //! # Waiting
 //!
-//! A waiter spins on a plain load (no write to the line while it is held) with [`SpinWait`]:
-//! pause hints for about 100 microseconds, then `yield_now` between checks, so a holder that
-//! was preempted (tests run more workers than cores) gets the core back. There is no parking:
+//! A waiter spins on a plain load (no write to the line while it is held) with [`Backoff`]:
+//! 1, 2, 4, ... 64 pause hints between checks, then `yield_now` between checks, so a holder
+//! that was preempted (tests run more workers than cores) gets the core back. There is no parking:
 //! parking needs the release to check for parked threads after its store, which needs a full
 //! fence, which is the cost being avoided.
 //!
@@ -38,7 +38,7 @@
 //! the locks, not the lock itself (an acquire/release flag, the textbook case).
 
 #[cfg(not(loom))]
-use crate::SpinWait;
+use crate::Backoff;
 use std::fmt;
 
 /// The lock behind a [`Mutex`]: `parking_lot`'s (parks waiters; releases with a locked
@@ -166,11 +166,15 @@ impl RawSpinLock {
 
     #[cold]
     fn lock_contended(&self) {
-        let mut wait = SpinWait::new();
+        // Exponential: 1, 2, 4, ... 64 pause hints between checks, then yields. A critical
+        // section lasts tens of nanoseconds, so the first checks must come that soon;
+        // `SpinWait`'s fixed 16 pauses (~1 us here) per check are meant for waiting out a
+        // whole execution.
+        let backoff = Backoff::new();
         loop {
             // Read-only while the lock is held: the holder keeps its line until it releases.
             while self.locked.load(std::sync::atomic::Ordering::Relaxed) {
-                wait.wait();
+                backoff.snooze();
             }
             if self.try_take() {
                 return;
