@@ -68,7 +68,7 @@ fn run_model(txns: &'static [(u8, u8)], preemption_bound: usize) {
             txns,
             hints: Vec::new(),
             mv: MvMemory::new(num_txns),
-            last: (0..num_txns).map(|_| Mutex::new(LastExecution::default())).collect(),
+            last: (0..num_txns).map(|_| SpinMutex::new(LastExecution::default())).collect(),
             scheduler: Scheduler::new(num_txns, 100),
             sink: Mutex::new(Sink { outputs: Vec::new(), hook, end: None, measured: None }),
             counters: Counters::default(),
