@@ -1,8 +1,9 @@
 //! Profiling helper: runs one scenario's parallel executor repeatedly.
 //! `cargo run --release --example profile_one -- THREADS WORKLOAD REPEATS [WORK_US]`; prints the
-//! last block's statistics and the median and minimum block time.
+//! last block's statistics and the median and minimum block time. THREADS = 0 runs the
+//! sequential baseline instead, for comparing profiles.
 //! (`BLOCKSTM_ADAPTIVE=0` turns the adaptive choice of the sequential path off.)
-use blockstm::{BlockExecutor, Config, ParallelExecutor};
+use blockstm::{BlockExecutor, Config, ParallelExecutor, SequentialExecutor};
 use blockstm_workloads::{WorkVm, Workload};
 use std::time::Duration;
 
@@ -16,12 +17,18 @@ fn main() {
     let workload: Workload = workload.parse().unwrap_or_else(|e| panic!("{e}"));
     let blockstm_workloads::Block { storage, txns } = workload.generate(10_000, 7);
     let adaptive = std::env::var("BLOCKSTM_ADAPTIVE").map_or(true, |v| v != "0");
-    let executor =
-        ParallelExecutor::new(vm, Config::new(threads).expect("threads > 0").with_adaptive(adaptive));
+    let executor: Box<dyn Fn() -> _> = if threads == 0 {
+        let sequential = SequentialExecutor::new(vm);
+        Box::new(move || sequential.execute_block(&storage, &txns))
+    } else {
+        let config = Config::new(threads).expect("threads > 0").with_adaptive(adaptive);
+        let parallel = ParallelExecutor::new(vm, config);
+        Box::new(move || parallel.execute_block(&storage, &txns))
+    };
     let mut times = Vec::with_capacity(repeats);
     for round in 0..repeats {
         let start = std::time::Instant::now();
-        let out = executor.execute_block(&storage, &txns).expect("block runs");
+        let out = executor().expect("block runs");
         times.push(start.elapsed());
         if round + 1 == repeats {
             println!("{:?} in {:?}", out.stats, start.elapsed());
