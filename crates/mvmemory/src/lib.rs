@@ -52,16 +52,16 @@
 //! ```
 
 mod delta;
+mod table;
 
 pub use delta::{Add, AddOverflow, Delta, NoDelta, apply_deltas};
 
 use ahash::RandomState;
 use blockstm_sync::{CachePadded, SpinMutex};
-use hashbrown::HashTable;
-use hashbrown::hash_table::Entry as TableEntry;
 use smallvec::SmallVec;
 use std::fmt;
 use std::hash::Hash;
+use table::Table;
 
 /// Position of a transaction in its block.
 pub type TxnIndex = usize;
@@ -369,7 +369,7 @@ enum Materialized {
 
 /// One shard: its locations, under one lock. Padded to its own cache line: neighbouring
 /// shards are taken by different threads.
-type Shard<K, V, D> = CachePadded<SpinMutex<HashTable<Location<K, V, D>>>>;
+type Shard<K, V, D> = CachePadded<SpinMutex<Table<Location<K, V, D>>>>;
 
 /// Why [`MvMemory::materialize`] could not turn a transaction's deltas into a value.
 #[derive(Debug, PartialEq, Eq)]
@@ -443,10 +443,10 @@ where
             hasher: hasher(),
             shards: (0..SHARDS)
                 // Room for about two locations per transaction up front (a transfer creates its
-                // sender's and its recipient's): growing the maps by rehashing moves every
-                // bucket and showed in profiles of large blocks. Buckets not yet used are
-                // address space only; the control bytes are one byte each.
-                .map(|_| CachePadded::new(SpinMutex::new(HashTable::with_capacity(2 * num_txns / SHARDS))))
+                // sender's and its recipient's): growing moves every location and showed in
+                // profiles of large blocks. Room not yet used is address space only; the index
+                // is zeroed memory, eight bytes per slot.
+                .map(|_| CachePadded::new(SpinMutex::new(Table::with_capacity(2 * num_txns / SHARDS))))
                 .collect(),
             last_writes: (0..num_txns).map(|_| SpinMutex::new(SmallVec::new())).collect(),
         }
@@ -471,15 +471,25 @@ where
     fn with_versions<R>(&self, key: &K, f: impl FnOnce(&mut VersionList<V, D>) -> R) -> Option<R> {
         let (hash, shard) = self.shard(key);
         let mut shard = shard.lock();
-        let location = shard.find_mut(hash, |location| location.key == *key)?;
+        let location = shard.find_mut(hash, |location| location.key == *key).ok()?;
         Some(f(&mut location.versions))
     }
 
     /// The entry of the highest transaction below `txn_idx` that wrote `key`, with its value
     /// (or, for deltas, everything needed to resolve them).
+    ///
+    /// When no transaction wrote `key` yet, the place the shard's next new location will take
+    /// is prefetched for writing: a transaction usually reads what it writes, and the VM's work
+    /// in between hides the miss that the write would otherwise pay (see the `table` module).
     #[inline]
     pub fn read(&self, key: &K, txn_idx: TxnIndex) -> MvRead<V, D> {
-        self.with_versions(key, |versions| versions.read(txn_idx)).unwrap_or(MvRead::NotFound)
+        let (hash, shard) = self.shard(key);
+        let mut shard = shard.lock();
+        if let Some(location) = shard.find(hash, |location| location.key == *key) {
+            return location.versions.read(txn_idx);
+        }
+        shard.prefetch_next();
+        MvRead::NotFound
     }
 
     /// Like [`read`](Self::read) without cloning the value: what validation needs.
@@ -498,12 +508,12 @@ where
     fn insert(&self, key: &K, txn_idx: TxnIndex, entry: Entry<V, D>) -> bool {
         let (hash, shard) = self.shard(key);
         let mut shard = shard.lock();
-        let rehash = |location: &Location<K, V, D>| self.hasher.hash_one(&location.key);
-        match shard.entry(hash, |location| location.key == *key, rehash) {
-            TableEntry::Occupied(mut location) => location.get_mut().versions.insert(txn_idx, entry),
-            TableEntry::Vacant(slot) => {
+        match shard.find_mut(hash, |location| location.key == *key) {
+            Ok(location) => location.versions.insert(txn_idx, entry),
+            Err(vacant) => {
                 let versions = VersionList { entries: smallvec::smallvec![(txn_idx, entry)] };
-                slot.insert(Location { key: key.clone(), versions });
+                let rehash = |location: &Location<K, V, D>| self.hasher.hash_one(&location.key);
+                shard.insert(vacant, hash, Location { key: key.clone(), versions }, rehash);
                 true
             }
         }
@@ -646,8 +656,9 @@ where
                 }
             }
         }
-        // Shards iterate in hash order, which changes with the hash seed: sort so the caller
-        // sees the same order on every run.
+        // Shards iterate in the order their locations were first written, which changes with
+        // the schedule (and the shards with the hash seed): sort so the caller sees the same
+        // order on every run.
         Ok(sorted_by_key(keys, values))
     }
 
