@@ -151,14 +151,9 @@ impl<T> Table<T> {
         self.entries.push(CachePadded::new(value));
     }
 
-    /// The first empty slot of the probe of `hash`.
+    /// The first empty slot of the probe of `hash`: the probe of a key that matches nothing.
     fn first_empty(&self, hash: u64) -> usize {
-        let mask = self.slots.len() - 1;
-        let mut i = hash as usize & mask;
-        while self.slots[i] != EMPTY {
-            i = (i + 1) & mask;
-        }
-        i
+        self.probe(hash, |_| false).0
     }
 
     /// Doubles the number of slots and re-indexes every entry (the entries do not move).

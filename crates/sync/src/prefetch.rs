@@ -8,7 +8,9 @@
 /// time the transaction runs. A plain store would miss quietly in the store buffer, but every
 /// store here is followed by a lock's release or acquisition, a locked instruction that waits
 /// for the store buffer to drain: the miss is paid in full on the critical path. Prefetching
-/// the slot when the transaction starts overlaps that miss with the VM's work.
+/// the slot when the transaction starts overlaps that miss with the VM's work. The
+/// multi-version memory does the same for the place its next new location will take, at the
+/// read that finds no location.
 ///
 /// A hint only: it changes no value and nothing depends on it for correctness. It is a no-op
 /// off x86_64 and under `cfg(loom)`.
