@@ -1,5 +1,6 @@
 //! Profiling helper: runs one scenario's parallel executor repeatedly.
-//! `cargo run --release --example profile_one -- THREADS WORKLOAD REPEATS [WORK_US]`; prints the
+//! `cargo run --release --example profile_one -- THREADS WORKLOAD REPEATS [WORK_US] [TXNS]`
+//! (TXNS: transactions per block, 10 000 by default); prints the
 //! last block's statistics and the median and minimum block time. THREADS = 0 runs the
 //! sequential baseline instead, for comparing profiles.
 //! (`BLOCKSTM_ADAPTIVE=0` turns the adaptive choice of the sequential path off.)
@@ -13,9 +14,10 @@ fn main() {
     let workload = args.get(2).map_or("independent", String::as_str);
     let repeats = args.get(3).and_then(|a| a.parse().ok()).unwrap_or(20);
     let work_us: u64 = args.get(4).and_then(|a| a.parse().ok()).unwrap_or(10);
+    let txns_per_block: usize = args.get(5).and_then(|a| a.parse().ok()).unwrap_or(10_000);
     let vm = WorkVm::calibrated(Duration::from_micros(work_us));
     let workload: Workload = workload.parse().unwrap_or_else(|e| panic!("{e}"));
-    let blockstm_workloads::Block { storage, txns } = workload.generate(10_000, 7);
+    let blockstm_workloads::Block { storage, txns } = workload.generate(txns_per_block, 7);
     let adaptive = std::env::var("BLOCKSTM_ADAPTIVE").map_or(true, |v| v != "0");
     let executor: Box<dyn Fn() -> _> = if threads == 0 {
         let sequential = SequentialExecutor::new(vm);
