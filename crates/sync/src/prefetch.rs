@@ -6,8 +6,9 @@
 /// Why it matters here: the executor stores a transaction's results into per-transaction slots
 /// of arrays sized by the block (tens of megabytes for a gigagas block), which are cold by the
 /// time the transaction runs. A plain store would miss quietly in the store buffer, but every
-/// store here is followed by a lock's release or acquisition, a locked instruction that waits
-/// for the store buffer to drain: the miss is paid in full on the critical path. Prefetching
+/// store here is followed by a lock acquisition, a locked compare-and-swap that waits for the
+/// store buffer to drain (the spin lock's release is a plain store and does not wait; the
+/// parking lock's is locked too): the miss is paid in full on the critical path. Prefetching
 /// the slot when the transaction starts overlaps that miss with the VM's work. The
 /// multi-version memory does the same for the place its next new location will take, at the
 /// read that finds no location.
