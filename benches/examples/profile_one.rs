@@ -3,7 +3,8 @@
 //! (TXNS: transactions per block, 10 000 by default); prints the
 //! last block's statistics and the median and minimum block time. THREADS = 0 runs the
 //! sequential baseline instead, for comparing profiles.
-//! (`BLOCKSTM_ADAPTIVE=0` turns the adaptive choice of the sequential path off.)
+//! (`BLOCKSTM_ADAPTIVE=0` turns the adaptive choice of the sequential path off;
+//! `BLOCKSTM_BATCH=N` sets the largest claim per worker, `Config::with_batch`.)
 use blockstm::{BlockExecutor, Config, ParallelExecutor, SequentialExecutor};
 use blockstm_workloads::{WorkVm, Workload};
 use std::time::Duration;
@@ -23,7 +24,10 @@ fn main() {
         let sequential = SequentialExecutor::new(vm);
         Box::new(move || sequential.execute_block(&storage, &txns))
     } else {
-        let config = Config::new(threads).expect("threads > 0").with_adaptive(adaptive);
+        let mut config = Config::new(threads).expect("threads > 0").with_adaptive(adaptive);
+        if let Some(batch) = std::env::var("BLOCKSTM_BATCH").ok().and_then(|v| v.parse().ok()) {
+            config = config.with_batch(batch);
+        }
         let parallel = ParallelExecutor::new(vm, config);
         Box::new(move || parallel.execute_block(&storage, &txns))
     };

@@ -42,6 +42,10 @@ pub(crate) struct BenchArgs {
     /// Turn off the adaptive choice of the sequential path (every block runs on Block-STM)
     #[arg(long)]
     no_adaptive: bool,
+    /// Largest claim of consecutive transactions per worker (default: the library's,
+    /// blockstm_executor::AUTO_BATCH; 1 claims one at a time, the paper's scheduler)
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
+    batch: Option<u32>,
     /// Also write the results as JSON to FILE
     #[arg(long, value_name = "FILE")]
     json: Option<PathBuf>,
@@ -176,6 +180,8 @@ struct Report<'a> {
     vm_rounds: u32,
     gas: u64,
     adaptive: bool,
+    /// The largest claim per worker (`--batch`, else the library's default).
+    batch: usize,
     results: &'a [Row],
 }
 
@@ -228,6 +234,7 @@ pub(crate) fn run(args: &BenchArgs) -> Result<(), String> {
     let txns = args.txns as usize;
     let vm = WorkVm::calibrated(Duration::from_secs_f64(args.work_us * 1e-6));
     let adaptive = !args.no_adaptive;
+    let batch = args.batch.map_or(blockstm_executor::AUTO_BATCH, |b| b as usize);
 
     println!(
         "machine: {cores} cores ({} {}); VM work {:.1} us per transaction ({} rounds); {} txns per block; \
@@ -251,6 +258,7 @@ pub(crate) fn run(args: &BenchArgs) -> Result<(), String> {
             threads: &threads,
             runs: args.runs,
             adaptive,
+            batch,
             progress: &progress,
         };
         match workload {
@@ -281,6 +289,7 @@ pub(crate) fn run(args: &BenchArgs) -> Result<(), String> {
             vm_rounds: vm.rounds,
             gas: args.gas,
             adaptive,
+            batch,
             results: &rows,
         };
         serde_json::to_writer_pretty(&mut *file, &report).map_err(|e| format!("writing --json: {e}"))?;
@@ -301,6 +310,7 @@ struct Bench<'a> {
     threads: &'a [usize],
     runs: u32,
     adaptive: bool,
+    batch: usize,
     progress: &'a ProgressBar,
 }
 
@@ -337,7 +347,8 @@ impl Bench<'_> {
         let mut rows = Vec::new();
         for &p in self.threads {
             self.progress.set_message(format!("{name} P={p}"));
-            let config = config(Config::new(p).map_err(|e| e.to_string())?.with_adaptive(self.adaptive));
+            let base = Config::new(p).map_err(|e| e.to_string())?;
+            let config = config(base.with_adaptive(self.adaptive).with_batch(self.batch));
             let parallel = ParallelExecutor::new(vm.clone(), config);
             let c =
                 compare(&sequential, &parallel, storage, txns, self.runs as usize, || self.progress.inc(1))

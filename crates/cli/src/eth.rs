@@ -30,6 +30,10 @@ pub(crate) struct EthArgs {
     /// Turn off the adaptive choice of the sequential path
     #[arg(long)]
     no_adaptive: bool,
+    /// Largest claim of consecutive transactions per worker (default: the library's,
+    /// blockstm_executor::AUTO_BATCH; 1 claims one at a time, the paper's scheduler)
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
+    batch: Option<u32>,
     /// Also write the results as JSON to FILE
     #[arg(long, value_name = "FILE")]
     json: Option<PathBuf>,
@@ -74,6 +78,8 @@ struct Report<'a> {
     fixtures: String,
     runs: u32,
     adaptive: bool,
+    /// The largest claim per worker (`--batch`, else the library's default).
+    batch: usize,
     blocks: &'a [BlockRow],
     totals: &'a Totals,
 }
@@ -98,6 +104,7 @@ pub(crate) fn run(args: &EthArgs) -> Result<(), String> {
     let machine = crate::bench::Machine::this();
     let threads = args.threads.unwrap_or(machine.cores);
     let adaptive = !args.no_adaptive;
+    let batch = args.batch.map_or(blockstm_executor::AUTO_BATCH, |b| b as usize);
     println!(
         "machine: {} cores ({} {}); {} blocks from {}; P = {threads}; medians of {} interleaved pairs; adaptive {}",
         machine.cores,
@@ -112,7 +119,7 @@ pub(crate) fn run(args: &EthArgs) -> Result<(), String> {
     progress
         .set_style(ProgressStyle::with_template("{bar:40} {pos}/{len} {msg}").map_err(|e| e.to_string())?);
     let config = blockstm_evm::adaptive_rules(
-        Config::new(threads).map_err(|e| e.to_string())?.with_adaptive(adaptive),
+        Config::new(threads).map_err(|e| e.to_string())?.with_adaptive(adaptive).with_batch(batch),
     );
     let mut rows = Vec::new();
     for &number in &numbers {
@@ -151,6 +158,7 @@ pub(crate) fn run(args: &EthArgs) -> Result<(), String> {
             fixtures: dir.display().to_string(),
             runs: args.runs,
             adaptive,
+            batch,
             blocks: &rows,
             totals: &totals,
         };

@@ -2,7 +2,8 @@
 //! adaptive choice of the sequential path off).
 //! `cargo run --release -p blockstm-evm --example profile_gigagas -- THREADS eth-native REPEATS`
 //! (THREADS = 0 runs the sequential baseline)
-//! (or a mainnet block: `THREADS 3356896 REPEATS`, fixtures from `BLOCKSTM_ETH_FIXTURES`)
+//! (or a mainnet block: `THREADS 3356896 REPEATS`, fixtures from `BLOCKSTM_ETH_FIXTURES`;
+//! `BLOCKSTM_BATCH=N` sets the largest claim per worker, `Config::with_batch`)
 use blockstm_evm::{Fixtures, Gigagas};
 use blockstm_executor::{BlockExecutor, Config, ParallelExecutor, SequentialExecutor};
 
@@ -28,7 +29,10 @@ fn main() {
         let sequential = SequentialExecutor::new(block.vm());
         Box::new(move || sequential.execute_block(&block.pre_state, &block.txns))
     } else {
-        let config = Config::new(threads).expect("threads > 0").with_adaptive(false);
+        let mut config = Config::new(threads).expect("threads > 0").with_adaptive(false);
+        if let Some(batch) = std::env::var("BLOCKSTM_BATCH").ok().and_then(|v| v.parse().ok()) {
+            config = config.with_batch(batch);
+        }
         let parallel = ParallelExecutor::new(block.vm(), config);
         Box::new(move || parallel.execute_block(&block.pre_state, &block.txns))
     };

@@ -7,6 +7,9 @@ use std::time::Duration;
 /// Default [`Config::max_incarnations`].
 pub const DEFAULT_MAX_INCARNATIONS: u32 = 256;
 
+/// The largest claim of execution indices when [`Config::with_batch`] is not set.
+pub const AUTO_BATCH: usize = 16;
+
 /// How the parallel executor runs a block.
 ///
 /// ```
@@ -25,6 +28,8 @@ pub struct Config {
     adaptive: bool,
     min_parallel_txns: usize,
     min_mean_cost: u64,
+    batch: Option<NonZeroUsize>,
+    batch_calm_txns: usize,
 }
 
 impl Config {
@@ -39,6 +44,8 @@ impl Config {
             adaptive: true,
             min_parallel_txns: 0,
             min_mean_cost: 0,
+            batch: None,
+            batch_calm_txns: blockstm_scheduler::CALM_TXNS,
         })
     }
 
@@ -116,6 +123,33 @@ impl Config {
     /// See [`with_min_mean_cost`](Self::with_min_mean_cost).
     pub fn min_mean_cost(&self) -> u64 {
         self.min_mean_cost
+    }
+
+    /// Each worker claims up to `batch` consecutive transactions at a time (0, the default,
+    /// means [`AUTO_BATCH`]). It runs them in order, then validates them itself, so their state
+    /// stays in its core's cache and the scheduler's shared lines move once per claim instead
+    /// of once per transaction. Claims start at one transaction, double while the block runs
+    /// without conflicts and fall back to one at any abort or dependency wait, so contended
+    /// blocks run the paper's scheduler. 1 always claims one.
+    pub fn with_batch(self, batch: usize) -> Self {
+        Self { batch: NonZeroUsize::new(batch), ..self }
+    }
+
+    /// The largest claim, [`with_batch`](Self::with_batch).
+    pub fn batch(&self) -> usize {
+        self.batch.map_or(AUTO_BATCH, NonZeroUsize::get)
+    }
+
+    /// Claims grow past one transaction only after `txns` were handed out with no conflict in
+    /// sight ([`blockstm_scheduler::CALM_TXNS`] by default, so blocks smaller than that never
+    /// batch). Tests set 0 to exercise batched claims on small blocks.
+    pub fn with_batch_calm_txns(self, txns: usize) -> Self {
+        Self { batch_calm_txns: txns, ..self }
+    }
+
+    /// See [`with_batch_calm_txns`](Self::with_batch_calm_txns).
+    pub fn batch_calm_txns(&self) -> usize {
+        self.batch_calm_txns
     }
 
     /// Whether the adaptive choice is on.

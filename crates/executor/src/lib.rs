@@ -49,7 +49,7 @@ mod vm;
 
 pub use blockstm_mvmemory::{Add, AddOverflow, Delta, Incarnation, NoDelta, TxnIndex};
 pub use blockstm_mvmemory::{ResolveError, Write, apply_deltas};
-pub use config::{Config, ConfigError, DEFAULT_MAX_INCARNATIONS};
+pub use config::{AUTO_BATCH, Config, ConfigError, DEFAULT_MAX_INCARNATIONS};
 pub use local::{Own, WriteSet};
 pub use parallel::{
     ADAPTIVE_MIN_PARALLELISM, ADAPTIVE_MIN_TXNS, ADAPTIVE_WINDOW, HINTED_MIN_PARALLELISM, ParallelExecutor,

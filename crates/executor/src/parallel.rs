@@ -9,7 +9,7 @@ use crate::{
     TxnView, Vm,
 };
 use blockstm_mvmemory::{Delta, MaterializeError, MvMemory, MvRead, TxnIndex, Version as MvVersionId};
-use blockstm_scheduler::{CommitGuard, FollowUp, HaltReason, MAX_TXNS, Scheduler, Task, Version};
+use blockstm_scheduler::{CommitGuard, FollowUp, HaltReason, MAX_TXNS, Scheduler, Task, Version, Worker};
 use blockstm_sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use blockstm_sync::{Backoff, Mutex, SpinMutex};
 use blockstm_validator::{ReadOrigin, ReadSet, resolve_deltas, validate};
@@ -213,6 +213,7 @@ impl<VM: Vm> BlockExecutor<VM> for ParallelExecutor<VM> {
             mv: MvMemory::new(num_txns),
             last: (0..num_txns).map(|_| SpinMutex::new(LastExecution::default())).collect(),
             scheduler: Scheduler::new(num_txns, self.config.max_incarnations()),
+            batch: (self.config.batch(), self.config.batch_calm_txns()),
             sink: Mutex::new(Sink { outputs: Vec::with_capacity(num_txns), hook, end: None, measured: None }),
             deadline: self.config.watchdog().map(|limit| (std::time::Instant::now() + limit, limit)),
             adaptive,
@@ -344,6 +345,9 @@ struct Block<'a, VM: Vm, S, H: ?Sized> {
     /// Per transaction, its latest executed incarnation's read set and outcome.
     last: Box<[LastSlot<VM>]>,
     scheduler: Scheduler,
+    /// The largest claim of execution indices and the calm stretch before claims grow
+    /// ([`Worker`], [`Config::batch`], [`Config::batch_calm_txns`]).
+    batch: (usize, usize),
     sink: Mutex<Sink<'a, VM::Output, VM::Error, H>>,
     counters: Counters,
     /// Watchdog: when the block must be finished, and the configured limit.
@@ -413,23 +417,23 @@ where
         // A panic here would be a bug in blockstm (VM and hook panics are caught closer to
         // them). Catch it so it ends the block with an error instead of unwinding to the caller.
         if let Err(payload) = catch_unwind(AssertUnwindSafe(|| {
-            self.worker_loop();
+            self.worker_loop(id);
             self.take_part_on_exit(id);
         })) {
             self.fail_internal(format!("worker panicked: {}", panic_message(payload.as_ref())));
         }
     }
 
-    fn worker_loop(&self) {
+    fn worker_loop(&self, id: usize) {
         if let Some(warmup) = &self.adaptive {
             warmup.worker_started(self.scheduler.committed());
         }
         let mut counts = LocalCounts::default();
-        self.work(&mut counts);
+        self.work(&mut Worker::new(id, self.batch.0, self.batch.1), &mut counts);
         self.counters.add(&counts);
     }
 
-    fn work(&self, counts: &mut LocalCounts) {
+    fn work(&self, w: &mut Worker, counts: &mut LocalCounts) {
         let backoff = Backoff::new();
         let mut task = None;
         // A transaction that waited for one this worker executed, claimed for this worker
@@ -444,16 +448,16 @@ where
             task = match task
                 .take()
                 .or_else(|| resumed.take().map(Task::Execute))
-                .or_else(|| self.scheduler.next_task())
+                .or_else(|| self.scheduler.next_task_for(w))
             {
                 Some(Task::Execute(version)) => {
-                    let follow_up = self.execute(version, resumed.is_none(), counts);
+                    let follow_up = self.execute(w, version, resumed.is_none(), counts);
                     if follow_up.resumed.is_some() {
                         resumed = follow_up.resumed;
                     }
                     follow_up.validation
                 }
-                Some(Task::Validate { version, wave }) => self.validate(version, wave, counts),
+                Some(Task::Validate { version, wave }) => self.validate(w, version, wave, counts),
                 None => {
                     self.try_commit();
                     if self.scheduler.is_done() {
@@ -482,14 +486,20 @@ where
 
     /// Executes an incarnation; returns what to run next, if anything. With `continuing`, the
     /// lowest transaction that waited for this one may come back claimed for the caller.
-    fn execute(&self, version: Version, continuing: bool, counts: &mut LocalCounts) -> FollowUp {
+    fn execute(
+        &self,
+        w: &mut Worker,
+        version: Version,
+        continuing: bool,
+        counts: &mut LocalCounts,
+    ) -> FollowUp {
         let txn_idx = version.txn_idx;
         // A hinted first incarnation waits for its hint to finish executing, exactly as if its
         // first read had hit an ESTIMATE of it (same transition, EXECUTING → ABORTING; it is
         // resumed as incarnation 1, so it waits at most once). It has read and written nothing.
         if version.incarnation == 0
             && let Some(&Some(hint)) = self.hints.get(txn_idx)
-            && self.scheduler.add_dependency(txn_idx, hint)
+            && self.scheduler.add_dependency_for(w, txn_idx, hint)
         {
             counts.hint_waits += 1;
             tracing::debug!(txn_idx, hint, "hinted dependency wait");
@@ -523,7 +533,7 @@ where
             let failure = match view.halt.take() {
                 Some(ViewHalt::Blocked(blocking)) => {
                     // (The read that hit the ESTIMATE is already counted in `view.waits`.)
-                    if self.scheduler.add_dependency(txn_idx, blocking) {
+                    if self.scheduler.add_dependency_for(w, txn_idx, blocking) {
                         tracing::debug!(
                             txn_idx,
                             incarnation = version.incarnation,
@@ -553,16 +563,8 @@ where
                 MvVersionId::new(txn_idx, version.incarnation),
                 writes.into_iter().flat_map(WriteSet::into_iter),
             );
-            let follow_up = if continuing {
-                self.scheduler.finish_execution_continuing(version, wrote_new_location, final_reads)
-            } else {
-                let validation = if final_reads {
-                    self.scheduler.finish_execution_final(version, wrote_new_location)
-                } else {
-                    self.scheduler.finish_execution(version, wrote_new_location)
-                };
-                FollowUp { validation, resumed: None }
-            };
+            let follow_up =
+                self.scheduler.finish_execution_for(w, version, wrote_new_location, final_reads, continuing);
             if final_reads {
                 counts.final_executions += 1;
                 self.try_commit();
@@ -572,7 +574,13 @@ where
     }
 
     /// Validates an incarnation; returns the re-execution if it was aborted and is ours to run.
-    fn validate(&self, version: Version, wave: u32, counts: &mut LocalCounts) -> Option<Task> {
+    fn validate(
+        &self,
+        w: &mut Worker,
+        version: Version,
+        wave: u32,
+        counts: &mut LocalCounts,
+    ) -> Option<Task> {
         let txn_idx = version.txn_idx;
         // The slot may already hold a newer incarnation's reads; the scheduler then ignores this
         // result (it checks the incarnation), so validating them is harmless.
@@ -582,19 +590,19 @@ where
         crate::stress::point();
         counts.validations += 1;
         if validation.is_valid() {
-            self.scheduler.finish_validation(version, wave);
+            self.scheduler.finish_validation_for(w, version, wave);
             // Only a successful validation can let the commit advance.
             self.try_commit();
             return None;
         }
         if !self.scheduler.try_validation_abort(version) {
-            self.scheduler.finish_failed_validation();
+            self.scheduler.finish_failed_validation_for(w);
             return None;
         }
         counts.aborts += 1;
         tracing::debug!(txn_idx, incarnation = version.incarnation, ?validation, "abort");
         self.mv.convert_writes_to_estimates(txn_idx);
-        self.scheduler.finish_abort(version)
+        self.scheduler.finish_abort_for(w, version)
     }
 
     /// Commits whatever is final, if no other thread is committing.

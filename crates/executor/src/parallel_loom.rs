@@ -47,7 +47,7 @@ impl Vm for AddVm {
     }
 }
 
-fn run_model(txns: &'static [(u8, u8)], preemption_bound: usize) {
+fn run_model(txns: &'static [(u8, u8)], batch: usize, preemption_bound: usize) {
     let iterations = std::sync::Arc::new(StdAtomicUsize::new(0));
     let counter = std::sync::Arc::clone(&iterations);
     let storage: &'static HashMap<u8, u64> = Box::leak(Box::new(HashMap::from([(0, 10)])));
@@ -70,6 +70,7 @@ fn run_model(txns: &'static [(u8, u8)], preemption_bound: usize) {
             mv: MvMemory::new(num_txns),
             last: (0..num_txns).map(|_| SpinMutex::new(LastExecution::default())).collect(),
             scheduler: Scheduler::new(num_txns, 100),
+            batch: (batch, 0),
             sink: Mutex::new(Sink { outputs: Vec::new(), hook, end: None, measured: None }),
             counters: Counters::default(),
             deadline: None,
@@ -87,7 +88,7 @@ fn run_model(txns: &'static [(u8, u8)], preemption_bound: usize) {
         assert_eq!(out.state, state);
     });
     println!(
-        "executor model: 2 threads, {} transactions, preemption bound {preemption_bound}: {} interleavings in {:.1?}",
+        "executor model: 2 threads, {} transactions, batch {batch}, preemption bound {preemption_bound}: {} interleavings in {:.1?}",
         txns.len(),
         iterations.load(StdOrdering::Relaxed),
         start.elapsed()
@@ -97,5 +98,12 @@ fn run_model(txns: &'static [(u8, u8)], preemption_bound: usize) {
 #[test]
 fn loom_executor_three_conflicting_transactions() {
     // 1 reads what 0 writes, 2 reads what 1 writes and overwrites what 0 wrote.
-    run_model(&[(0, 1), (1, 2), (2, 1)], 2);
+    run_model(&[(0, 1), (1, 2), (2, 1)], 1, 2);
+}
+
+#[test]
+fn loom_executor_three_conflicting_transactions_batched() {
+    // The same block with claims of two transactions: the second worker's first claim starts
+    // at 2, and validations wait for the worker that executed them.
+    run_model(&[(0, 1), (1, 2), (2, 1)], 2, 2);
 }

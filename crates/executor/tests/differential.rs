@@ -58,6 +58,8 @@ fn tx(keys: u32, faults: bool, deltas: Deltas) -> impl Strategy<Value = Tx> {
 struct Case {
     storage: TestStorage,
     txns: Vec<Tx>,
+    /// The largest claim of execution indices, with no calm stretch ([`batched`]).
+    batch: usize,
 }
 
 fn case() -> impl Strategy<Value = Case> {
@@ -65,21 +67,25 @@ fn case() -> impl Strategy<Value = Case> {
         .prop_flat_map(|(keys, faults, failing, deltas)| {
             let mut storage = storage(keys);
             storage.failing = failing.map(|k| k % keys);
-            (Just(storage), proptest::collection::vec(tx(keys, faults, deltas), 1..=300))
+            (
+                Just(storage),
+                proptest::collection::vec(tx(keys, faults, deltas), 1..=300),
+                prop::sample::select(&BATCHES[..]),
+            )
         })
-        .prop_map(|(storage, txns)| Case { storage, txns })
+        .prop_map(|(storage, txns, batch)| Case { storage, txns, batch })
 }
 
 fn check(case: &Case, max_incarnations: Option<u32>) -> Result<(), TestCaseError> {
     let (expected, _) = run(&SequentialExecutor::new(TestVm), &case.storage, &case.txns);
     for threads in THREADS {
         // Adaptive choice off: every thread count, 1 included, runs Block-STM itself.
-        let mut config = Config::new(threads).unwrap().with_adaptive(false);
+        let mut config = batched(Config::new(threads).unwrap().with_adaptive(false), case.batch);
         if let Some(max) = max_incarnations {
             config = config.with_max_incarnations(max).unwrap();
         }
         let (actual, _) = run(&ParallelExecutor::new(TestVm, config), &case.storage, &case.txns);
-        prop_assert_eq!(&actual, &expected, "threads = {}", threads);
+        prop_assert_eq!(&actual, &expected, "threads = {}, batch = {}", threads, case.batch);
     }
     Ok(())
 }

@@ -8,7 +8,9 @@
 //! `BLOCKSTM_STRESS_SEED` the first seed).
 
 use blockstm_executor::stress::set_yield_permille;
-use blockstm_testkit::{Rng, block_stm_config, check_case, quiet_test_vm_panics, random_case};
+use blockstm_testkit::{
+    BATCHES, Rng, batched, block_stm_config, check_case, quiet_test_vm_panics, random_case,
+};
 use std::time::{Duration, Instant};
 
 #[test]
@@ -26,11 +28,13 @@ fn random_blocks_with_many_threads_and_injected_yields() {
         let threads = [16, 24, 32][pick.below(3) as usize];
         let max_incarnations = if pick.chance(0.1) { pick.range(1, 3) as u32 } else { 256 };
         let case = random_case(seed);
-        let config = block_stm_config(threads, max_incarnations, Some(Duration::from_secs(60)));
+        let batch = BATCHES[pick.below(BATCHES.len() as u64) as usize];
+        let config =
+            batched(block_stm_config(threads, max_incarnations, Some(Duration::from_secs(60))), batch);
         if let Err(divergence) = check_case(&case, &[config]) {
             set_yield_permille(0);
             panic!(
-                "{divergence}\nreplay: cargo run --release -p blockstm-testkit --bin soak -- --replay {seed} --threads {threads} --max-incarnations {max_incarnations}"
+                "{divergence}\nreplay: cargo run --release -p blockstm-testkit --bin soak -- --replay {seed} --threads {threads} --max-incarnations {max_incarnations} --batch {batch}"
             );
         }
         threads_used[threads] += 1;

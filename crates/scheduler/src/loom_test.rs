@@ -8,7 +8,11 @@
 //! incarnation, so a re-execution changes what readers above see); an aborted transaction's
 //! location becomes an ESTIMATE and readers wait through `add_dependency`, as in the executor,
 //! and the worker that finishes the blocker continues with the lowest waiter
-//! (`finish_execution_continuing`) unless it holds one already. Checked in every explored interleaving:
+//! (`finish_execution_continuing`) unless it holds one already. Each worker drives the
+//! scheduler through its own [`Worker`]: claims of one index (the paper's scheduler), or
+//! batched claims of up to two with no calm stretch, so that claims batch from the start,
+//! first incarnations leave their validation to the scan and validations wait for their
+//! owner. Checked in every explored interleaving:
 //! - an incarnation is executed at most once;
 //! - transactions commit in block order, each with its latest incarnation, whose read is the
 //!   final value below it (so it was validated after the last change that could invalidate it);
@@ -27,6 +31,8 @@ const ESTIMATE: usize = usize::MAX;
 
 struct Model {
     s: Scheduler,
+    /// The largest claim ([`Worker::new`]).
+    batch: usize,
     /// The value at each transaction's location.
     memory: Vec<Mutex<usize>>,
     /// What the latest execution of each transaction read (the value below it).
@@ -36,9 +42,10 @@ struct Model {
 }
 
 impl Model {
-    fn new(n: usize) -> Self {
+    fn new(n: usize, batch: usize) -> Self {
         Self {
             s: Scheduler::new(n, 100),
+            batch,
             memory: (0..n).map(|_| Mutex::new(0)).collect(),
             reads: (0..n).map(|_| Mutex::new(0)).collect(),
             executed: Mutex::new(Vec::new()),
@@ -58,7 +65,7 @@ impl Model {
 
     /// Executes `version` as the executor does: with `continuing` (the worker holds no resumed
     /// transaction) the lowest waiter may come back claimed for this worker.
-    fn execute(&self, version: Version, continuing: bool) -> FollowUp {
+    fn execute(&self, w: &mut Worker, version: Version, continuing: bool) -> FollowUp {
         {
             let mut executed = self.executed.lock();
             assert!(!executed.contains(&version), "{version:?} executed twice");
@@ -75,13 +82,10 @@ impl Model {
                         *slot = version.incarnation as usize + 1;
                         new
                     };
-                    if continuing {
-                        return self.s.finish_execution_continuing(version, new, false);
-                    }
-                    return FollowUp { validation: self.s.finish_execution(version, new), resumed: None };
+                    return self.s.finish_execution_for(w, version, new, false, continuing);
                 }
                 Err(blocking) => {
-                    if self.s.add_dependency(txn, blocking) {
+                    if self.s.add_dependency_for(w, txn, blocking) {
                         return FollowUp::default();
                     }
                 }
@@ -89,19 +93,19 @@ impl Model {
         }
     }
 
-    fn validate(&self, version: Version, wave: Wave) -> Option<Task> {
+    fn validate(&self, w: &mut Worker, version: Version, wave: Wave) -> Option<Task> {
         let txn = version.txn_idx;
         let read = *self.reads[txn].lock();
         if self.read_below(txn) == Ok(read) {
-            self.s.finish_validation(version, wave);
+            self.s.finish_validation_for(w, version, wave);
             return None;
         }
         if !self.s.try_validation_abort(version) {
-            self.s.finish_failed_validation();
+            self.s.finish_failed_validation_for(w);
             return None;
         }
         *self.memory[txn].lock() = ESTIMATE;
-        self.s.finish_abort(version)
+        self.s.finish_abort_for(w, version)
     }
 
     fn commit(&self, guard: &mut CommitGuard<'_>) {
@@ -123,7 +127,8 @@ impl Model {
         }
     }
 
-    fn worker(&self) {
+    fn worker(&self, id: usize) {
+        let w = &mut Worker::new(id, self.batch, 0);
         let mut task = None;
         let mut resumed: Option<Version> = None;
         let mut idle_spins = 0;
@@ -131,16 +136,16 @@ impl Model {
             task = match task
                 .take()
                 .or_else(|| resumed.take().map(Task::Execute))
-                .or_else(|| self.s.next_task())
+                .or_else(|| self.s.next_task_for(w))
             {
                 Some(Task::Execute(version)) => {
-                    let follow_up = self.execute(version, resumed.is_none());
+                    let follow_up = self.execute(w, version, resumed.is_none());
                     if follow_up.resumed.is_some() {
                         resumed = follow_up.resumed;
                     }
                     follow_up.validation
                 }
-                Some(Task::Validate { version, wave }) => self.validate(version, wave),
+                Some(Task::Validate { version, wave }) => self.validate(w, version, wave),
                 None => {
                     if let Some(mut guard) = self.s.try_lock_commit() {
                         self.commit(&mut guard);
@@ -172,7 +177,7 @@ impl Model {
     }
 }
 
-fn run_model(threads: usize, txns: usize, preemption_bound: usize) {
+fn run_model(threads: usize, txns: usize, batch: usize, preemption_bound: usize) {
     let iterations = std::sync::Arc::new(StdAtomicUsize::new(0));
     let counter = std::sync::Arc::clone(&iterations);
     let start = std::time::Instant::now();
@@ -182,21 +187,21 @@ fn run_model(threads: usize, txns: usize, preemption_bound: usize) {
     builder.max_branches = 100_000;
     builder.check(move || {
         counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let model = Arc::new(Model::new(txns));
+        let model = Arc::new(Model::new(txns, batch));
         let handles: Vec<_> = (1..threads)
-            .map(|_| {
+            .map(|id| {
                 let model = Arc::clone(&model);
-                thread::spawn(move || model.worker())
+                thread::spawn(move || model.worker(id))
             })
             .collect();
-        model.worker();
+        model.worker(0);
         for handle in handles {
             handle.join().expect("worker");
         }
         model.check_final(txns);
     });
     println!(
-        "scheduler model: {threads} threads, {txns} transactions, preemption bound {preemption_bound}: \
+        "scheduler model: {threads} threads, {txns} transactions, batch {batch}, preemption bound {preemption_bound}: \
          {} interleavings in {:.1?}",
         iterations.load(std::sync::atomic::Ordering::Relaxed),
         start.elapsed()
@@ -205,15 +210,31 @@ fn run_model(threads: usize, txns: usize, preemption_bound: usize) {
 
 #[test]
 fn loom_scheduler_two_threads_three_transactions() {
-    run_model(2, 3, 2);
+    run_model(2, 3, 1, 2);
 }
 
 #[test]
 fn loom_scheduler_three_threads_two_transactions() {
-    run_model(3, 2, 1);
+    run_model(3, 2, 1, 1);
 }
 
 #[test]
 fn loom_scheduler_two_threads_two_transactions_deeper() {
-    run_model(2, 2, 3);
+    run_model(2, 2, 1, 3);
+}
+
+#[test]
+fn loom_scheduler_batched_two_threads_three_transactions() {
+    run_model(2, 3, 2, 2);
+}
+
+#[test]
+fn loom_scheduler_batched_two_threads_four_transactions() {
+    // Two claims of two: the second worker's claim starts above the first one's.
+    run_model(2, 4, 2, 1);
+}
+
+#[test]
+fn loom_scheduler_batched_three_threads_three_transactions() {
+    run_model(3, 3, 2, 1);
 }

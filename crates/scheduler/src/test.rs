@@ -427,3 +427,103 @@ fn the_validation_scan_passes_transactions_that_need_no_validation() {
     assert_eq!(s.next_task(), Some(Task::Validate { version: v2, wave: 1 }), "0 and 1 passed");
     assert_eq!(unpack(s.idx.validation_idx.load(Ordering::SeqCst)), (1, 3));
 }
+
+/// Finishes `version` for `w` with no new location, no final reads and no continuation.
+fn finish_for(s: &Scheduler, w: &mut Worker, version: Version) -> Option<Task> {
+    s.finish_execution_for(w, version, true, false, false).validation
+}
+
+#[test]
+fn batched_claims_run_consecutive_indices_and_their_executor_validates_them() {
+    let s = Scheduler::new(8, 10);
+    let (w0, w1) = (&mut Worker::new(0, 4, 0), &mut Worker::new(1, 4, 0));
+    // No calm stretch: the first claim already doubles, to 2.
+    assert_eq!(s.next_task_for(w0), Some(Task::Execute(v(0, 0))));
+    assert_eq!(w0.batch(), 2);
+    assert_eq!(s.next_task_for(w1), Some(Task::Execute(v(2, 0))), "w1's claim starts above w0's");
+    // A first incarnation leaves its validation to the scan, even with the scan right at it.
+    assert_eq!(finish_for(&s, w0, v(0, 0)), None);
+    assert_eq!(unpack(s.idx.validation_idx.load(Ordering::SeqCst)), (0, 0));
+    assert_eq!(s.next_task_for(w0), Some(Task::Execute(v(1, 0))), "the rest of w0's claim first");
+    assert_eq!(finish_for(&s, w1, v(2, 0)), None);
+    assert_eq!(s.next_task_for(w1), Some(Task::Execute(v(3, 0))));
+    assert_eq!(finish_for(&s, w1, v(3, 0)), None);
+    // 0 is w0's and executions remain: w1 takes a new claim (now 4 wide) instead.
+    assert_eq!(s.next_task_for(w1), Some(Task::Execute(v(4, 0))));
+    assert_eq!(w1.batch(), 4);
+    assert_eq!(finish_for(&s, w0, v(1, 0)), None);
+    for txn in [0, 1] {
+        assert_eq!(s.next_task_for(w0), Some(Task::Validate { version: v(txn, 0), wave: 0 }));
+        s.finish_validation_for(w0, v(txn, 0), 0);
+    }
+    // 2 and 3 are w1's, and every index is claimed now: anyone validates anything.
+    assert_eq!(s.next_task_for(w0), Some(Task::Validate { version: v(2, 0), wave: 0 }));
+    s.finish_validation_for(w0, v(2, 0), 0);
+    assert_eq!(commit_all(&s), vec![v(0, 0), v(1, 0), v(2, 0)]);
+}
+
+/// Runs `w`'s tasks, passing every validation, until `count` executions have started;
+/// returns the claim size in force at each one.
+fn claim_sizes(s: &Scheduler, w: &mut Worker, count: usize) -> Vec<usize> {
+    let mut sizes = Vec::new();
+    let mut task = s.next_task_for(w);
+    while sizes.len() < count {
+        task = match task {
+            Some(Task::Execute(version)) => {
+                sizes.push(w.batch());
+                s.finish_execution_for(w, version, true, false, false).validation
+            }
+            Some(Task::Validate { version, wave }) => {
+                s.finish_validation_for(w, version, wave);
+                None
+            }
+            None => s.next_task_for(w),
+        };
+    }
+    sizes
+}
+
+#[test]
+fn batched_claims_wait_for_calm_and_fall_back_to_one_at_a_conflict() {
+    let s = Scheduler::new(40, 10);
+    let w = &mut Worker::new(0, 8, 4);
+    // One index per claim until 4 were handed out, then 2, 4 and 8 wide.
+    assert_eq!(claim_sizes(&s, w, 12), [1, 1, 1, 1, 2, 2, 4, 4, 4, 4, 8, 8]);
+    // A conflict (11 is aborted): the claim in hand runs out, then claims are one wide again
+    // until 4 more indices were handed out.
+    assert!(s.try_validation_abort(v(11, 0)));
+    assert_eq!(s.finish_abort_for(w, v(11, 0)), Some(Task::Execute(v(11, 1))));
+    // (The scan is below 11, at the start of the claim: it validates 11 later.)
+    assert_eq!(finish_for(&s, w, v(11, 1)), None);
+    assert_eq!(claim_sizes(&s, w, 6 + 6), [8, 8, 8, 8, 8, 8, 1, 1, 1, 1, 2, 2]);
+}
+
+#[test]
+fn batched_task_counts_keep_the_completion_check_late_never_early() {
+    let s = Scheduler::new(6, 10);
+    let w = &mut Worker::new(0, 4, 0);
+    assert_eq!(s.next_task_for(w), Some(Task::Execute(v(0, 0))));
+    assert_eq!(finish_for(&s, w, v(0, 0)), None);
+    // Every index is handed out (claims of 2 then 4) while 1 is still only claimed.
+    assert!(!s.idle_complete(), "an index claimed but not run is a task");
+    drain_for(&s, w);
+    assert!(s.idle_complete());
+    assert_eq!(commit_all(&s).len(), 6);
+}
+
+/// [`drain`] for a worker: runs its remaining tasks with every validation passing.
+fn drain_for(s: &Scheduler, w: &mut Worker) {
+    let mut task = s.next_task_for(w);
+    for _ in 0..10_000 {
+        task = match task {
+            Some(Task::Execute(version)) => finish_for(s, w, version),
+            Some(Task::Validate { version, wave }) => {
+                s.finish_validation_for(w, version, wave);
+                None
+            }
+            None if s.idle_complete() => return,
+            None => s.next_task_for(w),
+        };
+    }
+    panic!("scheduler did not go idle");
+}

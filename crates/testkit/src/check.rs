@@ -59,6 +59,15 @@ pub fn check_case(case: &Case, configs: &[Config]) -> Result<(), Box<Divergence>
     Ok(())
 }
 
+/// Largest claims the randomized suites pick from ([`batched`]).
+pub const BATCHES: [usize; 4] = [1, 2, 4, 16];
+
+/// `config` with claims of up to `batch` transactions and no calm stretch, so that claims
+/// batch even on the small, contended blocks the suites generate.
+pub fn batched(config: Config, batch: usize) -> Config {
+    config.with_batch(batch).with_batch_calm_txns(0)
+}
+
 /// A configuration that exercises Block-STM itself (adaptive choice off) with a watchdog.
 pub fn block_stm_config(threads: usize, max_incarnations: u32, watchdog: Option<Duration>) -> Config {
     let config = Config::new(threads)

@@ -11,7 +11,7 @@ mod generate;
 mod held;
 mod vm;
 
-pub use check::{Divergence, block_stm_config, check_case, run_case};
+pub use check::{BATCHES, Divergence, batched, block_stm_config, check_case, run_case};
 pub use faults::{Fault, FaultPlan, FaultyVm};
 pub use generate::{Case, Rng, random_case};
 pub use held::HeldChainVm;

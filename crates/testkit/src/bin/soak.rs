@@ -4,10 +4,12 @@
 //!
 //! ```text
 //! soak [--minutes M] [--seed S]            # run; prints progress every 10 s
-//! soak --replay SEED [--threads T] [--max-incarnations M] [--adaptive BOOL]   # re-check one block
+//! soak --replay SEED [--threads T] [--max-incarnations M] [--adaptive BOOL] [--batch B]   # re-check one block
 //! ```
 
-use blockstm_testkit::{Rng, block_stm_config, check_case, quiet_test_vm_panics, random_case};
+use blockstm_testkit::{
+    BATCHES, Rng, batched, block_stm_config, check_case, quiet_test_vm_panics, random_case,
+};
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
@@ -41,9 +43,10 @@ fn run(args: &[String]) -> Result<ExitCode, String> {
         let threads = arg::<usize>(args, "--threads")?.map_or(THREADS.to_vec(), |t| vec![t]);
         let max_incarnations = arg::<u32>(args, "--max-incarnations")?.unwrap_or(256);
         let adaptive = arg::<bool>(args, "--adaptive")?.unwrap_or(false);
+        let batch = arg::<usize>(args, "--batch")?.unwrap_or(1);
         let configs: Vec<_> = threads
             .iter()
-            .map(|&t| block_stm_config(t, max_incarnations, watchdog).with_adaptive(adaptive))
+            .map(|&t| batched(block_stm_config(t, max_incarnations, watchdog).with_adaptive(adaptive), batch))
             .collect();
         return Ok(match check_case(&random_case(seed), &configs) {
             Ok(()) => {
@@ -73,11 +76,13 @@ fn run(args: &[String]) -> Result<ExitCode, String> {
         let threads = THREADS[pick.below(THREADS.len() as u64) as usize];
         let max_incarnations = if pick.chance(0.2) { pick.range(1, 3) as u32 } else { 256 };
         let adaptive = pick.chance(0.2);
-        let config = block_stm_config(threads, max_incarnations, watchdog).with_adaptive(adaptive);
+        let batch = BATCHES[pick.below(BATCHES.len() as u64) as usize];
+        let config =
+            batched(block_stm_config(threads, max_incarnations, watchdog).with_adaptive(adaptive), batch);
         if let Err(d) = check_case(&random_case(seed), &[config]) {
             println!("{d}");
             println!(
-                "replay: soak --replay {seed} --threads {threads} --max-incarnations {max_incarnations} --adaptive {adaptive}"
+                "replay: soak --replay {seed} --threads {threads} --max-incarnations {max_incarnations} --adaptive {adaptive} --batch {batch}"
             );
             return Ok(ExitCode::FAILURE);
         }
