@@ -238,7 +238,7 @@ pub(crate) fn run(args: &BenchArgs) -> Result<(), String> {
 
     println!(
         "machine: {cores} cores ({} {}); VM work {:.1} us per transaction ({} rounds); {} txns per block; \
-         medians of {} interleaved pairs; adaptive {}",
+         medians of {} interleaved pairs; adaptive {}; batch {batch}",
         std::env::consts::OS,
         std::env::consts::ARCH,
         args.work_us,
