@@ -213,7 +213,8 @@ impl<VM: Vm> BlockExecutor<VM> for ParallelExecutor<VM> {
             mv: MvMemory::new(num_txns),
             last: (0..num_txns).map(|_| SpinMutex::new(LastExecution::default())).collect(),
             scheduler: Scheduler::new(num_txns, self.config.max_incarnations()),
-            batch: (self.config.batch(), self.config.batch_calm_txns()),
+            max_batch: self.config.batch(),
+            batch_calm_txns: self.config.batch_calm_txns(),
             sink: Mutex::new(Sink { outputs: Vec::with_capacity(num_txns), hook, end: None, measured: None }),
             deadline: self.config.watchdog().map(|limit| (std::time::Instant::now() + limit, limit)),
             adaptive,
@@ -345,9 +346,11 @@ struct Block<'a, VM: Vm, S, H: ?Sized> {
     /// Per transaction, its latest executed incarnation's read set and outcome.
     last: Box<[LastSlot<VM>]>,
     scheduler: Scheduler,
-    /// The largest claim of execution indices and the calm stretch before claims grow
-    /// ([`Worker`], [`Config::batch`], [`Config::batch_calm_txns`]).
-    batch: (usize, usize),
+    /// The largest claim of execution indices ([`Worker`], [`Config::batch`]).
+    max_batch: usize,
+    /// Indices handed out with no conflict in sight before claims grow
+    /// ([`Config::batch_calm_txns`]).
+    batch_calm_txns: usize,
     sink: Mutex<Sink<'a, VM::Output, VM::Error, H>>,
     counters: Counters,
     /// Watchdog: when the block must be finished, and the configured limit.
@@ -429,7 +432,7 @@ where
             warmup.worker_started(self.scheduler.committed());
         }
         let mut counts = LocalCounts::default();
-        self.work(&mut Worker::new(id, self.batch.0, self.batch.1), &mut counts);
+        self.work(&mut Worker::new(id, self.max_batch, self.batch_calm_txns), &mut counts);
         self.counters.add(&counts);
     }
 

@@ -531,12 +531,12 @@ impl Scheduler {
     }
 
     fn next_version_to_execute(&self, w: &mut Worker) -> Option<Task> {
-        if self.idx.execution_idx.load(Ordering::SeqCst) >= self.num_txns {
+        let at = self.idx.execution_idx.load(Ordering::SeqCst);
+        if at >= self.num_txns {
             return None;
         }
         if w.max_batch > 1 {
             let conflicts = self.conflicts.load(Ordering::Relaxed);
-            let at = self.idx.execution_idx.load(Ordering::Relaxed);
             if conflicts != w.conflicts_seen {
                 (w.batch, w.conflicts_seen, w.calm_from) = (1, conflicts, at);
             } else if at >= w.calm_from + w.calm_txns {
@@ -797,56 +797,22 @@ impl Scheduler {
             if final_reads {
                 st.validated_wave = Some(FINAL_WAVE);
             }
-            if w.batched() && incarnation == 0 {
+            let task = if w.batched() && incarnation == 0 {
                 // `validation_idx` only passes executed transactions, so it is at or below this
                 // one, which never executed before: no validation above it exists in this wave
                 // and none is owed, and the scan will claim this one's (see [`Worker`]).
-                let dependents = std::mem::take(&mut st.dependents);
-                drop(st);
-                let resumed = self.resume_after(w, dependents, continue_with_dependent);
-                self.end_tasks(w, 1);
-                return FollowUp { validation: None, resumed };
-            }
-            let (mut wave, mut validation_idx) = unpack(self.idx.validation_idx.load(Ordering::SeqCst));
-            // The scan of `validation_idx` waits at a transaction that has not executed: claim
-            // this validation from it. Nothing above was validated in this wave yet, so new
-            // locations need no new wave.
-            while validation_idx == txn_idx {
-                match self.idx.validation_idx.compare_exchange_weak(
-                    pack(wave, txn_idx),
-                    pack(wave, txn_idx + 1),
-                    Ordering::SeqCst,
-                    Ordering::SeqCst,
-                ) {
-                    Ok(_) => break,
-                    Err(actual) => (wave, validation_idx) = unpack(actual),
-                }
-            }
-            // Past this transaction, the scan of `validation_idx` will not come back for it: the
-            // caller validates it now (unless it needs none).
-            let task = if validation_idx == txn_idx {
-                (!final_reads).then_some(Task::Validate { version, wave })
-            } else if validation_idx > txn_idx {
-                if wrote_new_location
-                    // Higher transactions may have read around a location that now exists:
-                    // re-validate them, in a new wave this transaction answers for. From
-                    // `txn_idx + 1`, not `txn_idx` (the paper's choice): this transaction's own
-                    // validation is the task returned here, which saves the round trip through
-                    // the shared index, its claim and its task count (measured: ~3 % of a
-                    // two-thread run of independent transfers). It carries the new wave: it is
-                    // created after the decrease, so it reads the memory the wave stands for.
-                    && let Some(new_wave) = self.decrease_validation_idx(txn_idx + 1)
-                {
-                    st.max_triggered_wave = st.max_triggered_wave.max(new_wave);
-                    wave = new_wave;
-                }
-                (!final_reads).then_some(Task::Validate { version, wave })
-            } else {
                 None
+            } else {
+                self.own_validation(&mut st, version, wrote_new_location, final_reads)
             };
             (task, std::mem::take(&mut st.dependents))
         };
-        let resumed = self.resume_after(w, dependents, continue_with_dependent);
+        let resumed = if continue_with_dependent {
+            self.resume_claiming_lowest(w, dependents)
+        } else {
+            self.resume(&dependents);
+            None
+        };
         // The caller's task (this execution) carries over to its validation; the resumed
         // execution was counted when it was claimed.
         if task.is_none() {
@@ -855,18 +821,53 @@ impl Scheduler {
         FollowUp { validation: task, resumed }
     }
 
-    /// Resumes the transactions that waited for one that just finished, keeping the lowest
-    /// for `w` if `continue_with_dependent`.
-    fn resume_after(
+    /// Under `version`'s status lock, just made `EXECUTED`: claims its validation from the
+    /// scan if the scan waits at it, starts a new wave for the transactions above if it wrote
+    /// a new location after the scan passed it, and returns the validation the caller runs now
+    /// (none if `final_reads`, or if the scan is still below it and will come for it).
+    fn own_validation(
         &self,
-        w: &mut Worker,
-        dependents: Vec<TxnIndex>,
-        continue_with_dependent: bool,
-    ) -> Option<Version> {
-        if continue_with_dependent {
-            self.resume_claiming_lowest(w, dependents)
+        st: &mut TxnState,
+        version: Version,
+        wrote_new_location: bool,
+        final_reads: bool,
+    ) -> Option<Task> {
+        let txn_idx = version.txn_idx;
+        let (mut wave, mut validation_idx) = unpack(self.idx.validation_idx.load(Ordering::SeqCst));
+        // The scan of `validation_idx` waits at a transaction that has not executed: claim
+        // this validation from it. Nothing above was validated in this wave yet, so new
+        // locations need no new wave.
+        while validation_idx == txn_idx {
+            match self.idx.validation_idx.compare_exchange_weak(
+                pack(wave, txn_idx),
+                pack(wave, txn_idx + 1),
+                Ordering::SeqCst,
+                Ordering::SeqCst,
+            ) {
+                Ok(_) => break,
+                Err(actual) => (wave, validation_idx) = unpack(actual),
+            }
+        }
+        // Past this transaction, the scan of `validation_idx` will not come back for it: the
+        // caller validates it now (unless it needs none).
+        if validation_idx == txn_idx {
+            (!final_reads).then_some(Task::Validate { version, wave })
+        } else if validation_idx > txn_idx {
+            if wrote_new_location
+                // Higher transactions may have read around a location that now exists:
+                // re-validate them, in a new wave this transaction answers for. From
+                // `txn_idx + 1`, not `txn_idx` (the paper's choice): this transaction's own
+                // validation is the task returned here, which saves the round trip through
+                // the shared index, its claim and its task count (measured: ~3 % of a
+                // two-thread run of independent transfers). It carries the new wave: it is
+                // created after the decrease, so it reads the memory the wave stands for.
+                && let Some(new_wave) = self.decrease_validation_idx(txn_idx + 1)
+            {
+                st.max_triggered_wave = st.max_triggered_wave.max(new_wave);
+                wave = new_wave;
+            }
+            (!final_reads).then_some(Task::Validate { version, wave })
         } else {
-            self.resume(&dependents);
             None
         }
     }
