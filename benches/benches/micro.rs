@@ -2,7 +2,7 @@
 //! next-task path. `cargo bench -p blockstm-benches --bench micro`.
 
 use blockstm_mvmemory::{MvMemory, Version};
-use blockstm_scheduler::{Scheduler, Task};
+use blockstm_scheduler::{FinishExecution, Scheduler, Task, Worker};
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use std::hint::black_box;
 use std::time::Duration;
@@ -69,12 +69,16 @@ fn scheduler(c: &mut Criterion) {
         b.iter_with_setup(
             || Scheduler::new(N, 256),
             |s| {
-                let mut task = s.next_task();
+                let w = &mut Worker::new(0, 1, 0);
+                let wrote = FinishExecution { wrote_new_location: true, ..FinishExecution::default() };
+                let mut task = s.next_task(w);
                 while let Some(t) = task {
                     task = match t {
-                        Task::Execute(version) => s.finish_execution(version, true),
+                        Task::Execute(version) => {
+                            s.finish_execution(w, version, wrote).expect("executing").validation
+                        }
                         Task::Validate { version, wave } => {
-                            s.finish_validation(version, wave);
+                            s.finish_validation(w, version, wave);
                             None
                         }
                     }
@@ -82,7 +86,7 @@ fn scheduler(c: &mut Criterion) {
                         if let Some(mut guard) = s.try_lock_commit() {
                             while guard.try_commit_next().is_some() {}
                         }
-                        s.next_task()
+                        s.next_task(w)
                     });
                 }
                 black_box(s.committed())

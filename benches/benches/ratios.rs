@@ -1,5 +1,5 @@
-//! Side-by-side ratios of the parallel executor against the sequential baseline (issue 2's
-//! targets, 10 us of VM work). Run with `cargo bench -p blockstm-benches --bench ratios`.
+//! Side-by-side ratios of the parallel executor against the sequential baseline (independent
+//! transactions and a chain, 10 us of VM work). Run with `cargo bench -p blockstm-benches --bench ratios`.
 //!
 //! Prints, per scenario, the median sequential and parallel times and the median and range of
 //! the per-pair speedups of interleaved runs. `BLOCKSTM_BENCH_RUNS` sets the number of pairs,

@@ -1,13 +1,20 @@
 //! blockstm: execute a block of transactions in parallel with Block-STM and get exactly what
 //! sequential execution returns.
 //!
-//! This crate re-exports the public API of the workspace:
+//! This crate is the public API a client links against:
 //!
-//! - the executor API at the top level ([`Vm`], [`TxnView`], [`Storage`], [`CommitHook`],
-//!   [`ParallelExecutor`], [`SequentialExecutor`], [`BlockExecutor`], [`Config`],
-//!   [`BlockOutput`], [`BlockError`], [`Stats`]);
-//! - the building blocks as modules ([`mvmemory`], [`scheduler`], [`validator`]) for those who
-//!   assemble their own executor or test against them.
+//! - what a client implements or passes: [`Vm`] (with [`TxnView`], [`Halt`] and, for
+//!   commutative updates, [`Delta`] / [`Add`] / [`NoDelta`]), [`Storage`] (with
+//!   [`StorageError`]) and [`CommitHook`] ([`NoHook`]);
+//! - the executors: [`ParallelExecutor`] (Block-STM) and [`SequentialExecutor`] (the
+//!   baseline), both [`BlockExecutor`]s, configured by [`Config`];
+//! - the result: [`BlockOutput`] with its [`Stats`] and [`Fallback`], or a [`BlockError`];
+//! - for views of one's own (a tracer, a profiler) that must see what the executors see:
+//!   [`LayeredView`] over a [`ReadBelow`], with a transaction's [`WriteSet`].
+//!
+//! The building blocks (multi-version memory, scheduler, validator) are crates of their own
+//! (`blockstm-mvmemory`, `blockstm-scheduler`, `blockstm-validator`), and the executor's
+//! tuning constants are in `blockstm_executor::tuning`.
 //!
 //! Start with the [`Vm`] trait and `docs/design.md` in the repository.
 #![doc = "\n# Examples\n"]
@@ -15,22 +22,12 @@
 #![doc = include_str!("../../executor/examples/counter.rs")]
 #![doc = "```"]
 
-pub use blockstm_executor::*;
-
-/// Multi-version memory (see [`blockstm_mvmemory`]).
-pub mod mvmemory {
-    pub use blockstm_mvmemory::*;
-}
-
-/// The collaborative scheduler (see [`blockstm_scheduler`]).
-pub mod scheduler {
-    pub use blockstm_scheduler::*;
-}
-
-/// Read-set capture and validation (see [`blockstm_validator`]).
-pub mod validator {
-    pub use blockstm_validator::*;
-}
+pub use blockstm_executor::{
+    Add, AddOverflow, BlockError, BlockExecutor, BlockOutput, BlockResult, CommitHook, Config, ConfigError,
+    Delta, Fallback, Halt, Incarnation, LayeredView, NoDelta, NoHook, Own, ParallelExecutor, ReadBelow,
+    ResolveError, SequentialExecutor, Stats, Storage, StorageError, TxnIndex, TxnView, Vm, VmBlockOutput,
+    Write, WriteSet,
+};
 
 /// The README's example, compiled and run as a doctest so it cannot drift.
 #[doc = include_str!("../../../README.md")]

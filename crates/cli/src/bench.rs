@@ -43,7 +43,7 @@ pub(crate) struct BenchArgs {
     #[arg(long)]
     no_adaptive: bool,
     /// Largest claim of consecutive transactions per worker (default: the library's,
-    /// blockstm_executor::AUTO_BATCH; 1 claims one at a time, the paper's scheduler)
+    /// blockstm_executor::tuning::AUTO_BATCH; 1 claims one at a time, the paper's scheduler)
     #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
     batch: Option<u32>,
     /// Also write the results as JSON to FILE
@@ -234,7 +234,7 @@ pub(crate) fn run(args: &BenchArgs) -> Result<(), String> {
     let txns = args.txns as usize;
     let vm = WorkVm::calibrated(Duration::from_secs_f64(args.work_us * 1e-6));
     let adaptive = !args.no_adaptive;
-    let batch = args.batch.map_or(blockstm_executor::AUTO_BATCH, |b| b as usize);
+    let batch = args.batch.map_or(blockstm_executor::tuning::AUTO_BATCH, |b| b as usize);
 
     println!(
         "machine: {cores} cores ({} {}); VM work {:.1} us per transaction ({} rounds); {} txns per block; \

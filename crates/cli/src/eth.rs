@@ -31,7 +31,7 @@ pub(crate) struct EthArgs {
     #[arg(long)]
     no_adaptive: bool,
     /// Largest claim of consecutive transactions per worker (default: the library's,
-    /// blockstm_executor::AUTO_BATCH; 1 claims one at a time, the paper's scheduler)
+    /// blockstm_executor::tuning::AUTO_BATCH; 1 claims one at a time, the paper's scheduler)
     #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
     batch: Option<u32>,
     /// Also write the results as JSON to FILE
@@ -104,7 +104,7 @@ pub(crate) fn run(args: &EthArgs) -> Result<(), String> {
     let machine = crate::bench::Machine::this();
     let threads = args.threads.unwrap_or(machine.cores);
     let adaptive = !args.no_adaptive;
-    let batch = args.batch.map_or(blockstm_executor::AUTO_BATCH, |b| b as usize);
+    let batch = args.batch.map_or(blockstm_executor::tuning::AUTO_BATCH, |b| b as usize);
     println!(
         "machine: {} cores ({} {}); {} blocks from {}; P = {threads}; medians of {} interleaved pairs; adaptive {}",
         machine.cores,

@@ -135,6 +135,7 @@ pub fn block_reward(spec: SpecId) -> U256 {
 
 /// How a block's receipts differ from its header.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum HeaderMismatch {
     /// Total gas used.
     GasUsed {

@@ -30,20 +30,19 @@
 //! ```
 
 /// Blocks with fewer transactions run on the sequential path when the EVM is executed by
-/// `blockstm eth` (`Config::with_min_parallel_txns`). Measured on the mainnet corpus at P = 2
-/// (docs/benchmarks.md): every block below 20 transactions ran slower in parallel (0.44x to
-/// 0.98x: 3 to 18 transactions), while blocks of 22, 24 and 37 transactions gained 1.09x to 1.33x.
+/// `blockstm eth` (`Config::with_min_parallel_txns`): the mainnet corpus blocks below 20
+/// transactions run slower in parallel at two threads, the larger ones gain
+/// (`blockstm eth --fixtures DIR --threads 2 --no-adaptive`).
 pub const MIN_PARALLEL_TXNS: usize = 20;
 
 /// Blocks whose transactions' gas limits average below this run on the sequential path when
 /// the EVM is executed by `blockstm eth` and `blockstm bench`
 /// (`Config::with_min_mean_cost`, with [`EvmVm`]'s cost estimate: the sum of the gas limits).
-/// About two plain transfers' worth: a block of mostly transfers (~2.5 us of VM each) gains
-/// little or nothing on two threads, where Block-STM's own work per transaction is about as
-/// much (measured at P = 2, docs/benchmarks.md: mainnet blocks 3356896 and 4330482, 44 300 and
-/// 36 700 gas per transaction, at 0.71x and 0.93x; every corpus block that gains has more than
-/// 90 000). The native-transfer gigagas block is sent to the sequential path too (0.99x), though
-/// Block-STM alone runs it at 1.07x-1.13x: see docs/design.md for why that is the better of the
+/// About two plain transfers' worth: a block of mostly transfers gains little or nothing on two
+/// threads, where Block-STM's own work per transaction is about as much as the VM's; every
+/// corpus block that gains has more than 90 000 (`blockstm eth --fixtures DIR --threads 2
+/// --no-adaptive`). The native-transfer gigagas block is sent to the sequential path too, though
+/// Block-STM alone gains a little on it: docs/design.md says why that is the better of the
 /// adaptive rule's answers for it today.
 pub const MIN_MEAN_GAS_LIMIT: u64 = 50_000;
 

@@ -165,6 +165,7 @@ pub struct BalanceCredit {
 
 /// Why a [`BalanceCredit`] could not be applied.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum CreditError {
     /// The balance would exceed 2^256 - 1.
     Overflow,

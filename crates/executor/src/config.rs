@@ -4,7 +4,8 @@ use std::fmt;
 use std::num::NonZeroUsize;
 use std::time::Duration;
 
-/// Default [`Config::max_incarnations`].
+/// Default [`Config::max_incarnations`]: a transaction aborted this often is in a livelock
+/// that finishing the block sequentially ends.
 pub const DEFAULT_MAX_INCARNATIONS: u32 = 256;
 
 /// The largest claim of execution indices when [`Config::with_batch`] is not set.
@@ -15,7 +16,7 @@ pub const AUTO_BATCH: usize = 16;
 /// ```
 /// use blockstm_executor::{Config, ConfigError};
 ///
-/// let config = Config::new(8)?.with_max_incarnations(100)?;
+/// let config = Config::new(8)?.with_max_incarnations(100).with_adaptive(false);
 /// assert_eq!(config.threads(), 8);
 /// assert_eq!(Config::new(0), Err(ConfigError::ZeroThreads));
 /// # Ok::<(), ConfigError>(())
@@ -52,12 +53,10 @@ impl Config {
     /// Livelock guard: a transaction may run at most `max_incarnations` incarnations. When one
     /// would need more, the parallel run stops and the rest of the block runs sequentially after
     /// the committed prefix (same result; [`Stats::fallback_from`](crate::Stats::fallback_from)
-    /// says so). 1 falls back at the first abort.
-    pub fn with_max_incarnations(self, max_incarnations: u32) -> Result<Self, ConfigError> {
-        if max_incarnations == 0 {
-            return Err(ConfigError::ZeroIncarnations);
-        }
-        Ok(Self { max_incarnations, ..self })
+    /// says so). 1 falls back at the first abort; 0 is taken as 1 (every transaction runs at
+    /// least once).
+    pub fn with_max_incarnations(self, max_incarnations: u32) -> Self {
+        Self { max_incarnations: max_incarnations.max(1), ..self }
     }
 
     /// Watchdog: if the block is not finished after `limit` and a worker finds nothing to do,
@@ -72,11 +71,11 @@ impl Config {
     ///
     /// - with one worker thread the block runs on the sequential baseline (one worker overlaps
     ///   nothing, so the Block-STM machinery could only cost);
-    /// - in a block of at least [`ADAPTIVE_MIN_TXNS`](crate::ADAPTIVE_MIN_TXNS) transactions, once
-    ///   [`ADAPTIVE_WINDOW`](crate::ADAPTIVE_WINDOW) have committed since the last worker thread
+    /// - in a block of at least [`ADAPTIVE_MIN_TXNS`](crate::tuning::ADAPTIVE_MIN_TXNS) transactions, once
+    ///   [`ADAPTIVE_WINDOW`](crate::tuning::ADAPTIVE_WINDOW) have committed since the last worker thread
     ///   started, the run compares itself with sequential execution: if those transactions times
     ///   their mean execution time (waits excluded), over the time elapsed since that start, is
-    ///   below [`ADAPTIVE_MIN_PARALLELISM`](crate::ADAPTIVE_MIN_PARALLELISM) (1.1), the parallel
+    ///   below [`ADAPTIVE_MIN_PARALLELISM`](crate::tuning::ADAPTIVE_MIN_PARALLELISM) (1.1), the parallel
     ///   run is not clearly faster than one thread would be (a dependency chain, a single hot
     ///   location), and the rest of the block runs sequentially from the committed prefix;
     /// - a block with fewer than [`min_parallel_txns`](Self::with_min_parallel_txns)
@@ -86,7 +85,7 @@ impl Config {
     ///   average runs on the sequential baseline;
     /// - when the VM gives [dependency hints](crate::Vm::dependency_hints), a block whose hints
     ///   chain so many transactions that the block's transactions over the longest chain is
-    ///   below [`HINTED_MIN_PARALLELISM`](crate::HINTED_MIN_PARALLELISM) (one sender paying
+    ///   below [`HINTED_MIN_PARALLELISM`](crate::tuning::HINTED_MIN_PARALLELISM) (one sender paying
     ///   everybody) runs on the sequential baseline, unless the VM's
     ///   [cost estimates](crate::Vm::cost_estimate) put the block's cost over the chain's at
     ///   or above that bound (a chain of cheap transfers beside a few heavy calls).
@@ -126,7 +125,7 @@ impl Config {
     }
 
     /// Each worker claims up to `batch` consecutive transactions at a time (0, the default,
-    /// means [`AUTO_BATCH`]). It runs them in order, then validates them itself, so their state
+    /// means [`AUTO_BATCH`](crate::tuning::AUTO_BATCH)). It runs them in order, then validates them itself, so their state
     /// stays in its core's cache and the scheduler's shared lines move once per claim instead
     /// of once per transaction. Claims start at one transaction, double while the block runs
     /// without conflicts and fall back to one at any abort or dependency wait, so contended
@@ -141,7 +140,7 @@ impl Config {
     }
 
     /// Claims grow past one transaction only after `txns` were handed out with no conflict in
-    /// sight ([`blockstm_scheduler::CALM_TXNS`] by default, so blocks smaller than that never
+    /// sight ([`CALM_TXNS`](crate::tuning::CALM_TXNS) by default, so blocks smaller than that never
     /// batch). Tests set 0 to exercise batched claims on small blocks.
     pub fn with_batch_calm_txns(self, txns: usize) -> Self {
         Self { batch_calm_txns: txns, ..self }
@@ -183,18 +182,16 @@ impl Default for Config {
 
 /// A configuration that cannot work.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum ConfigError {
     /// A thread count of zero.
     ZeroThreads,
-    /// An incarnation limit of zero (no transaction could run).
-    ZeroIncarnations,
 }
 
 impl fmt::Display for ConfigError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             ConfigError::ZeroThreads => f.write_str("thread count must be at least 1, got 0"),
-            ConfigError::ZeroIncarnations => f.write_str("max_incarnations must be at least 1, got 0"),
         }
     }
 }

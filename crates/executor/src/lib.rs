@@ -45,18 +45,28 @@ mod result;
 mod sequential;
 #[cfg(feature = "stress")]
 pub mod stress;
+mod view;
 mod vm;
 
 pub use blockstm_mvmemory::{Add, AddOverflow, Delta, Incarnation, NoDelta, TxnIndex};
 pub use blockstm_mvmemory::{ResolveError, Write, apply_deltas};
-pub use config::{AUTO_BATCH, Config, ConfigError, DEFAULT_MAX_INCARNATIONS};
+pub use config::{Config, ConfigError};
 pub use local::{Own, WriteSet};
-pub use parallel::{
-    ADAPTIVE_MIN_PARALLELISM, ADAPTIVE_MIN_TXNS, ADAPTIVE_WINDOW, HINTED_MIN_PARALLELISM, ParallelExecutor,
-};
-pub use result::{BlockError, BlockOutput, Fallback, Stats};
+pub use parallel::ParallelExecutor;
+pub use result::{BlockError, BlockOutput, Fallback, Stats, StorageError};
 pub use sequential::SequentialExecutor;
+pub use view::{LayeredView, ReadBelow};
 pub use vm::{CommitHook, Halt, NoHook, Storage, TxnView, Vm};
+
+/// The executor's tuning constants: the defaults behind [`Config`] and the thresholds of the
+/// adaptive rule ([`Config::with_adaptive`]), each with the reason for its value.
+pub mod tuning {
+    pub use crate::config::{AUTO_BATCH, DEFAULT_MAX_INCARNATIONS};
+    pub use crate::parallel::{
+        ADAPTIVE_MIN_PARALLELISM, ADAPTIVE_MIN_TXNS, ADAPTIVE_WINDOW, HINTED_MIN_PARALLELISM,
+    };
+    pub use blockstm_scheduler::CALM_TXNS;
+}
 
 /// The block output of a VM.
 pub type VmBlockOutput<VM> = BlockOutput<<VM as Vm>::Key, <VM as Vm>::Value, <VM as Vm>::Output>;

@@ -170,8 +170,8 @@ pub enum Own<V, D> {
 /// Why an execution stopped serving reads, beyond a blocked read.
 #[derive(Debug)]
 pub(crate) enum Failure {
-    /// Storage failed, with this message.
-    Storage(String),
+    /// Storage failed.
+    Storage(crate::StorageError),
     /// The transaction's own deltas failed to apply (`key` as text).
     Delta { key: String, message: String },
     /// Deltas of lower transactions failed to resolve: this execution cannot be the final one.

@@ -1,7 +1,7 @@
 //! What one execution produced, independent of where it ran.
 
-use crate::BlockError;
 use crate::local::Failure;
+use crate::{BlockError, StorageError};
 use blockstm_mvmemory::TxnIndex;
 use std::any::Any;
 
@@ -11,7 +11,7 @@ pub(crate) enum Outcome<O, E> {
     Output(O),
     Error(E),
     Panic(String),
-    Storage(String),
+    Storage(StorageError),
     Delta { key: String, message: String },
     Doomed,
 }
@@ -21,7 +21,7 @@ impl<O, E> Outcome<O, E> {
     /// the VM did after it (the VM only saw `Halt`), and a panic's message is kept.
     pub(crate) fn of(result: std::thread::Result<Result<O, E>>, failure: Option<Failure>) -> Self {
         match failure {
-            Some(Failure::Storage(message)) => return Outcome::Storage(message),
+            Some(Failure::Storage(error)) => return Outcome::Storage(error),
             Some(Failure::Delta { key, message }) => return Outcome::Delta { key, message },
             Some(Failure::Doomed) => return Outcome::Doomed,
             None => {}
@@ -43,7 +43,7 @@ impl<O, E> Outcome<O, E> {
             Outcome::Output(output) => Ok(output),
             Outcome::Error(error) => Err(BlockError::Vm { txn_idx, error }),
             Outcome::Panic(message) => Err(BlockError::Panic { txn_idx, message }),
-            Outcome::Storage(message) => Err(BlockError::Storage { txn_idx, message }),
+            Outcome::Storage(error) => Err(BlockError::Storage { txn_idx, error }),
             Outcome::Delta { key, message } => Err(BlockError::Delta { txn_idx, key, message }),
             Outcome::Doomed => Err(BlockError::Internal(format!(
                 "transaction {txn_idx} committed an execution that read through failing deltas"

@@ -1,10 +1,13 @@
 //! What executing a block returns.
 
 use blockstm_mvmemory::TxnIndex;
+use std::error::Error;
 use std::fmt::{self, Debug, Display};
+use std::sync::Arc;
 
 /// The result of a block that did not fail.
 #[derive(Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct BlockOutput<K, V, O> {
     /// The output of every executed transaction, in block order. Shorter than the block when the
     /// commit hook ended it early.
@@ -20,6 +23,7 @@ pub struct BlockOutput<K, V, O> {
 /// Counters of one block execution. They describe the run, not the result: they differ between
 /// runs of the same block.
 #[derive(Clone, Debug, Default, PartialEq)]
+#[non_exhaustive]
 pub struct Stats {
     /// Worker threads used (after capping to the number of transactions).
     pub threads: usize,
@@ -52,6 +56,7 @@ pub struct Stats {
 
 /// Why (part of) a block ran on the sequential path.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Fallback {
     /// One worker thread: the block ran on the sequential baseline from the start.
     SingleThread,
@@ -63,7 +68,7 @@ pub enum Fallback {
     /// The block is smaller than [`Config::with_min_parallel_txns`](crate::Config::with_min_parallel_txns).
     SmallBlock,
     /// The VM's dependency hints chain too much of the block to run it in parallel (see
-    /// [`HINTED_MIN_PARALLELISM`](crate::HINTED_MIN_PARALLELISM)).
+    /// [`HINTED_MIN_PARALLELISM`](crate::tuning::HINTED_MIN_PARALLELISM)).
     HintedChain,
     /// The VM's [cost estimate](crate::Vm::cost_estimate) per transaction is below
     /// [`Config::with_min_mean_cost`](crate::Config::with_min_mean_cost).
@@ -79,6 +84,7 @@ impl Stats {
 
 /// Why a block failed. The same block gives the same error sequentially and in parallel.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum BlockError<E> {
     /// The VM returned an error for a transaction.
     Vm {
@@ -94,12 +100,13 @@ pub enum BlockError<E> {
         /// The panic message.
         message: String,
     },
-    /// Storage failed to read a location the transaction needed.
+    /// Storage failed to read a location the transaction needed. The storage's own error is
+    /// the [`source`](Error::source).
     Storage {
         /// The transaction.
         txn_idx: TxnIndex,
-        /// The storage's error, as text.
-        message: String,
+        /// The storage's error.
+        error: StorageError,
     },
     /// A delta the transaction applied failed when applied in block order (an overflow), at
     /// commit or when the transaction read the location.
@@ -152,8 +159,8 @@ impl<E: Debug> Display for BlockError<E> {
             BlockError::Panic { txn_idx, message } => {
                 write!(f, "transaction {txn_idx} panicked: {message}")
             }
-            BlockError::Storage { txn_idx, message } => {
-                write!(f, "storage failed while executing transaction {txn_idx}: {message}")
+            BlockError::Storage { txn_idx, error } => {
+                write!(f, "storage failed while executing transaction {txn_idx}: {error}")
             }
             BlockError::Delta { txn_idx, key, message } => {
                 write!(f, "a delta of transaction {txn_idx} to {key} failed: {message}")
@@ -169,4 +176,58 @@ impl<E: Debug> Display for BlockError<E> {
     }
 }
 
-impl<E: Debug> std::error::Error for BlockError<E> {}
+impl<E: Debug> Error for BlockError<E> {
+    fn source(&self) -> Option<&(dyn Error + 'static)> {
+        match self {
+            BlockError::Storage { error, .. } => Some(error.get_ref()),
+            _ => None,
+        }
+    }
+}
+
+/// A failure of [`Storage`](crate::Storage), kept whole: [`BlockError::Storage`] gives it back
+/// as its [`source`](Error::source), so a client can downcast it to its own error type.
+/// Cheap to clone (shared). Two are equal when their messages are: the same storage failing
+/// on the same location gives equal errors sequentially and in parallel.
+#[derive(Clone)]
+pub struct StorageError {
+    message: Arc<str>,
+    error: Arc<dyn Error + Send + Sync>,
+}
+
+impl StorageError {
+    /// Wraps a storage's error.
+    pub fn new<E: Error + Send + Sync + 'static>(error: E) -> Self {
+        Self { message: error.to_string().into(), error: Arc::new(error) }
+    }
+
+    /// The storage's error.
+    pub fn get_ref(&self) -> &(dyn Error + Send + Sync + 'static) {
+        &*self.error
+    }
+
+    /// The storage's error as its own type, if it is a `T`.
+    pub fn downcast_ref<T: Error + 'static>(&self) -> Option<&T> {
+        self.error.downcast_ref()
+    }
+}
+
+impl Debug for StorageError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("StorageError").field(&self.message).finish()
+    }
+}
+
+impl Display for StorageError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl PartialEq for StorageError {
+    fn eq(&self, other: &Self) -> bool {
+        self.message == other.message
+    }
+}
+
+impl Eq for StorageError {}

@@ -3,14 +3,16 @@
 //! baseline its speed is measured against, so it is kept lean: one hash map of the block's
 //! writes, no read capture, no versions.
 
-use crate::local::{Failure, Own, WriteSet};
+use crate::local::Failure;
 use crate::outcome::{Outcome, panic_message};
+use crate::view::{LayeredView, ReadBelow};
 use crate::{
-    BlockError, BlockExecutor, BlockOutput, BlockResult, CommitHook, Halt, Stats, Storage, TxnView, Vm,
+    BlockError, BlockExecutor, BlockOutput, BlockResult, CommitHook, Halt, Stats, Storage, StorageError, Vm,
 };
 use ahash::RandomState;
-use blockstm_mvmemory::{Delta, ResolveError, TxnIndex};
+use blockstm_mvmemory::{ResolveError, TxnIndex};
 use std::collections::HashMap;
+use std::fmt::Debug;
 use std::hash::Hash;
 use std::ops::ControlFlow;
 use std::panic::{AssertUnwindSafe, catch_unwind};
@@ -93,7 +95,7 @@ where
 /// Why a base-state read failed.
 #[derive(Debug)]
 pub(crate) enum BaseError {
-    Storage(String),
+    Storage(StorageError),
     Internal(String),
 }
 
@@ -108,7 +110,7 @@ pub(crate) struct StorageBase<'a, S>(pub(crate) &'a S);
 impl<K, V, S: Storage<K, V>> BaseState<K, V> for StorageBase<'_, S> {
     #[inline]
     fn read(&self, key: &K) -> Result<Option<V>, BaseError> {
-        self.0.read(key).map_err(|e| BaseError::Storage(e.to_string()))
+        self.0.read(key).map_err(|e| BaseError::Storage(StorageError::new(e)))
     }
 }
 
@@ -145,15 +147,15 @@ where
         ended_early: false,
     };
     for (txn_idx, txn) in txns.iter().enumerate().skip(start) {
-        let mut view = SequentialView { base, block: &run.writes, writes: WriteSet::new(), failure: None };
+        let mut view = LayeredView::new(SequentialBelow { base, block: &run.writes, failure: None });
         // AssertUnwindSafe: after a panic only the view's plain data (its failure) is looked at.
         let result = catch_unwind(AssertUnwindSafe(|| vm.execute(txn_idx, txn, &mut view)));
         stats.executions += 1;
-        let failure = match view.failure.take() {
+        let failure = match view.below.failure.take() {
             Some(SequentialFailure::Base(BaseError::Internal(message))) => {
                 return Err(BlockError::Internal(message));
             }
-            Some(SequentialFailure::Base(BaseError::Storage(message))) => Some(Failure::Storage(message)),
+            Some(SequentialFailure::Base(BaseError::Storage(error))) => Some(Failure::Storage(error)),
             Some(SequentialFailure::Delta { key, message }) => Some(Failure::Delta { key, message }),
             None => None,
         };
@@ -166,7 +168,7 @@ where
                 None => base.read(&key),
             };
             let value = write.resolve(below).map_err(|error| match error {
-                ResolveError::Below(BaseError::Storage(message)) => BlockError::Storage { txn_idx, message },
+                ResolveError::Below(BaseError::Storage(error)) => BlockError::Storage { txn_idx, error },
                 ResolveError::Below(BaseError::Internal(message)) => BlockError::Internal(message),
                 ResolveError::Delta(message) => {
                     BlockError::Delta { txn_idx, key: format!("{key:?}"), message }
@@ -191,21 +193,20 @@ enum SequentialFailure {
     Delta { key: String, message: String },
 }
 
-/// The view of one transaction in a sequential run.
-struct SequentialView<'a, K, V, D, B> {
+/// What a transaction of a sequential run finds below its own writes: the block's writes so
+/// far, then the base state.
+struct SequentialBelow<'a, K, V, B> {
     base: &'a B,
     block: &'a HashMap<K, V, RandomState>,
-    writes: WriteSet<K, V, D>,
     failure: Option<SequentialFailure>,
 }
 
-impl<K, V, D, B> SequentialView<'_, K, V, D, B>
+impl<K, V, B> ReadBelow<K, V> for SequentialBelow<'_, K, V, B>
 where
-    K: Eq + Hash + Clone,
+    K: Eq + Hash + Debug,
     V: Clone,
     B: BaseState<K, V>,
 {
-    /// The value before this transaction.
     #[inline]
     fn read_below(&mut self, key: &K) -> Result<Option<V>, Halt> {
         if let Some(value) = self.block.get(key) {
@@ -216,46 +217,13 @@ where
             Halt(())
         })
     }
-}
 
-impl<K, V, D, B> TxnView<K, V, D> for SequentialView<'_, K, V, D, B>
-where
-    K: Eq + Hash + Clone + std::fmt::Debug,
-    V: Clone,
-    D: Delta<V>,
-    B: BaseState<K, V>,
-{
-    #[inline]
-    fn read(&mut self, key: &K) -> Result<Option<V>, Halt> {
-        if self.failure.is_some() {
-            return Err(Halt(()));
-        }
-        match self.writes.own(key) {
-            Own::Value(value) => Ok(Some(value)),
-            Own::Deltas(deltas) => {
-                let below = self.read_below(key)?;
-                self.writes.settle(key, &deltas, below).map_err(|message| {
-                    self.failure = Some(SequentialFailure::Delta { key: format!("{key:?}"), message });
-                    Halt(())
-                })
-            }
-            Own::None => self.read_below(key),
-        }
+    fn delta_failed(&mut self, key: &K, message: String) {
+        self.failure = Some(SequentialFailure::Delta { key: format!("{key:?}"), message });
     }
 
     #[inline]
-    fn write(&mut self, key: K, value: V) {
-        self.writes.insert(key, value);
-    }
-
-    #[inline]
-    fn apply_delta(&mut self, key: K, delta: D) -> Result<(), Halt> {
-        if self.failure.is_some() {
-            return Err(Halt(()));
-        }
-        self.writes.apply_delta(key, delta).map_err(|(key, message)| {
-            self.failure = Some(SequentialFailure::Delta { key: format!("{key:?}"), message });
-            Halt(())
-        })
+    fn halted(&self) -> bool {
+        self.failure.is_some()
     }
 }

@@ -109,7 +109,7 @@ pub trait Vm: Sync {
     /// estimate per transaction is below that minimum runs sequentially), and for each
     /// transaction alone when the [dependency hints](Self::dependency_hints) chain most of the
     /// block by count, to weigh the chain (see
-    /// [`HINTED_MIN_PARALLELISM`](crate::HINTED_MIN_PARALLELISM)). `None` (the default): no
+    /// [`HINTED_MIN_PARALLELISM`](crate::tuning::HINTED_MIN_PARALLELISM)). `None` (the default): no
     /// estimate, those rules go by transaction count or do not apply.
     fn cost_estimate(&self, txns: &[Self::Transaction]) -> Option<u64> {
         let _ = txns;
@@ -161,8 +161,9 @@ impl std::error::Error for Halt {}
 /// The state before the block (the base state), read-only and shared by all threads.
 pub trait Storage<K, V>: Sync {
     /// A failure to read. A failure met by the incarnation that sequential execution would run
-    /// fails the block with [`BlockError::Storage`](crate::BlockError::Storage).
-    type Error: Display;
+    /// fails the block with [`BlockError::Storage`](crate::BlockError::Storage), whose
+    /// [`source`](std::error::Error::source) it is.
+    type Error: std::error::Error + Send + Sync + 'static;
 
     /// The value at `key` before the block, `None` if absent.
     fn read(&self, key: &K) -> Result<Option<V>, Self::Error>;

@@ -82,7 +82,7 @@ fn check(case: &Case, max_incarnations: Option<u32>) -> Result<(), TestCaseError
         // Adaptive choice off: every thread count, 1 included, runs Block-STM itself.
         let mut config = batched(Config::new(threads).unwrap().with_adaptive(false), case.batch);
         if let Some(max) = max_incarnations {
-            config = config.with_max_incarnations(max).unwrap();
+            config = config.with_max_incarnations(max);
         }
         let (actual, _) = run(&ParallelExecutor::new(TestVm, config), &case.storage, &case.txns);
         prop_assert_eq!(&actual, &expected, "threads = {}, batch = {}", threads, case.batch);

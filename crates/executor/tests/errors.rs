@@ -17,7 +17,8 @@ fn executors() -> Vec<ParallelExecutor<TestVm>> {
 #[test]
 fn zero_threads_is_a_configuration_error() {
     assert_eq!(Config::new(0), Err(ConfigError::ZeroThreads));
-    assert_eq!(Config::new(1).unwrap().with_max_incarnations(0), Err(ConfigError::ZeroIncarnations));
+    // No re-execution at all is what a limit of one means already.
+    assert_eq!(Config::new(1).unwrap().with_max_incarnations(0).max_incarnations(), 1);
     assert_eq!(ConfigError::ZeroThreads.to_string(), "thread count must be at least 1, got 0");
 }
 
@@ -103,7 +104,15 @@ fn storage_failure_in_final_incarnation_fails_the_block() {
     storage.failing = Some(9);
     let txns: Vec<Tx> = (0..10).map(|i| Tx { hint: None, ops: vec![Op::Increment(i)] }).collect();
     let (expected, _) = run(&SequentialExecutor::new(TestVm), &storage, &txns);
-    assert_eq!(expected, Err(BlockError::Storage { txn_idx: 9, message: "location 9 is unreadable".into() }));
+    let Err(BlockError::Storage { txn_idx: 9, error }) = &expected else {
+        panic!("expected a storage failure at 9, got {expected:?}");
+    };
+    assert_eq!(error.to_string(), "location 9 is unreadable");
+    // The storage's own error is the source, as its own type.
+    assert_eq!(error.downcast_ref::<StorageFailure>().map(|failure| failure.0), Some(9));
+    let block_error = expected.as_ref().unwrap_err();
+    let source = std::error::Error::source(block_error).expect("the storage error is the source");
+    assert_eq!(source.to_string(), "location 9 is unreadable");
     for executor in executors() {
         assert_eq!(run(&executor, &storage, &txns).0, expected);
     }
@@ -159,7 +168,7 @@ fn livelock_guard_falls_back_to_sequential_with_the_same_result() {
         SequentialExecutor::new(HeldChainVm::released(None)).execute_block(&HashMap::new(), &txns).unwrap();
     for threads in [2, 4, 8, 16] {
         let vm = HeldChainVm::new(None);
-        let config = Config::new(threads).unwrap().with_max_incarnations(1).unwrap();
+        let config = Config::new(threads).unwrap().with_max_incarnations(1);
         let out = ParallelExecutor::new(vm, config).execute_block(&HashMap::new(), &txns).unwrap();
         assert_eq!((&out.outputs, &out.state), (&expected.outputs, &expected.state), "threads = {threads}");
         assert_eq!(out.stats.fallback, Some(Fallback::Livelock), "threads = {threads}: {:?}", out.stats);

@@ -1,10 +1,8 @@
 //! Statistics say what happened: independent transactions run once each; dependent ones abort
 //! or wait.
 
-use blockstm_executor::{
-    ADAPTIVE_MIN_PARALLELISM, ADAPTIVE_MIN_TXNS, ADAPTIVE_WINDOW, BlockExecutor, Config, Fallback,
-    ParallelExecutor, SequentialExecutor,
-};
+use blockstm_executor::tuning::{ADAPTIVE_MIN_PARALLELISM, ADAPTIVE_MIN_TXNS, ADAPTIVE_WINDOW};
+use blockstm_executor::{BlockExecutor, Config, Fallback, ParallelExecutor, SequentialExecutor};
 use blockstm_testkit::*;
 
 #[test]

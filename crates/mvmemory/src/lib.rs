@@ -52,7 +52,9 @@
 //! ```
 
 mod delta;
+mod snapshot;
 mod table;
+mod versions;
 
 pub use delta::{Add, AddOverflow, Delta, NoDelta, apply_deltas};
 
@@ -62,6 +64,9 @@ use smallvec::SmallVec;
 use std::fmt;
 use std::hash::Hash;
 use table::Table;
+use versions::{Entry, Location, Materialized, VersionList};
+
+pub use snapshot::merge_runs;
 
 /// Position of a transaction in its block.
 pub type TxnIndex = usize;
@@ -126,51 +131,19 @@ pub enum MvVersion {
     Deltas,
 }
 
-/// An invariant of the multi-version memory did not hold. Reaching this is a bug in the caller
-/// (or here); it is reported as a value so that a block fails cleanly instead of panicking.
+/// An invariant of Block-STM did not hold: of the multi-version memory, or of the scheduler's
+/// protocol (which uses this type too). Reaching it is a bug (in the caller or here); it is
+/// reported as a value so that a block fails cleanly instead of panicking.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct InvariantError(pub String);
 
 impl fmt::Display for InvariantError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "multi-version memory invariant violated: {}", self.0)
+        write!(f, "Block-STM invariant violated: {}", self.0)
     }
 }
 
 impl std::error::Error for InvariantError {}
-
-#[derive(Debug)]
-enum Entry<V, D> {
-    Value {
-        incarnation: Incarnation,
-        value: V,
-    },
-    /// Deltas the incarnation applied without reading the location, in the order it applied them.
-    /// Boxed: an inline delta (16 bytes for [`Add`], 40 for an EVM credit) made every entry,
-    /// and so every location's map bucket, that much larger for the few locations that take
-    /// deltas; for `u64` values the bucket went from 112 to 64 bytes, one cache line.
-    Deltas {
-        incarnation: Incarnation,
-        deltas: Box<[D]>,
-    },
-    Estimate,
-}
-
-impl<V, D> Entry<V, D> {
-    fn incarnation(&self) -> Option<Incarnation> {
-        match self {
-            Entry::Value { incarnation, .. } | Entry::Deltas { incarnation, .. } => Some(*incarnation),
-            Entry::Estimate => None,
-        }
-    }
-
-    /// The error for this entry of transaction `j` found below snapshot point `below` when it
-    /// is not a full value (everything there is committed, so it must be one).
-    fn unfinished(&self, j: TxnIndex, below: TxnIndex) -> InvariantError {
-        let left = if matches!(self, Entry::Estimate) { "an ESTIMATE" } else { "unmaterialised deltas" };
-        InvariantError(format!("transaction {j} below the snapshot point {below} left {left}"))
-    }
-}
 
 /// What an incarnation wrote to one location: a full value or deltas.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -202,169 +175,6 @@ pub enum ResolveError<E> {
     Below(E),
     /// Applying the deltas failed (the message of [`apply_deltas`]).
     Delta(String),
-}
-
-/// The versions of one location: entries sorted by writing transaction.
-///
-/// A sorted inline vector rather than a `BTreeMap`: most locations have one writer in a block,
-/// which then costs no allocation, and a hot location's entries arrive roughly in block order,
-/// so inserts land at or near the end. Measured on 10 000 independent transfers with no VM work,
-/// the `BTreeMap` (a node allocation per location and a tree walk per read) was about a fifth of
-/// the executor's time. One entry inline, not two: the list sits in the location map's bucket,
-/// and a block of EVM transfers creates two locations per transaction (a second inline entry
-/// of an account value made every bucket ~110 bytes larger).
-#[derive(Debug)]
-struct VersionList<V, D> {
-    entries: SmallVec<[(TxnIndex, Entry<V, D>); 1]>,
-}
-
-impl<V, D> Default for VersionList<V, D> {
-    fn default() -> Self {
-        Self { entries: SmallVec::new() }
-    }
-}
-
-impl<V: Clone, D: Clone> VersionList<V, D> {
-    /// Position of `txn_idx`, or where it would be inserted.
-    #[inline]
-    fn search(&self, txn_idx: TxnIndex) -> Result<usize, usize> {
-        // Fast path: appends in block order.
-        match self.entries.last() {
-            None => Err(0),
-            Some((last, _)) if *last < txn_idx => Err(self.entries.len()),
-            _ => self.entries.binary_search_by_key(&txn_idx, |(j, _)| *j),
-        }
-    }
-
-    /// The entry of the highest transaction below `txn_idx`.
-    #[inline]
-    fn below(&self, txn_idx: TxnIndex) -> Option<(TxnIndex, &Entry<V, D>)> {
-        let end = self.entries.partition_point(|(j, _)| *j < txn_idx);
-        end.checked_sub(1).map(|i| (self.entries[i].0, &self.entries[i].1))
-    }
-
-    /// What a read by `txn_idx` sees: the highest entry below it and, if that is a delta, every
-    /// delta down to the nearest full value or `ESTIMATE`.
-    #[inline]
-    fn read(&self, txn_idx: TxnIndex) -> MvRead<V, D> {
-        let end = self.entries.partition_point(|(j, _)| *j < txn_idx);
-        let mut deltas: SmallVec<[D; 2]> = SmallVec::new();
-        let mut base = None;
-        for (j, entry) in self.entries[..end].iter().rev() {
-            match entry {
-                Entry::Value { incarnation, value } => {
-                    let version = Version::new(*j, *incarnation);
-                    if deltas.is_empty() {
-                        return MvRead::Value { version, value: value.clone() };
-                    }
-                    base = Some((version, value.clone()));
-                    break;
-                }
-                // Resolving through an ESTIMATE would use a value about to change: wait for it.
-                Entry::Estimate => return MvRead::Estimate { blocking: *j },
-                // Collected top-down, reversed below.
-                Entry::Deltas { deltas: own, .. } => deltas.extend(own.iter().rev().cloned()),
-            }
-        }
-        if deltas.is_empty() {
-            return MvRead::NotFound;
-        }
-        deltas.reverse();
-        MvRead::Deltas { base, deltas }
-    }
-
-    #[inline]
-    fn get(&self, txn_idx: TxnIndex) -> Option<&Entry<V, D>> {
-        self.search(txn_idx).ok().map(|i| &self.entries[i].1)
-    }
-
-    #[inline]
-    fn get_mut(&mut self, txn_idx: TxnIndex) -> Option<&mut Entry<V, D>> {
-        self.search(txn_idx).ok().map(|i| &mut self.entries[i].1)
-    }
-
-    /// Sets the entry of `txn_idx`; true if it had none.
-    #[inline]
-    fn insert(&mut self, txn_idx: TxnIndex, entry: Entry<V, D>) -> bool {
-        match self.search(txn_idx) {
-            Ok(i) => {
-                self.entries[i].1 = entry;
-                false
-            }
-            Err(i) => {
-                self.entries.insert(i, (txn_idx, entry));
-                true
-            }
-        }
-    }
-
-    /// Replaces the deltas of committed `txn_idx` by the value they give on the value below it
-    /// (`storage`: the storage value, once read, for when nothing is below).
-    fn materialize(&mut self, txn_idx: TxnIndex, storage: Option<&Option<V>>) -> Materialized
-    where
-        D: Delta<V>,
-    {
-        let Some(Entry::Deltas { incarnation, deltas }) = self.get(txn_idx) else {
-            return Materialized::Done;
-        };
-        let incarnation = *incarnation;
-        let base = match (self.below(txn_idx), storage) {
-            (Some((_, Entry::Value { value, .. })), _) => Some(value),
-            (Some((j, _)), _) => return Materialized::NotAValueBelow(j),
-            (None, Some(value)) => value.as_ref(),
-            (None, None) => return Materialized::NeedsStorage,
-        };
-        let value = match apply_deltas(base, deltas) {
-            Ok(value) => value,
-            Err(message) => return Materialized::Failed(message),
-        };
-        self.insert(txn_idx, Entry::Value { incarnation, value });
-        // Everything below is committed and now hidden by this value from every reader that can
-        // still come (all above it): drop it, so a location bumped by every transaction keeps a
-        // short list instead of one entry per transaction of the block.
-        self.prune_below(txn_idx);
-        Materialized::Done
-    }
-
-    /// Drops the entries below `txn_idx` once they are at least as many as the rest. Draining
-    /// moves every later entry to the front, and on a location every transaction writes (the
-    /// fee recipient's deltas) execution runs ahead of commit by hundreds of entries: draining
-    /// at every commit cost a copy of all of them per transaction, under the shard's lock.
-    /// Waiting until the dead prefix outweighs the live part makes each entry move O(1) times
-    /// (amortised), at most doubling the list. Entries below a committed value are never read
-    /// (every reader to come is above it), so keeping them a while changes no result.
-    fn prune_below(&mut self, txn_idx: TxnIndex) {
-        let end = self.entries.partition_point(|(j, _)| *j < txn_idx);
-        if end >= self.entries.len() - end {
-            self.entries.drain(..end);
-        }
-    }
-
-    #[inline]
-    fn remove(&mut self, txn_idx: TxnIndex) {
-        if let Ok(i) = self.search(txn_idx) {
-            self.entries.remove(i);
-        }
-    }
-}
-
-/// One written location: its key and its versions.
-#[derive(Debug)]
-struct Location<K, V, D> {
-    key: K,
-    versions: VersionList<V, D>,
-}
-
-/// What [`VersionList::materialize`] did.
-enum Materialized {
-    /// Deltas replaced by their value (or there were none).
-    Done,
-    /// Nothing is below: call again with the storage value.
-    NeedsStorage,
-    /// Applying the deltas failed, with this message.
-    Failed(String),
-    /// The entry of this transaction below is not a value.
-    NotAValueBelow(TxnIndex),
 }
 
 /// One shard: its locations, under one lock. Padded to its own cache line: neighbouring
@@ -630,106 +440,6 @@ where
     pub fn last_written_locations(&self, txn_idx: TxnIndex) -> Vec<K> {
         self.last_writes[txn_idx].lock().to_vec()
     }
-
-    /// The final value of every location written by a transaction below `below`, sorted by key.
-    ///
-    /// Call it once the transactions below `below` are committed (final): an `ESTIMATE` there is
-    /// an invariant violation and is returned as an error.
-    pub fn snapshot(&self, below: TxnIndex) -> Result<Vec<(K, V)>, InvariantError>
-    where
-        K: Ord,
-    {
-        let mut keys = Vec::new();
-        let mut values = Vec::new();
-        for shard in self.shards.iter() {
-            let shard = shard.lock();
-            keys.reserve(shard.len());
-            values.reserve(shard.len());
-            for Location { key, versions } in shard.iter() {
-                match versions.below(below) {
-                    Some((_, Entry::Value { value, .. })) => {
-                        keys.push((key.clone(), values.len()));
-                        values.push(Some(value.clone()));
-                    }
-                    Some((j, entry)) => return Err(entry.unfinished(j, below)),
-                    None => {}
-                }
-            }
-        }
-        // Shards iterate in the order their locations were first written, which changes with
-        // the schedule (and the shards with the hash seed): sort so the caller sees the same
-        // order on every run.
-        Ok(sorted_by_key(keys, values))
-    }
-
-    /// Part `part` of `parts` of [`snapshot`](Self::snapshot), taken out of the memory: the
-    /// shards `s` with `s % parts == part` are emptied, their final values moved (not cloned)
-    /// into the returned run, sorted by key, and everything else they held freed, by the
-    /// calling thread. The runs of all parts, merged by [`merge_runs`], are the snapshot.
-    ///
-    /// For the end of a block, when nothing reads the memory any more: `parts` threads can
-    /// each take a part, so the final sort and the freeing of a large block's versions run in
-    /// parallel instead of after the workers, on one thread. Reads and writes of the emptied
-    /// shards afterwards see a memory that never held those locations.
-    pub fn take_snapshot_part(
-        &self,
-        below: TxnIndex,
-        part: usize,
-        parts: usize,
-    ) -> Result<Vec<(K, V)>, InvariantError>
-    where
-        K: Ord,
-    {
-        let mut keys = Vec::new();
-        let mut values = Vec::new();
-        for shard in self.shards.iter().skip(part).step_by(parts.max(1)) {
-            let table = std::mem::take(&mut *shard.lock());
-            keys.reserve(table.len());
-            values.reserve(table.len());
-            for Location { key, mut versions } in table {
-                let end = versions.entries.partition_point(|(j, _)| *j < below);
-                let Some(last) = end.checked_sub(1) else { continue };
-                match versions.entries.swap_remove(last) {
-                    (_, Entry::Value { value, .. }) => {
-                        keys.push((key, values.len()));
-                        values.push(Some(value));
-                    }
-                    (j, entry) => return Err(entry.unfinished(j, below)),
-                }
-            }
-        }
-        // Keys are distinct (each shard map holds a key once, shards partition the keys).
-        Ok(sorted_by_key(keys, values))
-    }
-}
-
-/// `(key, values[i])` for every `(key, i)` of `keys`, sorted by key (distinct keys, so the
-/// unstable sort is deterministic). Keys and values apart: moving small (key, index) pairs in
-/// the sort, then each value once into place, is cheaper than sorting (key, value) pairs when
-/// values are large (an EVM account: a 150-byte pair).
-fn sorted_by_key<K: Ord, V>(mut keys: Vec<(K, usize)>, mut values: Vec<Option<V>>) -> Vec<(K, V)> {
-    keys.sort_unstable_by(|a, b| a.0.cmp(&b.0));
-    keys.into_iter().map(|(key, i)| (key, values[i].take().expect("each value is taken once"))).collect()
-}
-
-/// Merges runs sorted by key, with no key in two runs, into one sorted vector.
-///
-/// The runs are appended to the first and stably sorted: the standard library's stable sort
-/// finds the sorted runs and merges them without a branch per entry. Measured on two runs of
-/// 10 000 `(u32, u64)` pairs (the end of a block at two threads): 124 us, against 188 us for
-/// repeatedly taking the smallest head and 164 us for a two-way merge of peeked iterators.
-pub fn merge_runs<K: Ord, V>(runs: Vec<Vec<(K, V)>>) -> Vec<(K, V)> {
-    let mut runs = runs.into_iter();
-    let Some(mut out) = runs.next() else { return Vec::new() };
-    if runs.len() == 0 {
-        return out;
-    }
-    out.reserve(runs.as_slice().iter().map(Vec::len).sum());
-    for mut run in runs {
-        out.append(&mut run);
-    }
-    out.sort_by(|a, b| a.0.cmp(&b.0));
-    out
 }
 
 #[cfg(test)]

@@ -16,8 +16,7 @@
 //!
 //! The entries are not kept in the index's slots because every slot would then have to be
 //! initialised when the table is made (safe Rust has no uninitialised slot): for a gigagas block
-//! that was 9 ms of page faults and stores before any worker starts, against 1.7 ms with
-//! hashbrown. The index is zeroed memory, which the allocator gets from the OS untouched.
+//! that was several times hashbrown's set-up, paid before any worker starts. The index is zeroed memory, which the allocator gets from the OS untouched.
 //!
 //! # Layout and invariants
 //!
@@ -60,11 +59,9 @@ pub(crate) struct Table<T> {
     slots: Box<[u64]>,
     /// Padded to their own cache lines (128 bytes on x86_64, where the adjacent-line prefetcher
     /// pairs lines): consecutive entries of a shard are mostly created by different workers,
-    /// and unpadded they shared the line at their boundary. Measured on `independent` at two
-    /// threads: 32.0-32.7 ms per block unpadded, 31.3-31.6 ms padded and with hashbrown's
-    /// randomly placed buckets; 64-byte alignment was not enough (32.5-34.4 ms). An EVM
-    /// account's entry grows from 176 to 256 bytes, which measured no slower on gigagas
-    /// transfers (docs/benchmarks.md, session 15).
+    /// and unpadded they shared the line at their boundary, which slowed independent transfers
+    /// at two threads by a few percent (`blockstm bench -w independent`); 64-byte alignment
+    /// was not enough. The larger entries cost nothing measurable on gigagas transfers.
     entries: Vec<CachePadded<T>>,
 }
 

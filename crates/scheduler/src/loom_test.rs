@@ -8,7 +8,7 @@
 //! incarnation, so a re-execution changes what readers above see); an aborted transaction's
 //! location becomes an ESTIMATE and readers wait through `add_dependency`, as in the executor,
 //! and the worker that finishes the blocker continues with the lowest waiter
-//! (`finish_execution_continuing`) unless it holds one already. Each worker drives the
+//! (`FinishExecution::continue_with_waiter`) unless it holds one already. Each worker drives the
 //! scheduler through its own [`Worker`]: claims of one index (the paper's scheduler), or
 //! batched claims of up to two with no calm stretch, so that claims batch from the start,
 //! first incarnations leave their validation to the scan and validations wait for their
@@ -82,10 +82,21 @@ impl Model {
                         *slot = version.incarnation as usize + 1;
                         new
                     };
-                    return self.s.finish_execution_for(w, version, new, false, continuing);
+                    return self
+                        .s
+                        .finish_execution(
+                            w,
+                            version,
+                            FinishExecution {
+                                wrote_new_location: new,
+                                continue_with_waiter: continuing,
+                                ..Default::default()
+                            },
+                        )
+                        .unwrap();
                 }
                 Err(blocking) => {
-                    if self.s.add_dependency_for(w, txn, blocking) {
+                    if self.s.add_dependency(w, txn, blocking).unwrap() {
                         return FollowUp::default();
                     }
                 }
@@ -97,15 +108,14 @@ impl Model {
         let txn = version.txn_idx;
         let read = *self.reads[txn].lock();
         if self.read_below(txn) == Ok(read) {
-            self.s.finish_validation_for(w, version, wave);
+            self.s.finish_validation(w, version, wave);
             return None;
         }
-        if !self.s.try_validation_abort(version) {
-            self.s.finish_failed_validation_for(w);
+        if !self.s.try_validation_abort(w, version) {
             return None;
         }
         *self.memory[txn].lock() = ESTIMATE;
-        self.s.finish_abort_for(w, version)
+        self.s.finish_abort(w, version).unwrap()
     }
 
     fn commit(&self, guard: &mut CommitGuard<'_>) {
@@ -136,7 +146,7 @@ impl Model {
             task = match task
                 .take()
                 .or_else(|| resumed.take().map(Task::Execute))
-                .or_else(|| self.s.next_task_for(w))
+                .or_else(|| self.s.next_task(w))
             {
                 Some(Task::Execute(version)) => {
                     let follow_up = self.execute(w, version, resumed.is_none());

@@ -17,8 +17,8 @@
 //! multi-version entry, a result slot), so the release paid their cache misses in full: perf
 //! put ~60 % of `record_writes` and ~40 % of `next_task` on the instruction after the release.
 //! A release store is an ordinary `mov` on x86 (and `stlr` on ARM), so those misses complete in
-//! the background while the thread goes on. Measured at P = 2 (docs/benchmarks.md, "Session
-//! 12").
+//! the background while the thread goes on (`blockstm bench` at two threads gains on every
+//! workload that commits many short critical sections).
 //!
 //! # Waiting
 //!

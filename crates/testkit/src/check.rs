@@ -73,7 +73,6 @@ pub fn block_stm_config(threads: usize, max_incarnations: u32, watchdog: Option<
     let config = Config::new(threads)
         .expect("threads > 0")
         .with_max_incarnations(max_incarnations)
-        .expect("max_incarnations > 0")
         .with_adaptive(false);
     match watchdog {
         Some(limit) => config.with_watchdog(limit),

@@ -54,7 +54,7 @@ pub struct Case {
 /// blocks errors, panics, block-ending markers and an unreadable storage location.
 ///
 /// Half the blocks also apply deltas, on the same keys as the reads and writes (see
-/// [`add_deltas`]); the other half are exactly the blocks drawn before deltas existed.
+/// `add_deltas`); the other half are exactly the blocks drawn before deltas existed.
 pub fn random_case(seed: u64) -> Case {
     let mut rng = Rng::new(seed);
     let keys = match rng.below(3) {

@@ -168,6 +168,8 @@ impl fmt::Display for StorageFailure {
     }
 }
 
+impl std::error::Error for StorageFailure {}
+
 impl Storage<Key, Value> for TestStorage {
     type Error = StorageFailure;
 

@@ -15,7 +15,7 @@
 //!   and `efficiency(P) = speedup(P) / bound(P)`.
 
 use ahash::RandomState;
-use blockstm_executor::{Delta, Halt, Own, ResolveError, Storage, TxnView, Vm, Write, WriteSet};
+use blockstm_executor::{Halt, LayeredView, ReadBelow, ResolveError, Storage, Vm, Write};
 use std::cmp::{Ordering, Reverse};
 use std::collections::{BinaryHeap, HashMap};
 use std::hash::Hash;
@@ -48,23 +48,18 @@ where
     let mut state: HashMap<VM::Key, VM::Value, RandomState> = HashMap::default();
     let mut profiles = Vec::with_capacity(txns.len());
     for (txn_idx, txn) in txns.iter().enumerate() {
-        let mut view = RecordingView {
-            storage,
-            state: &state,
-            writes: WriteSet::new(),
-            reads: Vec::new(),
-            failure: None,
-        };
+        let mut view =
+            LayeredView::new(RecordingBelow { storage, state: &state, reads: Vec::new(), failure: None });
         let start = Instant::now();
         let result = vm.execute(txn_idx, txn, &mut view);
         let seconds = start.elapsed().as_secs_f64();
-        if let Some(failure) = view.failure {
+        if let Some(failure) = view.below.failure {
             return Err(format!("transaction {txn_idx}: {failure}"));
         }
         if let Err(error) = result {
             return Err(format!("transaction {txn_idx} failed: {error:?}"));
         }
-        let RecordingView { reads, writes, .. } = view;
+        let LayeredView { writes, below: RecordingBelow { reads, .. } } = view;
         let (mut written, mut deltas) = (Vec::new(), Vec::new());
         for (key, write) in writes {
             match write {
@@ -86,19 +81,19 @@ where
     Ok(profiles)
 }
 
-/// A sequential view that records what the transaction read from outside its own writes. Its
-/// own writes and deltas behave as in the executors ([`WriteSet`]).
-struct RecordingView<'a, K, V, D, S> {
+/// Below a transaction of the profiled run: the block's writes so far, then storage. Records
+/// each location read there (once), that is, every read from outside the transaction's own
+/// writes; the writes and deltas themselves behave as in the executors ([`LayeredView`]).
+struct RecordingBelow<'a, K, V, S> {
     storage: &'a S,
     state: &'a HashMap<K, V, RandomState>,
-    writes: WriteSet<K, V, D>,
     reads: Vec<K>,
     failure: Option<String>,
 }
 
-impl<K, V, D, S> RecordingView<'_, K, V, D, S>
+impl<K, V, S> ReadBelow<K, V> for RecordingBelow<'_, K, V, S>
 where
-    K: Eq + Hash + Clone,
+    K: Eq + Hash + Clone + std::fmt::Debug,
     V: Clone,
     S: Storage<K, V>,
 {
@@ -115,39 +110,12 @@ where
         })
     }
 
-    fn delta_failed(&mut self, key: &K, message: String) -> Halt
-    where
-        K: std::fmt::Debug,
-    {
+    fn delta_failed(&mut self, key: &K, message: String) {
         self.failure = Some(format!("a delta to {key:?} failed: {message}"));
-        Halt::default()
-    }
-}
-
-impl<K, V, D, S> TxnView<K, V, D> for RecordingView<'_, K, V, D, S>
-where
-    K: Eq + Hash + Clone + std::fmt::Debug,
-    V: Clone,
-    D: Delta<V>,
-    S: Storage<K, V>,
-{
-    fn read(&mut self, key: &K) -> Result<Option<V>, Halt> {
-        match self.writes.own(key) {
-            Own::Value(value) => Ok(Some(value)),
-            Own::Deltas(deltas) => {
-                let below = self.read_below(key)?;
-                self.writes.settle(key, &deltas, below).map_err(|message| self.delta_failed(key, message))
-            }
-            Own::None => self.read_below(key),
-        }
     }
 
-    fn write(&mut self, key: K, value: V) {
-        self.writes.insert(key, value);
-    }
-
-    fn apply_delta(&mut self, key: K, delta: D) -> Result<(), Halt> {
-        self.writes.apply_delta(key, delta).map_err(|(key, message)| self.delta_failed(&key, message))
+    fn halted(&self) -> bool {
+        self.failure.is_some()
     }
 }
 

@@ -10,7 +10,7 @@
 #![allow(clippy::disallowed_types)]
 
 use super::*;
-use crate::{NoHook, SequentialExecutor};
+use crate::{BlockExecutor, Halt, NoHook, SequentialExecutor, TxnView};
 use blockstm_sync::Arc;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize as StdAtomicUsize, Ordering as StdOrdering};
@@ -58,26 +58,17 @@ fn run_model(txns: &'static [(u8, u8)], batch: usize, preemption_bound: usize) {
     // Idle workers spin (yielding) while the other progresses; each spin is a branch.
     builder.max_branches = 100_000;
     let (outputs, state) = (expected.outputs.clone(), expected.state.clone());
+    // Block-STM itself (no adaptive rule), claims of `batch` from the start.
+    let config = Config::new(2)
+        .expect("two threads")
+        .with_adaptive(false)
+        .with_max_incarnations(100)
+        .with_batch(batch)
+        .with_batch_calm_txns(0);
     builder.check(move || {
         counter.fetch_add(1, StdOrdering::Relaxed);
         let hook: &'static mut NoHook = Box::leak(Box::new(NoHook));
-        let num_txns = txns.len();
-        let block = Arc::new(Block {
-            vm: &AddVm,
-            storage,
-            txns,
-            hints: Vec::new(),
-            mv: MvMemory::new(num_txns),
-            last: (0..num_txns).map(|_| SpinMutex::new(LastExecution::default())).collect(),
-            scheduler: Scheduler::new(num_txns, 100),
-            max_batch: batch,
-            batch_calm_txns: 0,
-            sink: Mutex::new(Sink { outputs: Vec::new(), hook, end: None, measured: None }),
-            counters: Counters::default(),
-            deadline: None,
-            adaptive: None,
-            parts: Box::new([]),
-        });
+        let block = Arc::new(Block::new(&AddVm, storage, txns, Vec::new(), &config, 2, hook));
         let other = {
             let block = Arc::clone(&block);
             loom::thread::spawn(move || block.worker(1))
