@@ -10,6 +10,10 @@
 //! - [`SequentialExecutor`]: the baseline with the same interface ([`BlockExecutor`]) and none of
 //!   the machinery.
 //! - [`BlockOutput`], [`BlockError`], [`Stats`]: the result.
+//! - [`LayeredView`] over a [`ReadBelow`], with a [`WriteSet`]: the read path both executors
+//!   share (own writes, then deltas settled on the value below, then the value below), for
+//!   views of one's own that must see what they see.
+//! - [`tuning`]: the defaults and thresholds behind [`Config`], each with its reason.
 //!
 //! # The contract
 //!

@@ -4,10 +4,9 @@
 
 use super::{Block, End, FinalState, Sink};
 use crate::sequential::{BaseError, BaseState, run_sequential};
-use crate::{BlockError, BlockOutput, BlockResult, CommitHook, Fallback, Stats, Storage, StorageError, Vm};
+use crate::{BlockError, BlockOutput, BlockResult, CommitHook, Fallback, Storage, StorageError, Vm};
 use blockstm_mvmemory::{Delta, InvariantError, MvMemory, MvRead, TxnIndex, merge_runs};
 use blockstm_scheduler::HaltReason;
-use blockstm_sync::atomic::{AtomicUsize, Ordering};
 
 /// Blocks from this many transactions take their final state apart on all their threads
 /// ([`Block::take_state`]); below, spawning the threads costs more than it saves.
@@ -94,18 +93,7 @@ where
     ///
     /// Call once, after every worker returned (it takes the outputs out of the sink).
     pub(super) fn finish(&self, threads: usize) -> BlockResult<VM> {
-        let mut stats = Stats {
-            threads,
-            executions: self.counters.executions.value(),
-            validations: self.counters.validations.value(),
-            final_executions: self.counters.final_executions.value(),
-            aborts: self.counters.aborts.value(),
-            dependency_waits: self.counters.dependency_waits.value(),
-            hint_waits: self.counters.hint_waits.value(),
-            fallback_from: None,
-            fallback: None,
-            measured_parallelism: None,
-        };
+        let mut stats = self.counters.stats(threads);
         let halt_reason = self.scheduler.halt_reason();
         let mut sink = self.sink.lock();
         let Sink { outputs, hook, end, measured } = &mut *sink;
@@ -156,18 +144,6 @@ where
         state.extend(writes.drain());
         state.sort_unstable_by(|a, b| a.0.cmp(&b.0));
         Ok(BlockOutput { outputs, state, ended_early: run.ended_early, stats })
-    }
-}
-
-/// Reads a statistics counter once the workers are done.
-trait CounterValue {
-    fn value(&self) -> usize;
-}
-
-impl CounterValue for AtomicUsize {
-    fn value(&self) -> usize {
-        // Relaxed: the workers were joined, which orders all their increments before this.
-        self.load(Ordering::Relaxed)
     }
 }
 

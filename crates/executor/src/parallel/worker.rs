@@ -6,7 +6,7 @@ use super::{Block, LastExecution};
 use crate::local::WriteSet;
 use crate::outcome::{Outcome, panic_message};
 use crate::view::LayeredView;
-use crate::{CommitHook, Storage, Vm};
+use crate::{CommitHook, Stats, Storage, Vm};
 use blockstm_mvmemory::{InvariantError, Version};
 use blockstm_scheduler::{FinishExecution, FollowUp, Task, Wave, Worker};
 use blockstm_sync::Backoff;
@@ -20,12 +20,12 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 /// execution made both cores fight over their cache line.
 #[derive(Debug, Default)]
 pub(super) struct Counters {
-    pub(super) executions: AtomicUsize,
-    pub(super) validations: AtomicUsize,
-    pub(super) final_executions: AtomicUsize,
-    pub(super) aborts: AtomicUsize,
-    pub(super) dependency_waits: AtomicUsize,
-    pub(super) hint_waits: AtomicUsize,
+    executions: AtomicUsize,
+    validations: AtomicUsize,
+    final_executions: AtomicUsize,
+    aborts: AtomicUsize,
+    dependency_waits: AtomicUsize,
+    hint_waits: AtomicUsize,
 }
 
 /// One worker's statistics, added to [`Counters`] when it leaves.
@@ -47,6 +47,22 @@ impl Counters {
         self.aborts.fetch_add(local.aborts, Ordering::Relaxed);
         self.dependency_waits.fetch_add(local.dependency_waits, Ordering::Relaxed);
         self.hint_waits.fetch_add(local.hint_waits, Ordering::Relaxed);
+    }
+
+    /// The block's statistics, once the workers are joined (the join orders every increment
+    /// before these loads).
+    pub(super) fn stats(&self, threads: usize) -> Stats {
+        let value = |counter: &AtomicUsize| counter.load(Ordering::Relaxed);
+        Stats {
+            threads,
+            executions: value(&self.executions),
+            validations: value(&self.validations),
+            final_executions: value(&self.final_executions),
+            aborts: value(&self.aborts),
+            dependency_waits: value(&self.dependency_waits),
+            hint_waits: value(&self.hint_waits),
+            ..Stats::default()
+        }
     }
 }
 
