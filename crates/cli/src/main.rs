@@ -3,6 +3,7 @@
 
 mod bench;
 mod eth;
+mod ethtests;
 mod svg;
 
 use clap::{Parser, Subcommand};
@@ -33,6 +34,9 @@ enum Command {
     /// Execute real Ethereum mainnet blocks (the fixture corpus) sequentially and in parallel,
     /// check each against its header, and print speedups, oracle bounds and efficiencies.
     Eth(eth::EthArgs),
+    /// Run the Ethereum community's blockchain tests: every block on the sequential executor
+    /// and the parallel one, checked against each other, the headers and the expected state.
+    EthTests(ethtests::EthTestsArgs),
 }
 
 fn main() -> ExitCode {
@@ -40,6 +44,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Bench(args) => bench::run(&args),
         Command::Eth(args) => eth::run(&args),
+        Command::EthTests(args) => ethtests::run(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -90,6 +90,10 @@ pub struct EthBlock {
     /// The state the block reads, as of before it.
     pub pre_state: PreState,
     pub(crate) block_hashes: Arc<HashMap<u64, B256>>,
+    /// The fork, when it is not mainnet's at this block ([`EthBlock::with_spec`]).
+    pub(crate) spec: Option<SpecId>,
+    /// The included ommers' numbers and beneficiaries, when known ([`EthBlock::with_ommers`]).
+    pub(crate) ommers: Vec<(u64, Address)>,
 }
 
 /// The mainnet fork in force at a block.
@@ -187,12 +191,38 @@ impl EthBlock {
         withdrawals: Vec<Withdrawal>,
         pre_state: PreState,
     ) -> Self {
-        Self { header, txns, withdrawals, pre_state, block_hashes: Arc::default() }
+        Self {
+            header,
+            txns,
+            withdrawals,
+            pre_state,
+            block_hashes: Arc::default(),
+            spec: None,
+            ommers: Vec::new(),
+        }
     }
 
-    /// The fork in force.
+    /// This block under `spec` instead of mainnet's fork at its number and timestamp (a test
+    /// chain with its own schedule).
+    pub fn with_spec(self, spec: SpecId) -> Self {
+        Self { spec: Some(spec), ..self }
+    }
+
+    /// This block with its ommers' numbers and beneficiaries, which [`post_state`](Self::post_state)
+    /// rewards (before the merge). `header.ommers` should be their count.
+    pub fn with_ommers(self, ommers: Vec<(u64, Address)>) -> Self {
+        Self { ommers, ..self }
+    }
+
+    /// This block with `hashes` (block number to hash) for `BLOCKHASH`.
+    pub fn with_block_hashes(self, hashes: Arc<HashMap<u64, B256>>) -> Self {
+        Self { block_hashes: hashes, ..self }
+    }
+
+    /// The fork in force: mainnet's at the block's number and timestamp, unless
+    /// [`with_spec`](Self::with_spec) set another.
     pub fn spec(&self) -> SpecId {
-        spec_at(self.header.number, self.header.timestamp)
+        self.spec.unwrap_or_else(|| spec_at(self.header.number, self.header.timestamp))
     }
 
     /// The VM that executes this block's transactions.
@@ -254,8 +284,9 @@ impl EthBlock {
 
     /// The state after the block: the pre-state, the transactions' `changes` (a block result's
     /// `state`), then the block reward (proof of work: the base reward plus 1/32 of it per
-    /// included ommer) and the withdrawals. The ommers' own rewards are not applied: the fixture
-    /// holds only their hashes, not their beneficiaries.
+    /// included ommer), the ommers' own rewards (`(8 + ommer - block) / 8` of the base reward to
+    /// each ommer's beneficiary, when [`with_ommers`](Self::with_ommers) named them; the mainnet
+    /// fixture holds only their hashes) and the withdrawals.
     ///
     /// Accounts that do not exist map to `AccountState { info: None, .. }`; slots cleared by a
     /// self-destruct are left out.
@@ -276,6 +307,10 @@ impl EthBlock {
         if !reward.is_zero() {
             let ommers = U256::from(self.header.ommers);
             credit(self.header.beneficiary, reward + reward / U256::from(32) * ommers)?;
+            for &(number, beneficiary) in &self.ommers {
+                let share = (8 + number).saturating_sub(self.header.number);
+                credit(beneficiary, reward * U256::from(share) / U256::from(8))?;
+            }
         }
         for w in &self.withdrawals {
             if w.gwei > 0 {

@@ -49,12 +49,12 @@ impl fmt::Display for FixtureError {
 
 impl std::error::Error for FixtureError {}
 
-fn error(file: &Path, field: impl Into<String>, message: impl Into<String>) -> FixtureError {
+pub(crate) fn error(file: &Path, field: impl Into<String>, message: impl Into<String>) -> FixtureError {
     FixtureError { file: file.to_owned(), field: field.into(), message: message.into() }
 }
 
 /// Reads and parses one JSON file, naming the field a malformed file fails on.
-fn read_json<T: DeserializeOwned>(file: &Path) -> Result<T, FixtureError> {
+pub(crate) fn read_json<T: DeserializeOwned>(file: &Path) -> Result<T, FixtureError> {
     let bytes = std::fs::read(file).map_err(|e| error(file, "", format!("cannot read: {e}")))?;
     let mut de = serde_json::Deserializer::from_slice(&bytes);
     let value: T = serde_path_to_error::deserialize(&mut de).map_err(|e| {
@@ -160,7 +160,8 @@ impl Fixtures {
             .into_iter()
             .map(|w| Withdrawal { address: w.address, gwei: w.amount })
             .collect();
-        Ok(EthBlock { header, txns, withdrawals, pre_state, block_hashes: Arc::clone(&self.block_hashes) })
+        Ok(EthBlock::new(header, txns, withdrawals, pre_state)
+            .with_block_hashes(Arc::clone(&self.block_hashes)))
     }
 
     fn pre_state(
@@ -234,22 +235,28 @@ struct RpcWithdrawal {
     amount: u64,
 }
 
-#[derive(Deserialize)]
+/// A transaction as JSON-RPC gives it, or as the blockchain tests write it (`sender`,
+/// `gasLimit`, `data`, and `to` empty for a creation).
+#[derive(Clone, Deserialize)]
 #[serde(rename_all = "camelCase")]
-struct RpcTx {
+pub(crate) struct RpcTx {
     #[serde(rename = "type", default, with = "alloy_serde::quantity::opt")]
     tx_type: Option<u8>,
-    from: Address,
+    /// Absent in a test transaction whose signature does not recover.
+    #[serde(alias = "sender", default)]
+    from: Option<Address>,
+    #[serde(default, deserialize_with = "address_or_empty")]
     to: Option<Address>,
     value: U256,
     #[serde(default, with = "alloy_serde::quantity::opt")]
     gas_price: Option<u128>,
-    #[serde(with = "alloy_serde::quantity")]
+    #[serde(alias = "gasLimit", with = "alloy_serde::quantity")]
     gas: u64,
     #[serde(default, with = "alloy_serde::quantity::opt")]
     max_fee_per_gas: Option<u128>,
     #[serde(default, with = "alloy_serde::quantity::opt")]
     max_priority_fee_per_gas: Option<u128>,
+    #[serde(alias = "data")]
     input: Bytes,
     #[serde(with = "alloy_serde::quantity")]
     nonce: u64,
@@ -263,16 +270,35 @@ struct RpcTx {
     max_fee_per_blob_gas: Option<u128>,
 }
 
-#[derive(Deserialize)]
+#[derive(Clone, Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct RpcAccessListItem {
     address: Address,
     storage_keys: Vec<B256>,
 }
 
+/// `to`: an address, or null or an empty string for a contract creation.
+fn address_or_empty<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Option<Address>, D::Error> {
+    match Option::<String>::deserialize(deserializer)? {
+        None => Ok(None),
+        Some(text) if text.is_empty() => Ok(None),
+        Some(text) => text.parse().map(Some).map_err(serde::de::Error::custom),
+    }
+}
+
 impl RpcTx {
+    /// The sender, when the JSON names it.
+    pub(crate) fn sender(&self) -> Option<Address> {
+        self.from
+    }
+
+    /// Sets the sender (recovered from the signature).
+    pub(crate) fn set_sender(&mut self, sender: Address) {
+        self.from = Some(sender);
+    }
+
     /// The transaction as revm takes it; on failure the field at fault and why.
-    fn to_env(&self) -> Result<EvmTx, (&'static str, String)> {
+    pub(crate) fn to_env(&self) -> Result<EvmTx, (&'static str, String)> {
         let tx_type = self.tx_type.unwrap_or(0);
         let missing = |field: &'static str| (field, format!("missing in a type {tx_type} transaction"));
         let (gas_price, gas_priority_fee) = match tx_type {
@@ -295,7 +321,9 @@ impl RpcTx {
         );
         Ok(EvmTx(TxEnv {
             tx_type,
-            caller: self.from,
+            caller: self
+                .from
+                .ok_or_else(|| ("from", "no sender (the signature does not recover)".to_owned()))?,
             gas_limit: self.gas,
             gas_price,
             kind: self.to.map_or(TxKind::Create, TxKind::Call),

@@ -11,6 +11,8 @@
 //! - [`EvmVm`]: executes one transaction with revm against the executor's view.
 //! - [`Fixtures`]: the mainnet fixture directory; [`EthBlock`]: a loaded block, its fork
 //!   ([`spec_at`]), header checks, and the state after rewards and withdrawals.
+//! - [`ethtests`]: the runner of the Ethereum community's blockchain tests (state roots
+//!   included) on every executor.
 //! - [`warm_up`]: loads up front what revm loads on first use (the KZG trusted setup), so the
 //!   first block with a blob proof does not pay ~3 s for it.
 //!
@@ -53,6 +55,7 @@ pub fn adaptive_rules(config: blockstm_executor::Config) -> blockstm_executor::C
 }
 
 mod chain;
+pub mod ethtests;
 mod fixture;
 mod gigagas;
 mod state;
