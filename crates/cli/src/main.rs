@@ -3,6 +3,7 @@
 
 mod bench;
 mod eth;
+mod ethdiff;
 mod ethtests;
 mod svg;
 
@@ -37,6 +38,9 @@ enum Command {
     /// Run the Ethereum community's blockchain tests: every block on the sequential executor
     /// and the parallel one, checked against each other, the headers and the expected state.
     EthTests(ethtests::EthTestsArgs),
+    /// The EVM-level differential: large blocks merged from the blockchain tests'
+    /// transactions, sequential against parallel at 2 to 32 threads, for a time or one seed.
+    EthDiff(ethdiff::EthDiffArgs),
 }
 
 fn main() -> ExitCode {
@@ -45,6 +49,7 @@ fn main() -> ExitCode {
         Command::Bench(args) => bench::run(&args),
         Command::Eth(args) => eth::run(&args),
         Command::EthTests(args) => ethtests::run(&args),
+        Command::EthDiff(args) => ethdiff::run(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

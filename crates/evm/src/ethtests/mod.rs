@@ -15,17 +15,26 @@
 //! The format is described in the fixtures' README; a malformed file is a [`FixtureError`]
 //! naming the file and the JSON path of the field.
 
+mod merge;
 mod model;
 mod rules;
 mod run;
 mod world;
 
+pub use merge::{Source, merged_block, source_files, sources};
 pub use run::{CaseResult, InvalidBlocks, RunOptions, Verdict};
 
 use crate::fixture::{FixtureError, error, read_json};
 use model::TestCase;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+
+/// The EVM differential's blocks hold at least this many transactions.
+pub const DIFF_MIN_TXNS: usize = 500;
+
+/// The EVM differential takes its transactions from cases whose block used at most this much
+/// gas: heavier ones would make the merged blocks slow without adding conflicts.
+pub const DIFF_MAX_GAS: u64 = 1_000_000;
 
 /// The environment variable naming the blockchain tests directory (the folder holding
 /// `BlockchainTests/`), read by the test suite.

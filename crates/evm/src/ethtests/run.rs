@@ -252,7 +252,8 @@ fn execute(
     rules::check_blobs(header, &txns, spec)?;
     let mut pre_state = state.clone();
     if spec.is_enabled_in(SpecId::CANCUN) {
-        beacon_root(&mut pre_state, header).map_err(Rejection::Divergence)?;
+        let root = header.parent_beacon_block_root.unwrap_or_default();
+        store_beacon_root(&mut pre_state, header.timestamp, root).map_err(Rejection::Divergence)?;
     }
     let block_header = BlockHeader {
         number: header.number,
@@ -418,7 +419,7 @@ fn describe_difference(actual: &(Outcome, Option<usize>), expected: &(Outcome, O
 /// EIP-4788: before the transactions of a Cancun block, the beacon-roots contract stores the
 /// block's timestamp and its parent beacon block root in its ring buffer. Written here as the
 /// contract's effect on its storage, only when the contract's code is the canonical one.
-fn beacon_root(state: &mut PreState, header: &TestHeader) -> Result<(), String> {
+pub(crate) fn store_beacon_root(state: &mut PreState, timestamp: u64, root: B256) -> Result<(), String> {
     use alloy_eips::eip4788::BEACON_ROOTS_ADDRESS;
     const HISTORY_BUFFER_LENGTH: u64 = 8191;
     let Some(EvmValue::Account(AccountState { info: Some(info), .. })) =
@@ -432,10 +433,9 @@ fn beacon_root(state: &mut PreState, header: &TestHeader) -> Result<(), String> 
             info.code_hash
         ));
     }
-    let root = header.parent_beacon_block_root.unwrap_or_default();
-    let timestamp_idx = header.timestamp % HISTORY_BUFFER_LENGTH;
+    let timestamp_idx = timestamp % HISTORY_BUFFER_LENGTH;
     for (slot, value) in [
-        (U256::from(timestamp_idx), U256::from(header.timestamp)),
+        (U256::from(timestamp_idx), U256::from(timestamp)),
         (U256::from(timestamp_idx + HISTORY_BUFFER_LENGTH), U256::from_be_bytes(root.0)),
     ] {
         state.insert(
