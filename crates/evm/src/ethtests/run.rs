@@ -113,10 +113,10 @@ fn run_chain(
         return Err(format!("genesis state root {root} expected {}", genesis.state_root));
     }
     // The canonical chain: from the last block back to the genesis through parent hashes.
-    let by_hash: HashMap<B256, &TestBlock> = case
+    let by_hash: HashMap<B256, (&TestBlock, &TestHeader)> = case
         .blocks
         .iter()
-        .filter_map(|block| block.block_header.as_ref().map(|header| (header.hash, block)))
+        .filter_map(|block| block.block_header.as_ref().map(|header| (header.hash, (block, header))))
         .collect();
     let mut chain = Vec::new();
     let mut at = case.lastblockhash;
@@ -124,7 +124,7 @@ fn run_chain(
         let block =
             by_hash.get(&at).ok_or_else(|| format!("canonical block {at} is not among the blocks"))?;
         chain.push(*block);
-        at = block.block_header.as_ref().map(|h| h.parent_hash).unwrap_or_default();
+        at = block.1.parent_hash;
         if chain.len() > case.blocks.len() {
             return Err("the parent hashes from lastblockhash form a cycle".into());
         }
@@ -137,8 +137,7 @@ fn run_chain(
     let mut hashes: HashMap<u64, B256> = HashMap::from([(genesis.number, genesis.hash)]);
     let mut state = pre;
     let mut parent = genesis.clone();
-    for block in &chain {
-        let header = block.block_header.as_ref().expect("canonical blocks have headers");
+    for &(block, header) in &chain {
         hashes.insert(header.number, header.hash);
         let executed = execute(&state, &parent, header, &block.rlp, &block.body, fork, &hashes, options)
             .map_err(|rejection| {
