@@ -3,7 +3,7 @@
 //! (`blockstm_evm::ethtests::merged_block`), sequential against parallel at 2 to 32 threads.
 
 use blockstm_evm::SpecId;
-use blockstm_evm::ethtests::{self, DIFF_MAX_GAS, DIFF_MIN_TXNS, ETH_TESTS_ENV};
+use blockstm_evm::ethtests::{self, DIFF_MAX_GAS, DIFF_MIN_TXNS};
 use blockstm_executor::{BlockExecutor, Config, ParallelExecutor, SequentialExecutor};
 use clap::Args;
 use std::path::PathBuf;
@@ -32,12 +32,7 @@ pub(crate) struct EthDiffArgs {
 }
 
 pub(crate) fn run(args: &EthDiffArgs) -> Result<(), String> {
-    let dir = match &args.fixtures {
-        Some(dir) => dir.clone(),
-        None => std::env::var_os(ETH_TESTS_ENV)
-            .map(PathBuf::from)
-            .ok_or_else(|| format!("no --fixtures given and ${ETH_TESTS_ENV} is not set"))?,
-    };
+    let dir = crate::ethtests::fixtures_dir(args.fixtures.as_ref())?;
     blockstm_evm::warm_up().map_err(|e| e.to_string())?;
     let files = ethtests::source_files(&dir).map_err(|e| e.to_string())?;
     let sources = ethtests::sources(&files, SpecId::CANCUN, DIFF_MAX_GAS).map_err(|e| e.to_string())?;

@@ -62,13 +62,18 @@ struct Report {
     left_to_consensus: Vec<String>,
 }
 
-pub(crate) fn run(args: &EthTestsArgs) -> Result<(), String> {
-    let dir = match &args.fixtures {
-        Some(dir) => dir.clone(),
+/// The blockchain tests directory: `--fixtures`, else `$BLOCKSTM_ETH_TESTS`.
+pub(crate) fn fixtures_dir(arg: Option<&PathBuf>) -> Result<PathBuf, String> {
+    match arg {
+        Some(dir) => Ok(dir.clone()),
         None => std::env::var_os(ETH_TESTS_ENV)
             .map(PathBuf::from)
-            .ok_or_else(|| format!("no --fixtures given and ${ETH_TESTS_ENV} is not set"))?,
-    };
+            .ok_or_else(|| format!("no --fixtures given and ${ETH_TESTS_ENV} is not set")),
+    }
+}
+
+pub(crate) fn run(args: &EthTestsArgs) -> Result<(), String> {
+    let dir = fixtures_dir(args.fixtures.as_ref())?;
     if let Some(&zero) = args.threads.iter().find(|&&t| t == 0) {
         return Err(format!("thread count must be at least 1, got {zero}"));
     }
