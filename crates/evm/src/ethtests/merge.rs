@@ -60,20 +60,7 @@ pub fn sources(files: &[PathBuf], fork: SpecId, max_gas: u64) -> Result<Vec<Sour
             let Ok(pre) = world::from_test(&case.pre) else { continue };
             out.push(Source {
                 pre,
-                header: BlockHeader {
-                    number: header.number,
-                    beneficiary: header.coinbase,
-                    timestamp: header.timestamp,
-                    gas_limit: header.gas_limit,
-                    gas_used: 0,
-                    base_fee: header.base_fee_per_gas,
-                    difficulty: header.difficulty,
-                    mix_hash: Some(header.mix_hash),
-                    logs_bloom: Default::default(),
-                    receipts_root: B256::ZERO,
-                    excess_blob_gas: header.excess_blob_gas,
-                    ommers: 0,
-                },
+                header: header.to_block_header(0),
                 parent_beacon_root: header.parent_beacon_block_root,
                 genesis_hash: header.parent_hash,
                 txns,

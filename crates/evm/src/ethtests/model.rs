@@ -1,5 +1,6 @@
 //! The blockchain-test JSON format, as the files hold it (see the fixtures' README).
 
+use crate::chain::BlockHeader;
 use crate::fixture::RpcTx;
 use alloy_primitives::{Address, B256, Bloom, Bytes, U256};
 use serde::Deserialize;
@@ -64,6 +65,26 @@ pub(crate) struct TestHeader {
     pub(crate) excess_blob_gas: Option<u64>,
     #[serde(default)]
     pub(crate) parent_beacon_block_root: Option<B256>,
+}
+
+impl TestHeader {
+    /// The fields execution uses and the checked ones, for a block with `ommers` ommers.
+    pub(crate) fn to_block_header(&self, ommers: usize) -> BlockHeader {
+        BlockHeader {
+            number: self.number,
+            beneficiary: self.coinbase,
+            timestamp: self.timestamp,
+            gas_limit: self.gas_limit,
+            gas_used: self.gas_used,
+            base_fee: self.base_fee_per_gas,
+            difficulty: self.difficulty,
+            mix_hash: Some(self.mix_hash),
+            logs_bloom: self.bloom,
+            receipts_root: self.receipt_trie,
+            excess_blob_gas: self.excess_blob_gas,
+            ommers,
+        }
+    }
 }
 
 /// One block of `blocks[]`.

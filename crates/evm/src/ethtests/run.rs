@@ -5,7 +5,7 @@
 use super::model::{DecodedBlock, TestBlock, TestBody, TestCase, TestHeader};
 use super::rules::{self, Fork, Rejection};
 use super::world;
-use crate::chain::{BlockHeader, EthBlock, PreState, Withdrawal};
+use crate::chain::{EthBlock, PreState, Withdrawal};
 use crate::fixture::RpcTx;
 use crate::state::{AccountState, EvmKey, EvmValue, SlotValue};
 use crate::vm::{EvmError, EvmReceipt};
@@ -73,11 +73,6 @@ pub struct CaseResult {
     pub rejections: Vec<String>,
 }
 
-/// A block executed and checked: the state after it.
-struct Executed {
-    state: PreState,
-}
-
 pub(crate) fn run_case(name: &str, case: &TestCase, options: &RunOptions) -> CaseResult {
     let mut result = CaseResult {
         name: name.to_owned(),
@@ -139,11 +134,9 @@ fn run_chain(
     let mut parent = genesis.clone();
     for &(block, header) in &chain {
         hashes.insert(header.number, header.hash);
-        let executed = execute(&state, &parent, header, &block.rlp, &block.body, fork, &hashes, options)
-            .map_err(|rejection| {
-                format!("block {} ({}): rejected: {rejection}", header.number, header.hash)
-            })?;
-        state = executed.state;
+        state = execute(&state, &parent, header, &block.rlp, &block.body, fork, &hashes, options).map_err(
+            |rejection| format!("block {} ({}): rejected: {rejection}", header.number, header.hash),
+        )?;
         states.insert(header.hash, (state.clone(), header.clone()));
         parent = header.clone();
     }
@@ -232,7 +225,7 @@ fn execute(
     fork: &Fork,
     hashes: &HashMap<u64, B256>,
     options: &RunOptions,
-) -> Result<Executed, Rejection> {
+) -> Result<PreState, Rejection> {
     let spec = fork.spec_at(header.number, header.timestamp);
     let TestBody { transactions: txns, uncle_headers: ommers, withdrawals } = body;
     rules::check_header(header, parent, ommers, spec)?;
@@ -254,20 +247,7 @@ fn execute(
         let root = header.parent_beacon_block_root.unwrap_or_default();
         store_beacon_root(&mut pre_state, header.timestamp, root).map_err(Rejection::Divergence)?;
     }
-    let block_header = BlockHeader {
-        number: header.number,
-        beneficiary: header.coinbase,
-        timestamp: header.timestamp,
-        gas_limit: header.gas_limit,
-        gas_used: header.gas_used,
-        base_fee: header.base_fee_per_gas,
-        difficulty: header.difficulty,
-        mix_hash: Some(header.mix_hash),
-        logs_bloom: header.bloom,
-        receipts_root: header.receipt_trie,
-        excess_blob_gas: header.excess_blob_gas,
-        ommers: ommers.len(),
-    };
+    let block_header = header.to_block_header(ommers.len());
     let withdrawals: Vec<Withdrawal> = withdrawals
         .as_deref()
         .unwrap_or_default()
@@ -342,7 +322,7 @@ fn execute(
     if root != header.state_root {
         return Err(Rejection::Block(format!("state root {root}, header says {}", header.state_root)));
     }
-    Ok(Executed { state })
+    Ok(state)
 }
 
 /// `txns` with every sender known: a test leaves out the senders it could not print, which
