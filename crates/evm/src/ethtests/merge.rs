@@ -31,7 +31,8 @@ pub struct Source {
 
 /// The one-block cases of `fork` in `files` whose block is valid, holds at least one
 /// transaction with a known sender, and used at most `max_gas` (heavy cases would make the
-/// merged blocks slow without adding conflicts).
+/// merged blocks slow without adding conflicts); each transaction's gas limit is capped at
+/// `max_gas` too.
 pub fn sources(files: &[PathBuf], fork: SpecId, max_gas: u64) -> Result<Vec<Source>, FixtureError> {
     let mut out = Vec::new();
     for path in files {
@@ -52,7 +53,13 @@ pub fn sources(files: &[PathBuf], fork: SpecId, max_gas: u64) -> Result<Vec<Sour
                 .body
                 .transactions
                 .iter()
-                .map(|tx| tx.to_env().map_err(|_| ()))
+                .map(|tx| {
+                    let mut tx = tx.to_env().map_err(|_| ())?;
+                    // In the merged state a transaction may take another path than in its own
+                    // case (a contract or balance from another case): bounded, it stays cheap.
+                    tx.0.gas_limit = tx.0.gas_limit.min(max_gas);
+                    Ok::<_, ()>(tx)
+                })
                 .collect::<Result<Vec<_>, _>>()
             else {
                 continue;
@@ -84,11 +91,12 @@ impl Rng {
 }
 
 /// A merged block of at least `min_txns` transactions from `sources`, chosen by `seed`: the
-/// first source's header (gas limit raised), the merged pre-states, the concatenated
-/// transactions with renumbered nonces. A transaction the sequential executor rejects (a fee
-/// below the base fee, a balance the transactions before it spent) ends the block there if
-/// enough come before it; otherwise it and its sender's later transactions are dropped and the
-/// nonces renumbered again. The same seed builds the same block.
+/// first source's header (gas limit raised; the lowest base fee and excess blob gas of the
+/// sources), the merged pre-states, the concatenated transactions with renumbered nonces. A
+/// transaction the sequential executor rejects (a balance the transactions before it spent)
+/// ends the block there if enough come before it; otherwise it and its sender's later
+/// transactions are dropped and the nonces renumbered again. The same seed builds the same
+/// block.
 pub fn merged_block(sources: &[Source], seed: u64, min_txns: usize) -> Result<EthBlock, String> {
     if sources.is_empty() {
         return Err("no source cases".into());
@@ -97,6 +105,7 @@ pub fn merged_block(sources: &[Source], seed: u64, min_txns: usize) -> Result<Et
     let first = &sources[(rng.next() % sources.len() as u64) as usize];
     let mut pre = PreState::default();
     let mut txns = Vec::new();
+    let mut header = first.header.clone();
     loop {
         while txns.len() < 2 * min_txns {
             let source = &sources[(rng.next() % sources.len() as u64) as usize];
@@ -104,10 +113,14 @@ pub fn merged_block(sources: &[Source], seed: u64, min_txns: usize) -> Result<Et
                 pre.entry(*key).or_insert_with(|| value.clone());
             }
             txns.extend(source.txns.iter().cloned());
+            // The lowest base fee and blob gas price of the sources: each transaction's fee
+            // caps were enough for its own block, so they are for this one.
+            header.base_fee = header.base_fee.min(source.header.base_fee);
+            header.excess_blob_gas = header.excess_blob_gas.min(source.header.excess_blob_gas);
         }
-        let mut header = first.header.clone();
         header.gas_limit =
-            txns.iter().map(|tx: &EvmTx| tx.0.gas_limit).fold(header.gas_limit, u64::saturating_add);
+            txns.iter().map(|tx: &EvmTx| tx.0.gas_limit).fold(first.header.gas_limit, u64::saturating_add);
+        let header = header.clone();
         let mut state = pre.clone();
         if let Some(root) = first.parent_beacon_root {
             store_beacon_root(&mut state, header.timestamp, root)?;
