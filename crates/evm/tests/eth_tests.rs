@@ -8,16 +8,7 @@
 //! the test says it was skipped.
 
 use blockstm_evm::ethtests::{self, ETH_TESTS_ENV, RunOptions, Verdict};
-use std::collections::BTreeSet;
 use std::path::PathBuf;
-
-/// Cases that fail today, each with the reason (docs/ethereum-tests.md). The test fails if any
-/// other case fails, and if one of these passes (the list must then shrink).
-const KNOWN_FAILURES: &[(&str, &str)] = &[(
-    "RevertInCreateInInit_Paris_d0g0v0_Cancun",
-    "EIP-7610: a creation over an address that has storage but no code or nonce must fail; \
-     revm 43 lets it through and the executor's state cannot see an account's storage as a whole",
-)];
 
 #[test]
 fn blockchain_tests_pass_on_every_executor() {
@@ -29,7 +20,6 @@ fn blockchain_tests_pass_on_every_executor() {
     let files = ethtests::test_files(&dir, None).unwrap_or_else(|e| panic!("{e}"));
     let results = ethtests::run_files(&dir, &files, &RunOptions::default(), 2);
     let (mut cases, mut skips, mut rejected, mut left) = (0, 0, 0, 0);
-    let mut failures = BTreeSet::new();
     let mut messages = Vec::new();
     for result in results {
         let file = result.unwrap_or_else(|e| panic!("{e}"));
@@ -45,27 +35,16 @@ fn blockchain_tests_pass_on_every_executor() {
                 }
                 Verdict::Fail(message) => {
                     messages.push(format!("{} {}: {message}", file.path.display(), case.name));
-                    failures.insert(case.name);
                 }
             }
         }
     }
     eprintln!(
-        "blockchain tests: {cases} cases, {} failed ({} known), {skips} skipped; \
+        "blockchain tests: {cases} cases, {} failed, {skips} skipped; \
          invalid blocks {rejected} rejected, {left} left to a consensus layer",
-        failures.len(),
-        KNOWN_FAILURES.len()
+        messages.len()
     );
-    let known: BTreeSet<String> = KNOWN_FAILURES.iter().map(|(name, _)| name.to_string()).collect();
-    let unexpected: Vec<&String> =
-        messages.iter().filter(|m| !known.iter().any(|k| m.contains(&format!(" {k}: ")))).collect();
-    assert!(
-        unexpected.is_empty(),
-        "failures:\n{}",
-        unexpected.iter().map(|s| s.as_str()).collect::<Vec<_>>().join("\n")
-    );
-    let fixed: Vec<&String> = known.difference(&failures).collect();
-    assert!(fixed.is_empty(), "known failures that now pass (remove them from KNOWN_FAILURES): {fixed:?}");
+    assert!(messages.is_empty(), "failures:\n{}", messages.join("\n"));
     assert!(skips * 200 <= cases, "{skips} of {cases} cases skipped, above 0.5 %");
     assert!(cases > 6000, "only {cases} cases found under {}", dir.display());
 }

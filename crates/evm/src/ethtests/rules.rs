@@ -9,8 +9,10 @@ use alloy_consensus::proofs::{
 };
 use alloy_consensus::{Block, TxEnvelope};
 use alloy_eips::eip1559::{BaseFeeParams, calc_next_block_base_fee};
-use alloy_eips::eip4844::{DATA_GAS_PER_BLOB, MAX_BLOBS_PER_BLOCK_DENCUN, calc_excess_blob_gas};
-use alloy_primitives::{B256, Bytes, hex, keccak256};
+use alloy_eips::eip4844::{
+    DATA_GAS_PER_BLOB, MAX_BLOBS_PER_BLOCK_DENCUN, VERSIONED_HASH_VERSION_KZG, calc_excess_blob_gas,
+};
+use alloy_primitives::{B256, Bytes, U256, hex, keccak256};
 use alloy_rlp::Decodable;
 use std::fmt;
 
@@ -65,6 +67,12 @@ pub(crate) enum Fork {
     AtBlock { before: SpecId, after: SpecId, number: u64 },
     /// `before` below `timestamp`, `after` from it.
     AtTime { before: SpecId, after: SpecId, timestamp: u64 },
+    /// `spec` for every block, the DAO fork's irregular state change at block `number` (the
+    /// fork changes no EVM rule).
+    Dao { spec: SpecId, number: u64 },
+    /// `before` until the chain's total difficulty reaches `total` (the merge's terminal total
+    /// difficulty), `after` for the blocks whose parent reached it.
+    AtTotalDifficulty { before: SpecId, after: SpecId, total: U256 },
 }
 
 fn spec_named(name: &str) -> Option<SpecId> {
@@ -91,7 +99,8 @@ fn spec_named(name: &str) -> Option<SpecId> {
 
 impl Fork {
     /// The schedule of a `network` name (`Cancun`, `BerlinToLondonAt5`,
-    /// `ParisToShanghaiAtTime15k`); an error says why it is not run.
+    /// `ParisToShanghaiAtTime15k`, `ArrowGlacierToParisAtDiffC0000`, `HomesteadToDaoAt5`); an
+    /// error says why it is not run.
     pub(crate) fn parse(network: &str) -> Result<Self, String> {
         if let Some(spec) = spec_named(network) {
             return Ok(Fork::Fixed(spec));
@@ -108,26 +117,27 @@ impl Fork {
             .map_err(|_| unknown())?;
             return Ok(Fork::AtTime { before, after, timestamp });
         }
+        if let Some((after, total)) = rest.split_once("AtDiff") {
+            let after = spec_named(after).ok_or_else(unknown)?;
+            let total = U256::from_str_radix(total, 16).map_err(|_| unknown())?;
+            return Ok(Fork::AtTotalDifficulty { before, after, total });
+        }
         if let Some((after, number)) = rest.split_once("At") {
-            let after_spec = spec_named(after);
+            let number = number.parse().map_err(|_| unknown())?;
             if after == "Dao" {
-                return Err(format!(
-                    "network {network}: the DAO fork's irregular state change is not implemented"
-                ));
+                return Ok(Fork::Dao { spec: before, number });
             }
-            let after = after_spec.ok_or_else(unknown)?;
-            let number = number.parse().map_err(|_| {
-                format!("network {network}: a transition by total difficulty is not implemented")
-            })?;
+            let after = spec_named(after).ok_or_else(unknown)?;
             return Ok(Fork::AtBlock { before, after, number });
         }
         Err(unknown())
     }
 
-    /// The fork of the block `number` at `timestamp`.
-    pub(crate) fn spec_at(&self, number: u64, timestamp: u64) -> SpecId {
+    /// The fork of the block `number` at `timestamp` whose parent's total difficulty (the sum
+    /// of the difficulties from the genesis to the parent) is `parent_total`.
+    pub(crate) fn spec_at(&self, number: u64, timestamp: u64, parent_total: U256) -> SpecId {
         match *self {
-            Fork::Fixed(spec) => spec,
+            Fork::Fixed(spec) | Fork::Dao { spec, .. } => spec,
             Fork::AtBlock { before, after, number: at } => {
                 if number >= at {
                     after
@@ -142,13 +152,26 @@ impl Fork {
                     before
                 }
             }
+            Fork::AtTotalDifficulty { before, after, total } => {
+                if parent_total >= total {
+                    after
+                } else {
+                    before
+                }
+            }
         }
+    }
+
+    /// Whether the block `number` is the DAO fork's (EIP-779's irregular state change).
+    pub(crate) fn is_dao_fork(&self, number: u64) -> bool {
+        matches!(*self, Fork::Dao { number: at, .. } if at == number)
     }
 }
 
 /// The header-versus-parent rules that take a few lines (number, timestamp, gas limit, base
-/// fee, excess blob gas, ommers after the merge). The others (difficulty before the merge,
-/// extra data, seals, ommers' own validity) are a node's consensus layer's.
+/// fee, excess blob gas, a difficulty on the right side of the merge, ommers after the merge).
+/// The others (the difficulty formula before the merge, seals, ommers' own validity) are a
+/// node's consensus layer's.
 pub(crate) fn check_header(
     header: &TestHeader,
     parent: &TestHeader,
@@ -185,6 +208,9 @@ pub(crate) fn check_header(
     if spec.is_enabled_in(SpecId::MERGE) && !header.difficulty.is_zero() {
         return reject(format!("difficulty {} after the merge", header.difficulty));
     }
+    if !spec.is_enabled_in(SpecId::MERGE) && header.difficulty.is_zero() {
+        return reject("difficulty 0 before the merge".into());
+    }
     if header.gas_used > header.gas_limit {
         return reject(format!("gas used {} above the gas limit {}", header.gas_used, header.gas_limit));
     }
@@ -205,6 +231,8 @@ pub(crate) fn check_header(
         if base_fee != expected {
             return reject(format!("base fee {base_fee}, the parent gives {expected}"));
         }
+    } else if let Some(base_fee) = header.base_fee_per_gas {
+        return reject(format!("base fee {base_fee} before London"));
     }
     if spec.is_enabled_in(SpecId::MERGE) && !ommers.is_empty() {
         return reject(format!("{} ommers after the merge", ommers.len()));
@@ -226,6 +254,26 @@ pub(crate) fn check_header(
 pub(crate) fn decode_body(rlp: &Bytes) -> Result<Block<TxEnvelope>, Rejection> {
     Block::<TxEnvelope>::decode(&mut rlp.as_ref())
         .map_err(|e| Rejection::Block(format!("the block's RLP does not decode: {e}")))
+}
+
+/// The DAO fork's rule for the extra data (geth's `VerifyDAOHeaderExtraData`): the fork block
+/// and the nine after it, and the ommers of those numbers, carry `dao-hard-fork`.
+pub(crate) fn check_dao_extra_data(
+    header: &TestHeader,
+    ommers: &[TestHeader],
+    fork: &Fork,
+) -> Result<(), Rejection> {
+    const DAO_EXTRA_DATA: &[u8] = b"dao-hard-fork";
+    let Fork::Dao { number: dao, .. } = *fork else { return Ok(()) };
+    for (what, h) in std::iter::once(("the block", header)).chain(ommers.iter().map(|o| ("an ommer", o))) {
+        if (dao..dao + 10).contains(&h.number) && h.extra_data.as_ref() != DAO_EXTRA_DATA {
+            return Err(Rejection::Block(format!(
+                "{what} at number {} has extra data {}, not the DAO fork's `dao-hard-fork`",
+                h.number, h.extra_data
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// The block's body against its header: the transactions root, the ommers hash, and the
@@ -264,11 +312,23 @@ pub(crate) fn check_body(
     Ok(())
 }
 
-/// The block's blob gas: at most [`MAX_BLOBS_PER_BLOCK_DENCUN`] blobs, and the header's
-/// `blobGasUsed` equal to what its transactions carry.
+/// The block's blobs: each transaction's within Cancun's limit and of the KZG version (the
+/// transaction's own rules, checked first), then at most [`MAX_BLOBS_PER_BLOCK_DENCUN`] in the
+/// block, and the header's `blobGasUsed` equal to what its transactions carry.
 pub(crate) fn check_blobs(header: &TestHeader, txns: &[EvmTx], spec: SpecId) -> Result<(), Rejection> {
     if !spec.is_enabled_in(SpecId::CANCUN) {
         return Ok(());
+    }
+    for (txn_idx, tx) in txns.iter().enumerate() {
+        let hashes = &tx.0.blob_hashes;
+        let rule = if hashes.len() > MAX_BLOBS_PER_BLOCK_DENCUN {
+            format!("{} blobs, above a transaction's {MAX_BLOBS_PER_BLOCK_DENCUN}", hashes.len())
+        } else if let Some(hash) = hashes.iter().find(|h| h[0] != VERSIONED_HASH_VERSION_KZG) {
+            format!("blob versioned hash {hash} is not of the KZG version")
+        } else {
+            continue;
+        };
+        return Err(Rejection::Transaction { txn_idx, rule });
     }
     let blobs: usize = txns.iter().map(|tx| tx.0.blob_hashes.len()).sum();
     if blobs > MAX_BLOBS_PER_BLOCK_DENCUN {
@@ -293,12 +353,24 @@ mod tests {
     #[test]
     fn network_names_parse_to_schedules() {
         assert_eq!(Fork::parse("Cancun"), Ok(Fork::Fixed(SpecId::CANCUN)));
+        let zero = U256::ZERO;
         let at5 = Fork::parse("BerlinToLondonAt5").unwrap();
-        assert_eq!((at5.spec_at(4, 0), at5.spec_at(5, 0)), (SpecId::BERLIN, SpecId::LONDON));
+        assert_eq!((at5.spec_at(4, 0, zero), at5.spec_at(5, 0, zero)), (SpecId::BERLIN, SpecId::LONDON));
+        assert!(!at5.is_dao_fork(5));
         let at15k = Fork::parse("ParisToShanghaiAtTime15k").unwrap();
-        assert_eq!((at15k.spec_at(9, 14_999), at15k.spec_at(9, 15_000)), (SpecId::MERGE, SpecId::SHANGHAI));
-        assert!(Fork::parse("HomesteadToDaoAt5").unwrap_err().contains("DAO"));
-        assert!(Fork::parse("ArrowGlacierToParisAtDiffC0000").unwrap_err().contains("difficulty"));
+        assert_eq!(
+            (at15k.spec_at(9, 14_999, zero), at15k.spec_at(9, 15_000, zero)),
+            (SpecId::MERGE, SpecId::SHANGHAI)
+        );
+        let dao = Fork::parse("HomesteadToDaoAt5").unwrap();
+        assert_eq!(dao.spec_at(5, 0, zero), SpecId::HOMESTEAD);
+        assert_eq!((dao.is_dao_fork(4), dao.is_dao_fork(5), dao.is_dao_fork(6)), (false, true, false));
+        let merge = Fork::parse("ArrowGlacierToParisAtDiffC0000").unwrap();
+        assert_eq!(
+            (merge.spec_at(5, 0, U256::from(0xbffff)), merge.spec_at(6, 0, U256::from(0xc0000))),
+            (SpecId::LONDON, SpecId::MERGE)
+        );
         assert!(Fork::parse("Atlantis").is_err());
+        assert!(Fork::parse("BerlinToLondonAtDiffXYZ").is_err());
     }
 }
