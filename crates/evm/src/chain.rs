@@ -214,6 +214,11 @@ impl EthBlock {
         Self { ommers, ..self }
     }
 
+    /// The block hashes `BLOCKHASH` reads (number to hash).
+    pub fn block_hashes(&self) -> &HashMap<u64, B256> {
+        &self.block_hashes
+    }
+
     /// This block with `hashes` (block number to hash) for `BLOCKHASH`.
     pub fn with_block_hashes(self, hashes: Arc<HashMap<u64, B256>>) -> Self {
         Self { block_hashes: hashes, ..self }

@@ -1,0 +1,208 @@
+//! An independent oracle: alloy-evm's sequential `EthBlockExecutor` over revm's `State`, the
+//! block executor Ethereum clients run today. Every mainnet corpus block, parsed on its own
+//! with alloy's RPC types, executed by it and by blockstm's parallel executor at 1, 2, 4 and 8
+//! threads: the receipts (type, status, cumulative gas, logs), the gas used and the post-block
+//! state (every account and slot either side changed, the block reward and withdrawals
+//! included) must be the same.
+//!
+//! The corpus holds only its ommers' hashes: neither side can pay an ommer's beneficiary, and
+//! the oracle, given no ommer headers, pays no inclusion bonus, so a block with ommers has its
+//! beneficiary's balance left out of the comparison.
+//!
+//! Needs `BLOCKSTM_ETH_FIXTURES`; without it the test says it was skipped.
+
+use alloy_eips::eip7840::BlobParams;
+use alloy_evm::block::BlockExecutor;
+use alloy_evm::eth::receipt_builder::AlloyReceiptBuilder;
+use alloy_evm::eth::{EthBlockExecutionCtx, EthBlockExecutor, spec::EthSpec};
+use alloy_evm::{EthEvmFactory, EvmEnv, EvmFactory};
+use alloy_primitives::{Address, U256};
+use alloy_rpc_types_eth::{Block, BlockTransactions};
+use blockstm_evm::{EthBlock, EvmKey, EvmReceipt, EvmValue, Fixtures};
+use blockstm_executor::{BlockExecutor as _, Config, ParallelExecutor};
+use revm::database::states::bundle_state::BundleRetention;
+use revm::database::{BundleState, CacheDB, EmptyDB, State};
+use revm::state::AccountInfo;
+use std::borrow::Cow;
+use std::collections::BTreeMap;
+
+const MAINNET: u64 = 1;
+
+/// What the oracle produced: per receipt (type, success, cumulative gas, logs), and the bundle.
+struct Oracle {
+    receipts: Vec<(u8, bool, u64, Vec<alloy_primitives::Log>)>,
+    gas_used: u64,
+    bundle: BundleState,
+}
+
+fn oracle(fixtures: &Fixtures, ours: &EthBlock) -> Result<Oracle, String> {
+    let number = ours.header.number;
+    let file = fixtures.dir().join("blocks").join(number.to_string()).join("block.json");
+    let text = std::fs::read_to_string(&file).map_err(|e| format!("{}: {e}", file.display()))?;
+    let block: Block = serde_json::from_str(&text).map_err(|e| format!("{}: {e}", file.display()))?;
+    let BlockTransactions::Full(txns) = block.transactions else {
+        return Err(format!("{}: transactions without bodies", file.display()));
+    };
+    let txns: Vec<_> = txns.into_iter().map(|tx| tx.into_recovered()).collect();
+
+    // The same pre-state and block hashes, in revm's own in-memory database.
+    let mut db = CacheDB::new(EmptyDB::default());
+    for (key, value) in &ours.pre_state {
+        match (key, value) {
+            (EvmKey::Account(address), EvmValue::Account(account)) => {
+                if let Some(info) = &account.info {
+                    let code = info.code.clone();
+                    db.insert_account_info(
+                        *address,
+                        AccountInfo::new(info.balance, info.nonce, info.code_hash, code.unwrap_or_default()),
+                    );
+                }
+            }
+            (EvmKey::Storage(address, slot), EvmValue::Storage(value)) => {
+                db.insert_account_storage(*address, *slot, value.value).map_err(|e| e.to_string())?;
+            }
+            other => return Err(format!("block {number}: pre-state entry {other:?}")),
+        }
+    }
+    for (n, hash) in ours.block_hashes().iter() {
+        db.cache.block_hashes.insert(U256::from(*n), *hash);
+    }
+    let mut state = State::builder().with_database(db).with_bundle_update().build();
+
+    let spec = EthSpec::mainnet();
+    let header = &block.header.inner;
+    let env = EvmEnv::for_eth_block(header, &spec, MAINNET, Some(BlobParams::cancun()));
+    let evm = EthEvmFactory::default().create_evm(&mut state, env);
+    let ctx = EthBlockExecutionCtx {
+        parent_hash: header.parent_hash,
+        parent_beacon_block_root: header.parent_beacon_block_root,
+        ommers: &[],
+        withdrawals: block.withdrawals.as_ref().map(|w| Cow::Borrowed(w.as_slice())),
+        extra_data: header.extra_data.clone(),
+        tx_count_hint: Some(txns.len()),
+        slot_number: None,
+    };
+    let executor = EthBlockExecutor::new(evm, ctx, &spec, AlloyReceiptBuilder::default());
+    let result = executor.execute_block(txns.iter()).map_err(|e| format!("block {number}, oracle: {e}"))?;
+    state.merge_transitions(BundleRetention::PlainState);
+    let receipts = result
+        .receipts
+        .iter()
+        .map(|r| (r.tx_type() as u8, r.status(), r.cumulative_gas_used(), r.logs().to_vec()))
+        .collect();
+    Ok(Oracle { receipts, gas_used: result.gas_used, bundle: state.take_bundle() })
+}
+
+/// The first difference between the oracle's results and ours, described.
+fn compare(
+    block: &EthBlock,
+    oracle: &Oracle,
+    receipts: &[EvmReceipt],
+    post: &BTreeMap<EvmKey, EvmValue>,
+) -> Option<String> {
+    let mut cumulative = 0;
+    for (i, (receipt, expected)) in receipts.iter().zip(&oracle.receipts).enumerate() {
+        cumulative += receipt.gas_used;
+        let actual = (receipt.tx_type, receipt.success, cumulative, receipt.logs.clone());
+        if &actual != expected {
+            return Some(format!("receipt {i}: oracle {expected:?}, ours {actual:?}"));
+        }
+    }
+    if receipts.len() != oracle.receipts.len() || cumulative != oracle.gas_used {
+        return Some(format!(
+            "{} receipts and {cumulative} gas, the oracle {} and {}",
+            receipts.len(),
+            oracle.receipts.len(),
+            oracle.gas_used
+        ));
+    }
+    let skip_balance: Option<Address> = (block.header.ommers > 0).then_some(block.header.beneficiary);
+    for (address, account) in &oracle.bundle.state {
+        let ours = match post.get(&EvmKey::Account(*address)) {
+            Some(EvmValue::Account(a)) => a.info.as_ref().map(|i| (i.balance, i.nonce, i.code_hash)),
+            _ => None,
+        };
+        let mut expected = account.info.as_ref().map(|i| (i.balance, i.nonce, i.code_hash));
+        let mut ours = ours;
+        if skip_balance == Some(*address) {
+            expected = expected.map(|(_, n, c)| (U256::ZERO, n, c));
+            ours = ours.map(|(_, n, c)| (U256::ZERO, n, c));
+        }
+        if ours != expected {
+            return Some(format!("account {address}: oracle {expected:?}, ours {ours:?}"));
+        }
+        for (slot, value) in &account.storage {
+            let ours = match post.get(&EvmKey::Storage(*address, *slot)) {
+                Some(EvmValue::Storage(v)) => v.value,
+                _ => U256::ZERO,
+            };
+            if ours != value.present_value {
+                return Some(format!(
+                    "slot {slot} of {address}: oracle {}, ours {ours}",
+                    value.present_value
+                ));
+            }
+        }
+    }
+    // What we changed that the oracle did not: must be the value before the block.
+    for (key, value) in post {
+        let (address, slot) = match key {
+            EvmKey::Account(a) => (*a, None),
+            EvmKey::Storage(a, s) => (*a, Some(*s)),
+        };
+        let in_bundle = oracle.bundle.state.get(&address).is_some_and(|a| match slot {
+            None => true,
+            Some(s) => a.storage.contains_key(&s) || a.was_destroyed(),
+        });
+        // An account that does not exist, whatever its storage epoch, is the same as none.
+        let absent = |v: Option<&EvmValue>| match v {
+            None => true,
+            Some(EvmValue::Account(a)) => a.info.is_none(),
+            Some(EvmValue::Storage(_)) => false,
+        };
+        let unchanged = block.pre_state.get(key) == Some(value)
+            || (absent(Some(value)) && absent(block.pre_state.get(key)));
+        if !in_bundle && !unchanged {
+            return Some(format!("{key:?}: ours {value:?}, unchanged by the oracle"));
+        }
+    }
+    None
+}
+
+#[test]
+fn every_corpus_block_matches_alloy_evms_block_executor() {
+    let Some(fixtures) = Fixtures::from_env() else {
+        eprintln!("oracle test skipped: set BLOCKSTM_ETH_FIXTURES to the mainnet fixture directory");
+        return;
+    };
+    let fixtures = fixtures.unwrap_or_else(|e| panic!("{e}"));
+    let numbers = fixtures.block_numbers().unwrap_or_else(|e| panic!("{e}"));
+    let mut failures = Vec::new();
+    for &number in &numbers {
+        let block = fixtures.load(number).unwrap_or_else(|e| panic!("{e}"));
+        let expected = match oracle(&fixtures, &block) {
+            Ok(expected) => expected,
+            Err(e) => {
+                failures.push(e);
+                continue;
+            }
+        };
+        for threads in [1, 2, 4, 8] {
+            let ours = ParallelExecutor::new(block.vm(), Config::new(threads).unwrap())
+                .execute_block(&block.pre_state, &block.txns)
+                .unwrap_or_else(|e| panic!("block {number}, {threads} threads: {e}"));
+            let post = block.post_state(&ours.state).unwrap_or_else(|e| panic!("block {number}: {e}"));
+            if let Some(difference) = compare(&block, &expected, &ours.outputs, &post) {
+                failures.push(format!("block {number}, {threads} threads: {difference}"));
+                break;
+            }
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "{} of {} blocks differ:\n{}",
+        failures.len(),
+        numbers.len(),
+        failures.join("\n")
+    );
+}
