@@ -55,6 +55,7 @@ pub fn adaptive_rules(config: blockstm_executor::Config) -> blockstm_executor::C
 }
 
 mod chain;
+mod database;
 pub mod ethtests;
 mod fixture;
 mod gigagas;
@@ -65,6 +66,7 @@ mod warm;
 pub use chain::{
     BlockHeader, EthBlock, HeaderMismatch, MAINNET_CHAIN_ID, PreState, Withdrawal, block_reward, spec_at,
 };
+pub use database::DatabaseStorage;
 pub use fixture::{FIXTURES_ENV, FixtureError, Fixtures};
 pub use gigagas::{AMM_POOLS, ERC20_TOKENS, Gigagas, UnknownGigagas};
 pub use revm::primitives::hardfork::SpecId;

@@ -14,6 +14,7 @@
 
 use crate::chain::{EthBlock, MAINNET_CHAIN_ID};
 use crate::state::{AccountBasic, AccountState, BalanceCredit, EvmKey, EvmValue, SlotValue};
+use alloy_evm::EvmEnv;
 use alloy_primitives::map::AddressMap;
 use alloy_primitives::{Address, B256, Log, U256};
 use blockstm_executor::{Halt, TxnIndex, TxnView, Vm};
@@ -123,6 +124,14 @@ impl EvmVm {
         let mut cfg = CfgEnv::new_with_spec(spec);
         cfg.chain_id = MAINNET_CHAIN_ID;
         Self { spec, block: block_env, cfg, block_hashes: Arc::clone(&block.block_hashes) }
+    }
+
+    /// The VM for a block whose environment a client built: alloy-evm's `EvmEnv` (chain id,
+    /// fork and the client's other settings in `cfg_env`, the block's fields in `block_env`),
+    /// with `block_hashes` (number to hash) for `BLOCKHASH`
+    /// ([`DatabaseStorage::recent_block_hashes`](crate::DatabaseStorage::recent_block_hashes)).
+    pub fn from_env(env: EvmEnv, block_hashes: Arc<HashMap<u64, B256>>) -> Self {
+        Self { spec: env.cfg_env.spec, block: env.block_env, cfg: env.cfg_env, block_hashes }
     }
 
     /// The fork this VM executes under.

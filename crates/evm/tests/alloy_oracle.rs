@@ -9,8 +9,14 @@
 //! the oracle, given no ommer headers, pays no inclusion bonus, so a block with ommers has its
 //! beneficiary's balance left out of the comparison.
 //!
+//! Our side runs on the inputs a client has: the same revm database (`DatabaseStorage`), the
+//! `EvmEnv` alloy-evm built (`EvmVm::from_env`) and the recovered transactions
+//! (`EvmTx::from_recovered`), and must give what the fixture loader's inputs give.
+//!
 //! Needs `BLOCKSTM_ETH_FIXTURES`; without it the test says it was skipped.
 
+use alloy_consensus::TxEnvelope;
+use alloy_consensus::transaction::Recovered;
 use alloy_eips::eip7840::BlobParams;
 use alloy_evm::block::BlockExecutor;
 use alloy_evm::eth::receipt_builder::AlloyReceiptBuilder;
@@ -18,13 +24,14 @@ use alloy_evm::eth::{EthBlockExecutionCtx, EthBlockExecutor, spec::EthSpec};
 use alloy_evm::{EthEvmFactory, EvmEnv, EvmFactory};
 use alloy_primitives::{Address, U256};
 use alloy_rpc_types_eth::{Block, BlockTransactions};
-use blockstm_evm::{EthBlock, EvmKey, EvmReceipt, EvmValue, Fixtures};
+use blockstm_evm::{DatabaseStorage, EthBlock, EvmKey, EvmReceipt, EvmTx, EvmValue, EvmVm, Fixtures};
 use blockstm_executor::{BlockExecutor as _, Config, ParallelExecutor};
 use revm::database::states::bundle_state::BundleRetention;
 use revm::database::{BundleState, CacheDB, EmptyDB, State};
 use revm::state::AccountInfo;
 use std::borrow::Cow;
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 const MAINNET: u64 = 1;
 
@@ -35,7 +42,15 @@ struct Oracle {
     bundle: BundleState,
 }
 
-fn oracle(fixtures: &Fixtures, ours: &EthBlock) -> Result<Oracle, String> {
+/// The block as a client holds it: its pre-state in a revm database, its environment as
+/// alloy-evm builds it, its transactions recovered.
+struct ClientBlock {
+    db: CacheDB<EmptyDB>,
+    env: EvmEnv,
+    txns: Vec<Recovered<TxEnvelope>>,
+}
+
+fn oracle(fixtures: &Fixtures, ours: &EthBlock) -> Result<(Oracle, ClientBlock), String> {
     let number = ours.header.number;
     let file = fixtures.dir().join("blocks").join(number.to_string()).join("block.json");
     let text = std::fs::read_to_string(&file).map_err(|e| format!("{}: {e}", file.display()))?;
@@ -67,12 +82,12 @@ fn oracle(fixtures: &Fixtures, ours: &EthBlock) -> Result<Oracle, String> {
     for (n, hash) in ours.block_hashes().iter() {
         db.cache.block_hashes.insert(U256::from(*n), *hash);
     }
-    let mut state = State::builder().with_database(db).with_bundle_update().build();
+    let mut state = State::builder().with_database(db.clone()).with_bundle_update().build();
 
     let spec = EthSpec::mainnet();
     let header = &block.header.inner;
     let env = EvmEnv::for_eth_block(header, &spec, MAINNET, Some(BlobParams::cancun()));
-    let evm = EthEvmFactory::default().create_evm(&mut state, env);
+    let evm = EthEvmFactory::default().create_evm(&mut state, env.clone());
     let ctx = EthBlockExecutionCtx {
         parent_hash: header.parent_hash,
         parent_beacon_block_root: header.parent_beacon_block_root,
@@ -90,7 +105,8 @@ fn oracle(fixtures: &Fixtures, ours: &EthBlock) -> Result<Oracle, String> {
         .iter()
         .map(|r| (r.tx_type() as u8, r.status(), r.cumulative_gas_used(), r.logs().to_vec()))
         .collect();
-    Ok(Oracle { receipts, gas_used: result.gas_used, bundle: state.take_bundle() })
+    let oracle = Oracle { receipts, gas_used: result.gas_used, bundle: state.take_bundle() };
+    Ok((oracle, ClientBlock { db, env, txns }))
 }
 
 /// The first difference between the oracle's results and ours, described.
@@ -180,17 +196,33 @@ fn every_corpus_block_matches_alloy_evms_block_executor() {
     let mut failures = Vec::new();
     for &number in &numbers {
         let block = fixtures.load(number).unwrap_or_else(|e| panic!("{e}"));
-        let expected = match oracle(&fixtures, &block) {
+        let (expected, client) = match oracle(&fixtures, &block) {
             Ok(expected) => expected,
             Err(e) => {
                 failures.push(e);
                 continue;
             }
         };
+        // The client's inputs: the revm database, alloy-evm's environment, alloy's transactions.
+        let storage = DatabaseStorage::new(&client.db);
+        let hashes = storage.recent_block_hashes(number).unwrap();
+        let vm = EvmVm::from_env(client.env.clone(), Arc::new(hashes));
+        let txns: Vec<EvmTx> = client.txns.iter().map(EvmTx::from_recovered).collect();
         for threads in [1, 2, 4, 8] {
-            let ours = ParallelExecutor::new(block.vm(), Config::new(threads).unwrap())
+            let config = Config::new(threads).unwrap();
+            let ours = ParallelExecutor::new(vm.clone(), config)
+                .execute_block(&storage, &txns)
+                .unwrap_or_else(|e| panic!("block {number}, {threads} threads: {e}"));
+            // The fixture's own inputs give the same.
+            let fixture = ParallelExecutor::new(block.vm(), config)
                 .execute_block(&block.pre_state, &block.txns)
                 .unwrap_or_else(|e| panic!("block {number}, {threads} threads: {e}"));
+            if (&fixture.outputs, &fixture.state) != (&ours.outputs, &ours.state) {
+                failures.push(format!(
+                    "block {number}, {threads} threads: the fixture's inputs and the client's differ"
+                ));
+                break;
+            }
             let post = block.post_state(&ours.state).unwrap_or_else(|e| panic!("block {number}: {e}"));
             if let Some(difference) = compare(&block, &expected, &ours.outputs, &post) {
                 failures.push(format!("block {number}, {threads} threads: {difference}"));
