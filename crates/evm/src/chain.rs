@@ -238,27 +238,7 @@ impl EthBlock {
     /// The receipts trie root of `receipts` (meaningful from Byzantium on, when receipts hold a
     /// status instead of an intermediate state root).
     pub fn receipts_root(receipts: &[EvmReceipt]) -> B256 {
-        let mut cumulative_gas_used = 0;
-        let envelopes: Vec<ReceiptEnvelope> = receipts
-            .iter()
-            .map(|r| {
-                cumulative_gas_used += r.gas_used;
-                let receipt = Receipt {
-                    status: Eip658Value::Eip658(r.success),
-                    cumulative_gas_used,
-                    logs: r.logs.clone(),
-                };
-                let with_bloom = ReceiptWithBloom { logs_bloom: logs_bloom(&r.logs), receipt };
-                match r.tx_type {
-                    1 => ReceiptEnvelope::Eip2930(with_bloom),
-                    2 => ReceiptEnvelope::Eip1559(with_bloom),
-                    3 => ReceiptEnvelope::Eip4844(with_bloom),
-                    4 => ReceiptEnvelope::Eip7702(with_bloom),
-                    _ => ReceiptEnvelope::Legacy(with_bloom),
-                }
-            })
-            .collect();
-        alloy_consensus::proofs::calculate_receipt_root(&envelopes)
+        alloy_consensus::proofs::calculate_receipt_root(&receipt_envelopes(receipts))
     }
 
     /// Checks `receipts` (of every transaction, in order) against the header: gas used, logs
@@ -340,4 +320,26 @@ impl EthBlock {
         });
         Ok(state)
     }
+}
+
+/// The receipts of `receipts` (each transaction's, in block order) as alloy's envelopes, with
+/// their cumulative gas, as alloy-evm's receipt builder makes them.
+pub(crate) fn receipt_envelopes(receipts: &[EvmReceipt]) -> Vec<ReceiptEnvelope> {
+    let mut cumulative_gas_used = 0;
+    receipts
+        .iter()
+        .map(|r| {
+            cumulative_gas_used += r.gas_used;
+            let receipt =
+                Receipt { status: Eip658Value::Eip658(r.success), cumulative_gas_used, logs: r.logs.clone() };
+            let with_bloom = ReceiptWithBloom { logs_bloom: logs_bloom(&r.logs), receipt };
+            match r.tx_type {
+                1 => ReceiptEnvelope::Eip2930(with_bloom),
+                2 => ReceiptEnvelope::Eip1559(with_bloom),
+                3 => ReceiptEnvelope::Eip4844(with_bloom),
+                4 => ReceiptEnvelope::Eip7702(with_bloom),
+                _ => ReceiptEnvelope::Legacy(with_bloom),
+            }
+        })
+        .collect()
 }

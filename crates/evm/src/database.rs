@@ -6,32 +6,49 @@ use crate::vm::EvmTx;
 use alloy_consensus::TxEnvelope;
 use alloy_consensus::transaction::Recovered;
 use alloy_evm::FromRecoveredTx;
-use alloy_primitives::B256;
+use alloy_primitives::{Address, B256, U256};
 use blockstm_executor::Storage;
+use revm::bytecode::Bytecode;
 use revm::context::TxEnv;
 use revm::database_interface::DatabaseRef;
-use revm::primitives::KECCAK_EMPTY;
+use revm::primitives::{KECCAK_EMPTY, StorageKey, StorageValue};
+use revm::state::AccountInfo;
 use std::collections::HashMap;
 
 /// The state before a block, read from any revm database a client holds (`DatabaseRef +
-/// Sync`: reth's state providers, revm's `CacheDB`, ...). An account comes with its code,
+/// Sync`: reth's state providers, revm's `CacheDB`, ...), with changes over it (what the
+/// block's system calls wrote before its transactions). An account comes with its code,
 /// fetched by its hash when the database leaves it out; a slot absent from the database reads
 /// as zero. A database error fails the block with `BlockError::Storage`, naming the
 /// transaction and keeping the database's error as its source.
-#[derive(Clone, Copy, Debug)]
+///
+/// It is also a `DatabaseRef` itself (the database with the changes applied), for the system
+/// calls around the transactions.
+#[derive(Clone, Debug)]
 pub struct DatabaseStorage<DB> {
     db: DB,
+    changes: HashMap<EvmKey, EvmValue>,
 }
 
 impl<DB: DatabaseRef + Sync> DatabaseStorage<DB> {
     /// The pre-state `db` holds.
     pub fn new(db: DB) -> Self {
-        Self { db }
+        Self { db, changes: HashMap::new() }
     }
 
     /// The database.
     pub fn db(&self) -> &DB {
         &self.db
+    }
+
+    /// The changes over the database (location to value).
+    pub fn changes(&self) -> &HashMap<EvmKey, EvmValue> {
+        &self.changes
+    }
+
+    /// `writes` applied over the current changes.
+    pub fn extend(&mut self, writes: impl IntoIterator<Item = (EvmKey, EvmValue)>) {
+        self.changes.extend(writes);
     }
 
     /// The hashes `BLOCKHASH` can read in block `number`: its 256 ancestors' (fewer near the
@@ -40,27 +57,73 @@ impl<DB: DatabaseRef + Sync> DatabaseStorage<DB> {
     pub fn recent_block_hashes(&self, number: u64) -> Result<HashMap<u64, B256>, DB::Error> {
         (number.saturating_sub(256)..number).map(|n| Ok((n, self.db.block_hash_ref(n)?))).collect()
     }
+
+    /// The account at `address` (absent: no basics, epoch 0).
+    pub(crate) fn account(&self, address: Address) -> Result<AccountState, DB::Error> {
+        Ok(match self.read(&EvmKey::Account(address))? {
+            Some(EvmValue::Account(account)) => account,
+            _ => AccountState::default(),
+        })
+    }
+
+    /// The storage epoch of `address` (see the `state` module).
+    pub(crate) fn epoch(&self, address: Address) -> Result<u32, DB::Error> {
+        Ok(self.account(address)?.storage_epoch)
+    }
+
+    /// `info` with its code, fetched from the database by hash when `info` leaves it out.
+    pub(crate) fn basic_with_code(&self, info: &AccountInfo) -> Result<AccountBasic, DB::Error> {
+        let mut basic = AccountBasic::from_revm(info);
+        let code_missing = basic.code.as_ref().is_none_or(|code| code.is_empty());
+        if info.code_hash != KECCAK_EMPTY && code_missing {
+            basic.code = Some(self.db.code_by_hash_ref(info.code_hash)?);
+        }
+        Ok(basic)
+    }
 }
 
 impl<DB: DatabaseRef + Sync> Storage<EvmKey, EvmValue> for DatabaseStorage<DB> {
     type Error = DB::Error;
 
     fn read(&self, key: &EvmKey) -> Result<Option<EvmValue>, DB::Error> {
+        if let Some(value) = self.changes.get(key) {
+            return Ok(Some(value.clone()));
+        }
         match *key {
             EvmKey::Account(address) => {
                 let Some(info) = self.db.basic_ref(address)? else { return Ok(None) };
-                let mut basic = AccountBasic::from_revm(&info);
-                let code_missing = basic.code.as_ref().is_none_or(|code| code.is_empty());
-                if info.code_hash != KECCAK_EMPTY && code_missing {
-                    basic.code = Some(self.db.code_by_hash_ref(info.code_hash)?);
-                }
-                Ok(Some(EvmValue::Account(AccountState { info: Some(basic), storage_epoch: 0 })))
+                let info = Some(self.basic_with_code(&info)?);
+                Ok(Some(EvmValue::Account(AccountState { info, storage_epoch: 0 })))
             }
             EvmKey::Storage(address, slot) => {
                 let value = self.db.storage_ref(address, slot)?;
                 Ok((!value.is_zero()).then_some(EvmValue::Storage(SlotValue { value, epoch: 0 })))
             }
         }
+    }
+}
+
+impl<DB: DatabaseRef + Sync> DatabaseRef for DatabaseStorage<DB> {
+    type Error = DB::Error;
+
+    fn basic_ref(&self, address: Address) -> Result<Option<AccountInfo>, DB::Error> {
+        Ok(self.account(address)?.info.as_ref().map(AccountBasic::to_revm))
+    }
+
+    fn code_by_hash_ref(&self, code_hash: B256) -> Result<Bytecode, DB::Error> {
+        self.db.code_by_hash_ref(code_hash)
+    }
+
+    fn storage_ref(&self, address: Address, index: StorageKey) -> Result<StorageValue, DB::Error> {
+        let epoch = self.epoch(address)?;
+        Ok(match self.read(&EvmKey::Storage(address, index))? {
+            Some(EvmValue::Storage(slot)) if slot.epoch == epoch => slot.value,
+            _ => U256::ZERO,
+        })
+    }
+
+    fn block_hash_ref(&self, number: u64) -> Result<B256, DB::Error> {
+        self.db.block_hash_ref(number)
     }
 }
 

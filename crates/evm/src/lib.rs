@@ -55,6 +55,7 @@ pub fn adaptive_rules(config: blockstm_executor::Config) -> blockstm_executor::C
 }
 
 mod chain;
+mod client;
 mod database;
 pub mod ethtests;
 mod fixture;
@@ -66,6 +67,7 @@ mod warm;
 pub use chain::{
     BlockHeader, EthBlock, HeaderMismatch, MAINNET_CHAIN_ID, PreState, Withdrawal, block_reward, spec_at,
 };
+pub use client::{BlockExecution, BlockInput, ClientError, execute_block};
 pub use database::DatabaseStorage;
 pub use fixture::{FIXTURES_ENV, FixtureError, Fixtures};
 pub use gigagas::{AMM_POOLS, ERC20_TOKENS, Gigagas, UnknownGigagas};

@@ -182,6 +182,8 @@ impl fmt::Display for CreditError {
     }
 }
 
+impl std::error::Error for CreditError {}
+
 impl Delta<EvmValue> for BalanceCredit {
     type Error = CreditError;
 

@@ -17,6 +17,8 @@
 
 use alloy_consensus::TxEnvelope;
 use alloy_consensus::transaction::Recovered;
+use alloy_consensus::{Header, ReceiptEnvelope};
+use alloy_eips::eip4895::Withdrawals;
 use alloy_eips::eip7840::BlobParams;
 use alloy_evm::block::BlockExecutor;
 use alloy_evm::eth::receipt_builder::AlloyReceiptBuilder;
@@ -24,10 +26,15 @@ use alloy_evm::eth::{EthBlockExecutionCtx, EthBlockExecutor, spec::EthSpec};
 use alloy_evm::{EthEvmFactory, EvmEnv, EvmFactory};
 use alloy_primitives::{Address, U256};
 use alloy_rpc_types_eth::{Block, BlockTransactions};
-use blockstm_evm::{DatabaseStorage, EthBlock, EvmKey, EvmReceipt, EvmTx, EvmValue, EvmVm, Fixtures};
+use blockstm_evm::{
+    BlockInput, DatabaseStorage, EthBlock, EvmKey, EvmReceipt, EvmTx, EvmValue, EvmVm, Fixtures,
+    execute_block,
+};
 use blockstm_executor::{BlockExecutor as _, Config, ParallelExecutor};
+use revm::DatabaseCommit;
 use revm::database::states::bundle_state::BundleRetention;
 use revm::database::{BundleState, CacheDB, EmptyDB, State};
+use revm::database_interface::DatabaseRef;
 use revm::state::AccountInfo;
 use std::borrow::Cow;
 use std::collections::BTreeMap;
@@ -38,6 +45,7 @@ const MAINNET: u64 = 1;
 /// What the oracle produced: per receipt (type, success, cumulative gas, logs), and the bundle.
 struct Oracle {
     receipts: Vec<(u8, bool, u64, Vec<alloy_primitives::Log>)>,
+    envelopes: Vec<ReceiptEnvelope>,
     gas_used: u64,
     bundle: BundleState,
 }
@@ -48,6 +56,8 @@ struct ClientBlock {
     db: CacheDB<EmptyDB>,
     env: EvmEnv,
     txns: Vec<Recovered<TxEnvelope>>,
+    header: Header,
+    withdrawals: Option<Withdrawals>,
 }
 
 fn oracle(fixtures: &Fixtures, ours: &EthBlock) -> Result<(Oracle, ClientBlock), String> {
@@ -105,8 +115,14 @@ fn oracle(fixtures: &Fixtures, ours: &EthBlock) -> Result<(Oracle, ClientBlock),
         .iter()
         .map(|r| (r.tx_type() as u8, r.status(), r.cumulative_gas_used(), r.logs().to_vec()))
         .collect();
-    let oracle = Oracle { receipts, gas_used: result.gas_used, bundle: state.take_bundle() };
-    Ok((oracle, ClientBlock { db, env, txns }))
+    let oracle = Oracle {
+        receipts,
+        envelopes: result.receipts,
+        gas_used: result.gas_used,
+        bundle: state.take_bundle(),
+    };
+    let header = header.clone();
+    Ok((oracle, ClientBlock { db, env, txns, header, withdrawals: block.withdrawals }))
 }
 
 /// The first difference between the oracle's results and ours, described.
@@ -185,6 +201,56 @@ fn compare(
     None
 }
 
+/// `client`'s block through [`execute_block`], its state committed into revm's `State` over
+/// the same database: the first difference from the oracle's receipts, gas and bundle.
+fn through_client_api(client: &ClientBlock, oracle: &Oracle, config: Config) -> Option<String> {
+    let ctx = EthBlockExecutionCtx {
+        parent_hash: client.header.parent_hash,
+        parent_beacon_block_root: client.header.parent_beacon_block_root,
+        ommers: &[],
+        withdrawals: client.withdrawals.as_ref().map(|w| Cow::Borrowed(w.as_slice())),
+        extra_data: client.header.extra_data.clone(),
+        tx_count_hint: Some(client.txns.len()),
+        slot_number: None,
+    };
+    let input = BlockInput { env: client.env.clone(), ctx, transactions: &client.txns };
+    let out = match execute_block(&client.db, &EthSpec::mainnet(), input, config) {
+        Ok(out) => out,
+        Err(e) => return Some(e.to_string()),
+    };
+    if out.receipts != oracle.envelopes || out.gas_used != oracle.gas_used {
+        return Some(format!("receipts or gas used ({} against {}) differ", out.gas_used, oracle.gas_used));
+    }
+    let mut state = State::builder().with_database(client.db.clone()).with_bundle_update().build();
+    state.commit(out.state);
+    state.merge_transitions(BundleRetention::PlainState);
+    let ours = state.take_bundle();
+    let db = &client.db;
+    let account = |bundle: &BundleState, address: &Address| match bundle.state.get(address) {
+        Some(account) => account.info.as_ref().map(|i| (i.balance, i.nonce, i.code_hash)),
+        None => db.basic_ref(*address).unwrap().map(|i| (i.balance, i.nonce, i.code_hash)),
+    };
+    let slot = |bundle: &BundleState, address: &Address, slot: &U256| match bundle.state.get(address) {
+        Some(account) if account.storage.contains_key(slot) => account.storage[slot].present_value,
+        Some(account) if account.was_destroyed() => U256::ZERO,
+        _ => db.storage_ref(*address, *slot).unwrap(),
+    };
+    for address in oracle.bundle.state.keys().chain(ours.state.keys()) {
+        let (expected, actual) = (account(&oracle.bundle, address), account(&ours, address));
+        if expected != actual {
+            return Some(format!("account {address}: oracle {expected:?}, ours {actual:?}"));
+        }
+        let slots = [&oracle.bundle, &ours].into_iter().filter_map(|b| b.state.get(address));
+        for key in slots.flat_map(|a| a.storage.keys()) {
+            let (expected, actual) = (slot(&oracle.bundle, address, key), slot(&ours, address, key));
+            if expected != actual {
+                return Some(format!("slot {key} of {address}: oracle {expected}, ours {actual}"));
+            }
+        }
+    }
+    None
+}
+
 #[test]
 fn every_corpus_block_matches_alloy_evms_block_executor() {
     let Some(fixtures) = Fixtures::from_env() else {
@@ -226,6 +292,11 @@ fn every_corpus_block_matches_alloy_evms_block_executor() {
             let post = block.post_state(&ours.state).unwrap_or_else(|e| panic!("block {number}: {e}"));
             if let Some(difference) = compare(&block, &expected, &ours.outputs, &post) {
                 failures.push(format!("block {number}, {threads} threads: {difference}"));
+                break;
+            }
+            // The whole block through the client API, merged into a `State` as a client does.
+            if let Some(difference) = through_client_api(&client, &expected, config) {
+                failures.push(format!("block {number}, {threads} threads, client API: {difference}"));
                 break;
             }
         }

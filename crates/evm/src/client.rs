@@ -1,0 +1,303 @@
+//! The client API: one block executed in parallel from what an Ethereum client holds (any
+//! `revm::DatabaseRef` as the pre-state, alloy-evm's `EvmEnv` and `EthBlockExecutionCtx` for
+//! the block, alloy's recovered transactions, a chain specification implementing alloy-evm's
+//! `EthExecutorSpec`), with a client's results out: alloy receipts, gas figures, the EIP-7685
+//! requests, and the state changes as revm's `EvmState`, which `revm::database::State::commit`
+//! merges as it merges a sequential executor's.
+//!
+//! The order is alloy-evm's `EthBlockExecutor`'s: the pre-execution system calls (EIP-2935's
+//! block hashes, EIP-4788's beacon root) through alloy-evm's own `SystemCaller`, the
+//! transactions on Block-STM over the pre-state and those calls' writes, then the requests
+//! (EIP-6110 deposits parsed from the receipts, the EIP-7002 and EIP-7251 system calls), then
+//! the balance increments (withdrawals, block and ommer rewards, alloy-evm's
+//! `post_block_balance_increments`). The DAO fork's irregular state change runs before the
+//! transactions of its block, as geth runs it (the blockchain tests' gas figures require it).
+
+use crate::chain::receipt_envelopes;
+use crate::database::DatabaseStorage;
+use crate::state::{AccountBasic, AccountState, BalanceCredit, EvmKey, EvmValue, SlotValue};
+use crate::vm::{EvmError, EvmTx, EvmVm};
+use alloy_consensus::transaction::Recovered;
+use alloy_consensus::{ReceiptEnvelope, TxEnvelope};
+use alloy_eips::eip7685::Requests;
+use alloy_evm::block::state_changes::post_block_balance_increments;
+use alloy_evm::block::{BlockExecutionError, SystemCaller};
+use alloy_evm::eth::dao_fork::{DAO_HARDFORK_ACCOUNTS, DAO_HARDFORK_BENEFICIARY};
+use alloy_evm::eth::spec::EthExecutorSpec;
+use alloy_evm::eth::{EthBlockExecutionCtx, eip6110};
+use alloy_evm::precompiles::PrecompilesMap;
+use alloy_evm::{EthEvm, EthEvmFactory, EvmEnv, EvmFactory};
+use alloy_hardforks::EthereumHardfork;
+use alloy_primitives::map::HashMap;
+use alloy_primitives::{Address, U256};
+use blockstm_executor::{BlockError, BlockExecutor, Config, Delta, ParallelExecutor, Stats, Storage};
+use revm::context_interface::Transaction;
+use revm::database::states::bundle_state::BundleRetention;
+use revm::database::{State, WrapDatabaseRef};
+use revm::database_interface::DatabaseRef;
+use revm::inspector::NoOpInspector;
+use revm::primitives::hardfork::SpecId;
+use revm::state::{Account, AccountInfo, AccountStatus, EvmState, EvmStorageSlot, TransactionId};
+use std::collections::BTreeMap;
+use std::fmt;
+use std::sync::Arc;
+
+/// A block as a client hands it over: its environment (chain id, fork, block fields) as
+/// alloy-evm builds it (`EvmEnv::for_eth_block`), its execution context (parent hash, parent
+/// beacon root, ommers, withdrawals), and its transactions with their senders recovered.
+#[derive(Debug)]
+pub struct BlockInput<'a> {
+    /// The environment: `cfg_env` (chain id, fork, the client's settings) and `block_env`.
+    pub env: EvmEnv,
+    /// The execution context, as alloy-evm's block executor takes it.
+    pub ctx: EthBlockExecutionCtx<'a>,
+    /// The transactions, in block order.
+    pub transactions: &'a [Recovered<TxEnvelope>],
+}
+
+/// What executing a block produced.
+#[derive(Debug)]
+#[non_exhaustive]
+pub struct BlockExecution {
+    /// One receipt per transaction (type, status, cumulative gas, logs), as alloy-evm's
+    /// receipt builder makes them.
+    pub receipts: Vec<ReceiptEnvelope>,
+    /// Gas used by the transactions.
+    pub gas_used: u64,
+    /// Blob gas used by the transactions (EIP-4844).
+    pub blob_gas_used: u64,
+    /// The EIP-7685 requests (empty before Prague).
+    pub requests: Requests,
+    /// Every account the block changed (system calls, transactions, requests, withdrawals and
+    /// rewards), as revm's journal hands state to `State::commit`: touched, created (storage
+    /// cleared earlier in the block) or self-destructed, with each changed slot's value before
+    /// the block and after it.
+    pub state: EvmState,
+    /// What the parallel executor did.
+    pub stats: Stats,
+}
+
+/// Why a block could not be executed.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum ClientError {
+    /// A transaction failed the block: invalid (it names the transaction and the rule), a
+    /// database error met by it (kept as the source), or an executor failure.
+    Block(BlockError<EvmError>),
+    /// A system call or post-block change failed (alloy-evm's error, the database's inside).
+    System(BlockExecutionError),
+}
+
+impl fmt::Display for ClientError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ClientError::Block(e) => e.fmt(f),
+            ClientError::System(e) => write!(f, "system call or post-block change: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for ClientError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            ClientError::Block(e) => Some(e),
+            ClientError::System(e) => Some(e),
+        }
+    }
+}
+
+impl From<BlockError<EvmError>> for ClientError {
+    fn from(e: BlockError<EvmError>) -> Self {
+        ClientError::Block(e)
+    }
+}
+
+impl From<BlockExecutionError> for ClientError {
+    fn from(e: BlockExecutionError) -> Self {
+        ClientError::System(e)
+    }
+}
+
+/// Executes `block` on Block-STM with `config` over the pre-state `db`, under `chain`'s fork
+/// schedule, deposit contract and rewards. The result is the sequential executor's, bit for
+/// bit, at every thread count.
+pub fn execute_block<DB, C>(
+    db: &DB,
+    chain: &C,
+    block: BlockInput<'_>,
+    config: Config,
+) -> Result<BlockExecution, ClientError>
+where
+    DB: DatabaseRef + Sync + fmt::Debug,
+    C: EthExecutorSpec,
+{
+    let BlockInput { env, ctx, transactions } = block;
+    let number: u64 = env.block_env.number.saturating_to();
+    let mut storage = DatabaseStorage::new(db);
+
+    // Before the transactions.
+    if chain.ethereum_fork_activation(EthereumHardfork::Dao).transitions_at_block(number) {
+        drain_dao_accounts(&mut storage)?;
+    }
+    system_calls(&mut storage, &env, |evm| {
+        let mut caller = SystemCaller::new(chain);
+        caller.apply_blockhashes_contract_call(ctx.parent_hash, evm)?;
+        caller.apply_beacon_root_contract_call(ctx.parent_beacon_block_root, evm)
+    })?;
+
+    // The transactions.
+    let hashes = storage.recent_block_hashes(number).map_err(BlockExecutionError::other)?;
+    let vm = EvmVm::from_env(env.clone(), Arc::new(hashes));
+    let txns: Vec<EvmTx> = transactions.iter().map(EvmTx::from_recovered).collect();
+    let out = ParallelExecutor::new(vm, config).execute_block(&storage, &txns)?;
+    let receipts = receipt_envelopes(&out.outputs);
+    let gas_used = out.outputs.iter().map(|r| r.gas_used).sum();
+    let blob_gas_used = txns.iter().map(|tx| tx.0.total_blob_gas()).sum();
+    storage.extend(out.state);
+
+    // After them.
+    let timestamp: u64 = env.block_env.timestamp.saturating_to();
+    let mut requests = Requests::default();
+    if chain.is_prague_active_at_timestamp(timestamp) {
+        let deposits =
+            eip6110::parse_deposits_from_receipts(chain, &receipts).map_err(BlockExecutionError::from)?;
+        if !deposits.is_empty() {
+            requests.push_request_with_type(eip6110::DEPOSIT_REQUEST_TYPE, deposits);
+        }
+        system_calls(&mut storage, &env, |evm| {
+            SystemCaller::new(chain).append_post_execution_changes(evm, &mut requests)
+        })?;
+    }
+    let increments =
+        post_block_balance_increments(chain, &env.block_env, ctx.ommers, ctx.withdrawals.as_deref());
+    let clear_empty = env.cfg_env.spec.is_enabled_in(SpecId::SPURIOUS_DRAGON);
+    for (address, amount) in increments {
+        credit(&mut storage, address, U256::from(amount), clear_empty)?;
+    }
+
+    let state = evm_state(&storage).map_err(BlockExecutionError::other)?;
+    Ok(BlockExecution { receipts, gas_used, blob_gas_used, requests, state, stats: out.stats })
+}
+
+/// Runs system calls (`calls`, through alloy-evm's `SystemCaller`) on the state `storage`
+/// holds, and adds what they wrote to its changes.
+fn system_calls<DB, F>(storage: &mut DatabaseStorage<&DB>, env: &EvmEnv, calls: F) -> Result<(), ClientError>
+where
+    DB: DatabaseRef + Sync + fmt::Debug,
+    F: FnOnce(
+        &mut EthEvm<&mut State<WrapDatabaseRef<&DatabaseStorage<&DB>>>, NoOpInspector, PrecompilesMap>,
+    ) -> Result<(), BlockExecutionError>,
+{
+    let bundle = {
+        let mut state = State::builder().with_database_ref(&*storage).with_bundle_update().build();
+        let mut evm = EthEvmFactory::default().create_evm(&mut state, env.clone());
+        calls(&mut evm)?;
+        drop(evm);
+        state.merge_transitions(BundleRetention::PlainState);
+        state.take_bundle()
+    };
+    let mut writes = Vec::new();
+    for (address, account) in bundle.state {
+        let epoch = storage.epoch(address).map_err(BlockExecutionError::other)?;
+        let info = match account.info {
+            Some(info) => Some(storage.basic_with_code(&info).map_err(BlockExecutionError::other)?),
+            None => None,
+        };
+        writes
+            .push((EvmKey::Account(address), EvmValue::Account(AccountState { info, storage_epoch: epoch })));
+        for (slot, value) in account.storage {
+            let value = SlotValue { value: value.present_value, epoch };
+            writes.push((EvmKey::Storage(address, slot), EvmValue::Storage(value)));
+        }
+    }
+    storage.extend(writes);
+    Ok(())
+}
+
+/// The DAO fork's drain (EIP-779): every DAO account's balance moved to the refund contract,
+/// each account (and the contract) existing afterwards.
+fn drain_dao_accounts<DB: DatabaseRef + Sync>(
+    storage: &mut DatabaseStorage<&DB>,
+) -> Result<(), BlockExecutionError> {
+    let mut drained = U256::ZERO;
+    let mut writes = Vec::new();
+    for address in DAO_HARDFORK_ACCOUNTS {
+        let mut account = storage.account(address).map_err(BlockExecutionError::other)?;
+        let info = account.info.get_or_insert_with(|| AccountBasic::with_balance(U256::ZERO));
+        drained += std::mem::take(&mut info.balance);
+        writes.push((EvmKey::Account(address), EvmValue::Account(account)));
+    }
+    storage.extend(writes);
+    credit(storage, DAO_HARDFORK_BENEFICIARY, drained, false)
+}
+
+/// `amount` credited to `address` (created if absent; removed if left empty under EIP-161).
+fn credit<DB: DatabaseRef + Sync>(
+    storage: &mut DatabaseStorage<&DB>,
+    address: Address,
+    amount: U256,
+    clear_empty: bool,
+) -> Result<(), BlockExecutionError> {
+    let key = EvmKey::Account(address);
+    let current = storage.read(&key).map_err(BlockExecutionError::other)?;
+    let credited =
+        BalanceCredit { amount, clear_empty }.apply(current.as_ref()).map_err(BlockExecutionError::other)?;
+    storage.extend([(key, credited)]);
+    Ok(())
+}
+
+/// The changes `storage` holds over its database, as revm's `EvmState`: each account with its
+/// value before the block as the original, touched, and created (its storage cleared in the
+/// block) or self-destructed (absent at the end); each slot written in the account's current
+/// storage epoch with its value before the block and after.
+fn evm_state<DB: DatabaseRef + Sync>(storage: &DatabaseStorage<&DB>) -> Result<EvmState, DB::Error> {
+    let mut slots: BTreeMap<Address, Vec<(U256, SlotValue)>> = BTreeMap::new();
+    for (key, value) in storage.changes() {
+        match (key, value) {
+            (EvmKey::Account(address), _) => slots.entry(*address).or_default(),
+            (EvmKey::Storage(address, slot), EvmValue::Storage(value)) => {
+                let entry = slots.entry(*address).or_default();
+                entry.push((*slot, *value));
+                entry
+            }
+            (EvmKey::Storage(..), EvmValue::Account(_)) => continue,
+        };
+    }
+    let mut state: EvmState = HashMap::default();
+    for (address, written) in slots {
+        let before = storage.db().basic_ref(address)?;
+        let now = storage.account(address)?;
+        let mut account = match &before {
+            Some(info) => Account::from(info.clone()),
+            None if now.info.is_none() => continue,
+            None => {
+                let mut account = Account::default();
+                account.status |= AccountStatus::LoadedAsNotExisting;
+                account
+            }
+        };
+        account.mark_touch();
+        let Some(info) = &now.info else {
+            account.info = AccountInfo::default();
+            account.mark_selfdestruct();
+            state.insert(address, account);
+            continue;
+        };
+        account.info = info.to_revm();
+        let created = now.storage_epoch > 0;
+        if created {
+            account.mark_created();
+        }
+        for (slot, value) in written {
+            if value.epoch != now.storage_epoch {
+                continue;
+            }
+            let original = if created { U256::ZERO } else { storage.db().storage_ref(address, slot)? };
+            account
+                .storage
+                .insert(slot, EvmStorageSlot::new_changed(original, value.value, TransactionId::ZERO));
+        }
+        state.insert(address, account);
+    }
+    Ok(state)
+}
