@@ -16,7 +16,7 @@
 use crate::chain::receipt_envelopes;
 use crate::database::DatabaseStorage;
 use crate::state::{AccountBasic, AccountState, BalanceCredit, EvmKey, EvmValue, SlotValue};
-use crate::vm::{EvmError, EvmTx, EvmVm};
+use crate::vm::{EvmError, EvmReceipt, EvmTx, EvmVm};
 use alloy_consensus::transaction::Recovered;
 use alloy_consensus::{ReceiptEnvelope, TxEnvelope};
 use alloy_eips::eip7685::Requests;
@@ -40,6 +40,7 @@ use revm::primitives::hardfork::SpecId;
 use revm::state::{Account, AccountInfo, AccountStatus, EvmState, EvmStorageSlot, TransactionId};
 use std::collections::BTreeMap;
 use std::fmt;
+use std::ops::ControlFlow;
 use std::sync::Arc;
 
 /// A block as a client hands it over: its environment (chain id, fork, block fields) as
@@ -86,6 +87,14 @@ pub enum ClientError {
     Block(BlockError<EvmError>),
     /// A system call or post-block change failed (alloy-evm's error, the database's inside).
     System(BlockExecutionError),
+    /// Transaction `txn_idx`'s gas limit exceeds what the transactions before it left of the
+    /// block's gas limit: the block is invalid.
+    BlockGasExceeded {
+        /// The transaction.
+        txn_idx: usize,
+        /// Its gas limit.
+        gas_limit: u64,
+    },
 }
 
 impl fmt::Display for ClientError {
@@ -93,6 +102,10 @@ impl fmt::Display for ClientError {
         match self {
             ClientError::Block(e) => e.fmt(f),
             ClientError::System(e) => write!(f, "system call or post-block change: {e}"),
+            ClientError::BlockGasExceeded { txn_idx, gas_limit } => write!(
+                f,
+                "transaction {txn_idx}: gas limit {gas_limit} above what the block's gas limit leaves"
+            ),
         }
     }
 }
@@ -102,6 +115,7 @@ impl std::error::Error for ClientError {
         match self {
             ClientError::Block(e) => Some(e),
             ClientError::System(e) => Some(e),
+            ClientError::BlockGasExceeded { .. } => None,
         }
     }
 }
@@ -149,7 +163,16 @@ where
     let hashes = storage.recent_block_hashes(number).map_err(BlockExecutionError::other)?;
     let vm = EvmVm::from_env(env.clone(), Arc::new(hashes));
     let txns: Vec<EvmTx> = transactions.iter().map(EvmTx::from_recovered).collect();
-    let out = ParallelExecutor::new(vm, config).execute_block(&storage, &txns)?;
+    let gas_limits: Vec<u64> = txns.iter().map(|tx| tx.0.gas_limit).collect();
+    let mut allowance = GasAllowance::new(env.block_env.gas_limit, &gas_limits);
+    let out = ParallelExecutor::new(vm, config).execute_block_with_hook(
+        &storage,
+        &txns,
+        &mut |i, receipt: &EvmReceipt| allowance.on_commit(i, receipt),
+    )?;
+    if let Some(txn_idx) = allowance.exceeded {
+        return Err(ClientError::BlockGasExceeded { txn_idx, gas_limit: gas_limits[txn_idx] });
+    }
     let receipts = receipt_envelopes(&out.outputs);
     let gas_used = out.outputs.iter().map(|r| r.gas_used).sum();
     let blob_gas_used = txns.iter().map(|tx| tx.0.total_blob_gas()).sum();
@@ -300,4 +323,27 @@ fn evm_state<DB: DatabaseRef + Sync>(storage: &DatabaseStorage<&DB>) -> Result<E
         state.insert(address, account);
     }
     Ok(state)
+}
+
+/// The commit hook that enforces the block's gas: a transaction whose gas limit exceeds what
+/// the transactions before it left of the block's gas limit invalidates the block.
+pub(crate) struct GasAllowance<'a> {
+    left: u64,
+    gas_limits: &'a [u64],
+    pub(crate) exceeded: Option<usize>,
+}
+
+impl<'a> GasAllowance<'a> {
+    pub(crate) fn new(block_gas_limit: u64, gas_limits: &'a [u64]) -> Self {
+        Self { left: block_gas_limit, gas_limits, exceeded: None }
+    }
+
+    pub(crate) fn on_commit(&mut self, txn_idx: usize, receipt: &EvmReceipt) -> ControlFlow<()> {
+        if self.gas_limits[txn_idx] > self.left {
+            self.exceeded = Some(txn_idx);
+            return ControlFlow::Break(());
+        }
+        self.left -= receipt.gas_used.min(self.left);
+        ControlFlow::Continue(())
+    }
 }

@@ -1,10 +1,14 @@
 //! The Ethereum VM on blockstm: [revm](https://github.com/bluealloy/revm) 43 behind the
-//! executor's [`Vm`](blockstm_executor::Vm) interface, a loader for real mainnet blocks with
-//! their pre-state, and the checks against each block's header (gas used, logs bloom, receipts
-//! root).
+//! executor's [`Vm`](blockstm_executor::Vm) interface, the client API that executes a block
+//! from what an Ethereum client holds, a loader for real mainnet blocks with their pre-state,
+//! and the runner of the community's blockchain tests.
 //!
 //! # Pieces
 //!
+//! - [`execute_block`]: one block from a client's `revm::DatabaseRef`, alloy-evm's `EvmEnv`
+//!   and `EthBlockExecutionCtx`, alloy's recovered transactions and a chain specification
+//!   (alloy-evm's `EthExecutorSpec`) to alloy receipts, gas figures, requests and revm's
+//!   `EvmState`; [`DatabaseStorage`]: a client's database as the executor's pre-state.
 //! - [`EvmKey`], [`EvmValue`]: the state as the multi-version memory holds it (account basics,
 //!   storage slots with storage epochs for self-destruct); [`BalanceCredit`]: the delta that
 //!   pays fees to the beneficiary without a conflict.
@@ -17,6 +21,59 @@
 //!   first block with a blob proof does not pay ~3 s for it.
 //!
 //! # Examples
+//!
+//! A block of one transfer, from revm's in-memory database, on two threads:
+//!
+//! ```
+//! use alloy_consensus::transaction::Recovered;
+//! use alloy_consensus::{Signed, TxEnvelope, TxLegacy};
+//! use alloy_evm::EvmEnv;
+//! use alloy_evm::eth::{EthBlockExecutionCtx, spec::EthSpec};
+//! use alloy_primitives::{Address, B256, Signature, TxKind, U256};
+//! use blockstm_evm::{BlockInput, SpecId, execute_block};
+//! use blockstm_executor::Config;
+//! use revm::database::{CacheDB, EmptyDB};
+//! use revm::state::AccountInfo;
+//!
+//! let (alice, bob) = (Address::repeat_byte(0xa1), Address::repeat_byte(0xb0));
+//! let mut db = CacheDB::new(EmptyDB::default());
+//! db.insert_account_info(alice, AccountInfo::from_balance(U256::from(10u64.pow(18))));
+//!
+//! // The client's block: its environment, its context, its transactions (senders recovered).
+//! let mut env: EvmEnv = EvmEnv::default();
+//! env.cfg_env.spec = SpecId::SHANGHAI;
+//! env.block_env.number = U256::from(17_100_000);
+//! env.block_env.timestamp = U256::from(1_682_000_000);
+//! env.block_env.gas_limit = 30_000_000;
+//! let ctx = EthBlockExecutionCtx {
+//!     parent_hash: B256::ZERO,
+//!     parent_beacon_block_root: None,
+//!     ommers: &[],
+//!     withdrawals: None,
+//!     extra_data: Default::default(),
+//!     tx_count_hint: None,
+//!     slot_number: None,
+//! };
+//! let transfer = TxLegacy {
+//!     chain_id: Some(1),
+//!     gas_price: 1_000_000_000,
+//!     gas_limit: 21_000,
+//!     to: TxKind::Call(bob),
+//!     value: U256::from(5),
+//!     ..Default::default()
+//! };
+//! let signed = Signed::new_unchecked(transfer, Signature::test_signature(), B256::ZERO);
+//! let txns = [Recovered::new_unchecked(TxEnvelope::Legacy(signed), alice)];
+//!
+//! let block = BlockInput { env, ctx, transactions: &txns };
+//! let out = execute_block(&db, &EthSpec::mainnet(), block, Config::new(2)?)?;
+//! assert_eq!(out.gas_used, 21_000);
+//! assert_eq!(out.state[&bob].info.balance, U256::from(5));
+//! // `out.state` is what `revm::database::State::commit` takes; `out.receipts` are alloy's.
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! A mainnet block of the fixture corpus, checked against its header:
 //!
 //! ```no_run
 //! use blockstm_evm::Fixtures;

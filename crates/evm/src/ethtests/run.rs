@@ -6,6 +6,7 @@ use super::model::{DecodedBlock, TestBlock, TestBody, TestCase, TestHeader};
 use super::rules::{self, Fork, Rejection};
 use super::world;
 use crate::chain::{EthBlock, PreState, Withdrawal};
+use crate::client::GasAllowance;
 use crate::fixture::RpcTx;
 use crate::state::{AccountBasic, AccountState, BalanceCredit, EvmKey, EvmValue, SlotValue};
 use crate::vm::{EvmError, EvmReceipt};
@@ -18,7 +19,6 @@ use alloy_primitives::{B256, U256};
 use blockstm_executor::Delta;
 use blockstm_executor::{BlockError, BlockExecutor, Config, ParallelExecutor, SequentialExecutor};
 use std::collections::HashMap;
-use std::ops::ControlFlow;
 use std::sync::Arc;
 
 /// Which executors run every block, beside the sequential one that is the reference.
@@ -383,29 +383,6 @@ fn with_senders(txns: &[RpcTx], block: &Block<TxEnvelope>, spec: SpecId) -> Resu
 }
 
 type Outcome = Result<(Vec<EvmReceipt>, Vec<(EvmKey, EvmValue)>), BlockError<EvmError>>;
-
-/// The commit hook that enforces the block's gas: a transaction whose gas limit exceeds what
-/// the transactions before it left of the block's gas limit invalidates the block.
-struct GasAllowance<'a> {
-    left: u64,
-    gas_limits: &'a [u64],
-    exceeded: Option<usize>,
-}
-
-impl<'a> GasAllowance<'a> {
-    fn new(block_gas_limit: u64, gas_limits: &'a [u64]) -> Self {
-        Self { left: block_gas_limit, gas_limits, exceeded: None }
-    }
-
-    fn on_commit(&mut self, txn_idx: usize, receipt: &EvmReceipt) -> ControlFlow<()> {
-        if self.gas_limits[txn_idx] > self.left {
-            self.exceeded = Some(txn_idx);
-            return ControlFlow::Break(());
-        }
-        self.left -= receipt.gas_used.min(self.left);
-        ControlFlow::Continue(())
-    }
-}
 
 fn describe_difference(actual: &(Outcome, Option<usize>), expected: &(Outcome, Option<usize>)) -> String {
     match (&actual.0, &expected.0) {

@@ -1,0 +1,182 @@
+//! The client API on bad input: a transaction with a wrong nonce, one its sender cannot
+//! afford, one above what the block's gas limit leaves, and a database that fails on one
+//! account each fail the block with a typed error naming the transaction, at every thread
+//! count, without a panic; `DatabaseStorage` on its own keeps the database's error whole.
+
+use alloy_consensus::transaction::Recovered;
+use alloy_consensus::{Signed, TxEnvelope, TxLegacy};
+use alloy_evm::EvmEnv;
+use alloy_evm::eth::EthBlockExecutionCtx;
+use alloy_evm::eth::spec::EthSpec;
+use alloy_primitives::Signature;
+use alloy_primitives::{Address, B256, U256, address};
+use blockstm_evm::{BlockInput, ClientError, DatabaseStorage, EvmError, EvmTx, EvmVm, SpecId, execute_block};
+use blockstm_executor::{BlockError, BlockExecutor, Config, ParallelExecutor, SequentialExecutor};
+use revm::bytecode::Bytecode;
+use revm::context::TxEnv;
+use revm::database::{CacheDB, EmptyDB};
+use revm::database_interface::{DBErrorMarker, DatabaseRef};
+use revm::primitives::{StorageKey, StorageValue, TxKind};
+use revm::state::AccountInfo;
+use std::sync::Arc;
+
+const ALICE: Address = address!("0x00000000000000000000000000000000000a11ce");
+const BOB: Address = address!("0x0000000000000000000000000000000000000b0b");
+const BROKEN: Address = address!("0x00000000000000000000000000000000000bad00");
+
+#[derive(Debug, PartialEq)]
+struct DiskFailure(Address);
+
+impl std::fmt::Display for DiskFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "disk failure reading {}", self.0)
+    }
+}
+
+impl std::error::Error for DiskFailure {}
+impl DBErrorMarker for DiskFailure {}
+
+/// A database whose account `BROKEN` cannot be read.
+#[derive(Debug)]
+struct FailingDb(CacheDB<EmptyDB>);
+
+impl DatabaseRef for FailingDb {
+    type Error = DiskFailure;
+
+    fn basic_ref(&self, address: Address) -> Result<Option<AccountInfo>, DiskFailure> {
+        if address == BROKEN {
+            return Err(DiskFailure(address));
+        }
+        Ok(self.0.basic_ref(address).expect("in memory"))
+    }
+
+    fn code_by_hash_ref(&self, code_hash: B256) -> Result<Bytecode, DiskFailure> {
+        Ok(self.0.code_by_hash_ref(code_hash).expect("in memory"))
+    }
+
+    fn storage_ref(&self, address: Address, index: StorageKey) -> Result<StorageValue, DiskFailure> {
+        Ok(self.0.storage_ref(address, index).expect("in memory"))
+    }
+
+    fn block_hash_ref(&self, number: u64) -> Result<B256, DiskFailure> {
+        Ok(self.0.block_hash_ref(number).expect("in memory"))
+    }
+}
+
+fn transfer(nonce: u64, to: Address) -> EvmTx {
+    EvmTx(TxEnv {
+        caller: ALICE,
+        kind: TxKind::Call(to),
+        value: U256::from(1),
+        gas_limit: 21_000,
+        gas_price: 1,
+        nonce,
+        chain_id: Some(1),
+        ..TxEnv::default()
+    })
+}
+
+#[test]
+fn a_failing_database_names_the_transaction_and_keeps_its_error() {
+    let mut db = CacheDB::new(EmptyDB::default());
+    db.insert_account_info(ALICE, AccountInfo::from_balance(U256::from(10u64.pow(18))));
+    let db = FailingDb(db);
+    let storage = DatabaseStorage::new(&db);
+    let mut env: EvmEnv = EvmEnv::default();
+    env.cfg_env.spec = SpecId::CANCUN;
+    env.cfg_env.chain_id = 1;
+    env.block_env.gas_limit = 30_000_000;
+    let vm = EvmVm::from_env(env, Arc::new(storage.recent_block_hashes(1).unwrap()));
+    let txns = [transfer(0, BOB), transfer(1, BROKEN), transfer(2, BOB)];
+
+    let check = |result: Result<_, BlockError<_>>, who: &str| match result {
+        Err(BlockError::Storage { txn_idx, error }) => {
+            assert_eq!(txn_idx, 1, "{who}");
+            assert_eq!(error.downcast_ref::<DiskFailure>(), Some(&DiskFailure(BROKEN)), "{who}");
+        }
+        other => panic!("{who}: {other:?}"),
+    };
+    check(SequentialExecutor::new(vm.clone()).execute_block(&storage, &txns), "sequential");
+    for threads in [1, 2, 4, 8] {
+        let parallel = ParallelExecutor::new(vm.clone(), Config::new(threads).unwrap());
+        check(parallel.execute_block(&storage, &txns), &format!("{threads} threads"));
+    }
+    // Without the broken account the same block runs.
+    let txns = [transfer(0, BOB), transfer(1, BOB)];
+    let out = SequentialExecutor::new(vm).execute_block(&storage, &txns).unwrap();
+    assert!(out.outputs.iter().all(|receipt| receipt.success));
+}
+
+/// A legacy transfer of 1 wei from `ALICE`, as a client holds it (signature not checked: the
+/// sender is given).
+fn signed(nonce: u64, to: Address, gas_limit: u64, gas_price: u128) -> Recovered<TxEnvelope> {
+    let tx = TxLegacy {
+        chain_id: Some(1),
+        nonce,
+        gas_price,
+        gas_limit,
+        to: TxKind::Call(to),
+        value: U256::from(1),
+        input: Default::default(),
+    };
+    let envelope = TxEnvelope::Legacy(Signed::new_unchecked(tx, Signature::test_signature(), B256::ZERO));
+    Recovered::new_unchecked(envelope, ALICE)
+}
+
+/// A Cancun block on mainnet's schedule, gas limit `gas_limit`.
+fn input<'a>(txns: &'a [Recovered<TxEnvelope>], gas_limit: u64) -> BlockInput<'a> {
+    let mut env: EvmEnv = EvmEnv::default();
+    env.cfg_env.spec = SpecId::CANCUN;
+    env.cfg_env.chain_id = 1;
+    env.block_env.number = U256::from(20_000_000);
+    env.block_env.timestamp = U256::from(1_720_000_000);
+    env.block_env.gas_limit = gas_limit;
+    env.block_env.basefee = 7;
+    let ctx = EthBlockExecutionCtx {
+        parent_hash: B256::ZERO,
+        parent_beacon_block_root: Some(B256::ZERO),
+        ommers: &[],
+        withdrawals: None,
+        extra_data: Default::default(),
+        tx_count_hint: None,
+        slot_number: None,
+    };
+    BlockInput { env, ctx, transactions: txns }
+}
+
+#[test]
+fn invalid_transactions_and_a_failing_database_name_the_transaction() {
+    let mut db = CacheDB::new(EmptyDB::default());
+    db.insert_account_info(ALICE, AccountInfo::from_balance(U256::from(10u64.pow(18))));
+    let db = FailingDb(db);
+    let gwei = 1_000_000_000;
+    let good = [signed(0, BOB, 21_000, gwei), signed(1, BOB, 21_000, gwei)];
+    let cases: [(&str, Vec<Recovered<TxEnvelope>>, u64); 4] = [
+        ("wrong nonce", vec![good[0].clone(), signed(5, BOB, 21_000, gwei)], 30_000_000),
+        ("unaffordable", vec![good[0].clone(), signed(1, BOB, 21_000, 10u128.pow(18))], 30_000_000),
+        ("above the block's gas", vec![good[0].clone(), signed(1, BOB, 30_000, gwei)], 50_000),
+        ("failing database", vec![good[0].clone(), signed(1, BROKEN, 21_000, gwei)], 30_000_000),
+    ];
+    for threads in [1, 2, 4, 8] {
+        let config = Config::new(threads).unwrap();
+        for (what, txns, gas_limit) in &cases {
+            let error = execute_block(&db, &EthSpec::mainnet(), input(txns, *gas_limit), config).unwrap_err();
+            let txn_idx = match &error {
+                ClientError::Block(BlockError::Vm { txn_idx, error: EvmError::InvalidTransaction(_) }) => {
+                    *txn_idx
+                }
+                ClientError::BlockGasExceeded { txn_idx, gas_limit: 30_000 } => *txn_idx,
+                ClientError::Block(BlockError::Storage { txn_idx, error }) => {
+                    assert_eq!(error.downcast_ref::<DiskFailure>(), Some(&DiskFailure(BROKEN)));
+                    *txn_idx
+                }
+                other => panic!("{what}, {threads} threads: {other:?}"),
+            };
+            assert_eq!(txn_idx, 1, "{what}, {threads} threads: {error}");
+            assert!(error.to_string().contains('1'), "{what}: {error}");
+        }
+        let out = execute_block(&db, &EthSpec::mainnet(), input(&good, 30_000_000), config).unwrap();
+        assert_eq!(out.gas_used, 42_000);
+        assert_eq!(out.state[&BOB].info.balance, U256::from(2));
+    }
+}
