@@ -4,8 +4,11 @@
 use crate::state::{AccountState, BalanceCredit, EvmKey, EvmValue};
 use crate::vm::{EvmReceipt, EvmTx, EvmVm};
 use alloy_consensus::{Eip658Value, Receipt, ReceiptEnvelope, ReceiptWithBloom};
+use alloy_evm::EvmEnv;
 use alloy_primitives::{Address, B256, Bloom, U256, logs_bloom};
 use blockstm_executor::Delta;
+use revm::context::{BlockEnv, CfgEnv};
+use revm::context_interface::block::BlobExcessGasAndPrice;
 use revm::primitives::hardfork::SpecId;
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
@@ -212,6 +215,32 @@ impl EthBlock {
     /// rewards (before the merge). `header.ommers` should be their count.
     pub fn with_ommers(self, ommers: Vec<(u64, Address)>) -> Self {
         Self { ommers, ..self }
+    }
+
+    /// The block's environment as alloy-evm's `EvmEnv`: mainnet's chain id, the fork, and the
+    /// header's fields (`PREVRANDAO` from the merge on, the blob gas price from Cancun on).
+    pub fn evm_env(&self) -> EvmEnv {
+        let spec = self.spec();
+        let header = &self.header;
+        let blob_excess_gas_and_price = if spec.is_enabled_in(SpecId::CANCUN) {
+            Some(BlobExcessGasAndPrice::new_with_spec(header.excess_blob_gas.unwrap_or(0), spec))
+        } else {
+            None
+        };
+        let block_env = BlockEnv {
+            number: U256::from(header.number),
+            beneficiary: header.beneficiary,
+            timestamp: U256::from(header.timestamp),
+            gas_limit: header.gas_limit,
+            basefee: header.base_fee.unwrap_or(0),
+            difficulty: header.difficulty,
+            prevrandao: if spec.is_enabled_in(SpecId::MERGE) { header.mix_hash } else { None },
+            blob_excess_gas_and_price,
+            ..BlockEnv::default()
+        };
+        let mut cfg_env = CfgEnv::new_with_spec(spec);
+        cfg_env.chain_id = MAINNET_CHAIN_ID;
+        EvmEnv { cfg_env, block_env }
     }
 
     /// The block hashes `BLOCKHASH` reads (number to hash).

@@ -12,7 +12,7 @@
 //! - the fee is credited to the beneficiary as a [`BalanceCredit`] delta, after the writes (as
 //!   revm pays it after execution).
 
-use crate::chain::{EthBlock, MAINNET_CHAIN_ID};
+use crate::chain::EthBlock;
 use crate::state::{AccountBasic, AccountState, BalanceCredit, EvmKey, EvmValue, SlotValue};
 use alloy_evm::EvmEnv;
 use alloy_primitives::map::AddressMap;
@@ -23,7 +23,6 @@ use revm::bytecode::Bytecode;
 use revm::context::FrameStack;
 use revm::context::result::{EVMError, HaltReason, InvalidTransaction};
 use revm::context::{BlockEnv, CfgEnv, Context, Journal, JournalTr, LocalContext, TxEnv};
-use revm::context_interface::block::BlobExcessGasAndPrice;
 use revm::context_interface::cfg::GasParams;
 use revm::context_interface::{Block, Cfg, ContextTr, Transaction};
 use revm::database_interface::{DBErrorMarker, Database};
@@ -103,27 +102,7 @@ pub struct EvmVm {
 impl EvmVm {
     /// The VM for `block`.
     pub fn new(block: &EthBlock) -> Self {
-        let spec = block.spec();
-        let header = &block.header;
-        let blob_excess_gas_and_price = if spec.is_enabled_in(SpecId::CANCUN) {
-            Some(BlobExcessGasAndPrice::new_with_spec(header.excess_blob_gas.unwrap_or(0), spec))
-        } else {
-            None
-        };
-        let block_env = BlockEnv {
-            number: U256::from(header.number),
-            beneficiary: header.beneficiary,
-            timestamp: U256::from(header.timestamp),
-            gas_limit: header.gas_limit,
-            basefee: header.base_fee.unwrap_or(0),
-            difficulty: header.difficulty,
-            prevrandao: if spec.is_enabled_in(SpecId::MERGE) { header.mix_hash } else { None },
-            blob_excess_gas_and_price,
-            ..BlockEnv::default()
-        };
-        let mut cfg = CfgEnv::new_with_spec(spec);
-        cfg.chain_id = MAINNET_CHAIN_ID;
-        Self { spec, block: block_env, cfg, block_hashes: Arc::clone(&block.block_hashes) }
+        Self::from_env(block.evm_env(), Arc::clone(&block.block_hashes))
     }
 
     /// The VM for a block whose environment a client built: alloy-evm's `EvmEnv` (chain id,

@@ -12,7 +12,10 @@ use alloy_eips::eip1559::{BaseFeeParams, calc_next_block_base_fee};
 use alloy_eips::eip4844::{
     DATA_GAS_PER_BLOB, MAX_BLOBS_PER_BLOCK_DENCUN, VERSIONED_HASH_VERSION_KZG, calc_excess_blob_gas,
 };
-use alloy_primitives::{B256, Bytes, U256, hex, keccak256};
+use alloy_eips::eip6110::MAINNET_DEPOSIT_CONTRACT_ADDRESS;
+use alloy_evm::eth::spec::EthExecutorSpec;
+use alloy_hardforks::{EthereumHardfork, EthereumHardforks, ForkCondition};
+use alloy_primitives::{Address, B256, Bytes, U256, hex, keccak256};
 use alloy_rlp::Decodable;
 use std::fmt;
 
@@ -165,6 +168,51 @@ impl Fork {
     /// Whether the block `number` is the DAO fork's (EIP-779's irregular state change).
     pub(crate) fn is_dao_fork(&self, number: u64) -> bool {
         matches!(*self, Fork::Dao { number: at, .. } if at == number)
+    }
+}
+
+/// The forks in force at one block of a test chain, as the chain specification the client API
+/// takes: every fork up to the block's in force from the start, the DAO fork activating at
+/// this block when it is the DAO fork's.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct BlockForks {
+    pub(crate) spec: SpecId,
+    pub(crate) number: u64,
+    pub(crate) dao: bool,
+}
+
+impl EthereumHardforks for BlockForks {
+    fn ethereum_fork_activation(&self, fork: EthereumHardfork) -> ForkCondition {
+        use EthereumHardfork as F;
+        let (spec, by_time) = match fork {
+            F::Dao => return if self.dao { ForkCondition::Block(self.number) } else { ForkCondition::Never },
+            F::Frontier => (SpecId::FRONTIER, false),
+            F::Homestead => (SpecId::HOMESTEAD, false),
+            F::Tangerine => (SpecId::TANGERINE, false),
+            F::SpuriousDragon => (SpecId::SPURIOUS_DRAGON, false),
+            F::Byzantium => (SpecId::BYZANTIUM, false),
+            F::Constantinople | F::Petersburg => (SpecId::PETERSBURG, false),
+            F::Istanbul | F::MuirGlacier => (SpecId::ISTANBUL, false),
+            F::Berlin => (SpecId::BERLIN, false),
+            F::London | F::ArrowGlacier | F::GrayGlacier => (SpecId::LONDON, false),
+            F::Paris => (SpecId::MERGE, false),
+            F::Shanghai => (SpecId::SHANGHAI, true),
+            F::Cancun => (SpecId::CANCUN, true),
+            F::Prague => (SpecId::PRAGUE, true),
+            F::Osaka => (SpecId::OSAKA, true),
+            _ => return ForkCondition::Never,
+        };
+        match (self.spec.is_enabled_in(spec), by_time) {
+            (false, _) => ForkCondition::Never,
+            (true, false) => ForkCondition::Block(0),
+            (true, true) => ForkCondition::Timestamp(0),
+        }
+    }
+}
+
+impl EthExecutorSpec for BlockForks {
+    fn deposit_contract_address(&self) -> Option<Address> {
+        Some(MAINNET_DEPOSIT_CONTRACT_ADDRESS)
     }
 }
 

@@ -3,21 +3,28 @@
 //! must be rejected tried on top of its parent.
 
 use super::model::{DecodedBlock, TestBlock, TestBody, TestCase, TestHeader};
+use super::rules::BlockForks;
 use super::rules::{self, Fork, Rejection};
 use super::world;
+use crate::chain::receipt_envelopes;
 use crate::chain::{EthBlock, PreState, Withdrawal};
-use crate::client::GasAllowance;
+use crate::client::{BlockInput, ClientError, GasAllowance, execute_block};
 use crate::fixture::RpcTx;
 use crate::state::{AccountBasic, AccountState, BalanceCredit, EvmKey, EvmValue, SlotValue};
 use crate::vm::{EvmError, EvmReceipt};
 use crate::{SpecId, adaptive_rules};
+use alloy_consensus::ReceiptEnvelope;
+use alloy_consensus::transaction::Recovered;
 use alloy_consensus::transaction::SignerRecoverable;
 use alloy_consensus::{Block, TxEnvelope};
+use alloy_evm::eth::EthBlockExecutionCtx;
 use alloy_evm::eth::dao_fork::{DAO_HARDFORK_ACCOUNTS, DAO_HARDFORK_BENEFICIARY};
+use alloy_primitives::Address;
 use alloy_primitives::Bytes;
 use alloy_primitives::{B256, U256};
 use blockstm_executor::Delta;
 use blockstm_executor::{BlockError, BlockExecutor, Config, ParallelExecutor, SequentialExecutor};
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -256,6 +263,7 @@ fn execute(
     rules::check_dao_extra_data(header, ommers, fork)?;
     let decoded = rules::decode_body(rlp)?;
     let txns = with_senders(txns, &decoded, spec)?;
+    let senders: Vec<Option<Address>> = txns.iter().map(RpcTx::sender).collect();
     let txns = txns
         .iter()
         .enumerate()
@@ -324,7 +332,13 @@ fn execute(
         }
     }
     let (outcome, exceeded) = reference;
+    // The same block through the client API, from the parent's state in revm's database.
+    let client = client_api(parent, hashes, &block, header, &decoded, &senders, fork, options);
+    let agrees = |ok: bool| if ok { Ok(()) } else { Err(client_divergence(header.number, &client)) };
     if let Some(txn_idx) = exceeded {
+        agrees(
+            matches!(&client, Some(Err(ClientError::BlockGasExceeded { txn_idx: i, .. })) if *i == txn_idx),
+        )?;
         return Err(Rejection::Transaction {
             txn_idx,
             rule: format!("gas limit {} above the block's remaining gas", gas_limits[txn_idx]),
@@ -333,9 +347,17 @@ fn execute(
     let (receipts, changes) = match outcome {
         Ok(result) => result,
         Err(BlockError::Vm { txn_idx, error: EvmError::InvalidTransaction(rule) }) => {
+            agrees(matches!(&client, Some(Err(ClientError::Block(BlockError::Vm {
+                txn_idx: i,
+                error: EvmError::InvalidTransaction(_),
+            }))) if *i == txn_idx))?;
             return Err(Rejection::Transaction { txn_idx, rule });
         }
         Err(BlockError::Vm { txn_idx, error: EvmError::InvalidHeader(rule) }) => {
+            agrees(matches!(&client, Some(Err(ClientError::Block(BlockError::Vm {
+                txn_idx: i,
+                error: EvmError::InvalidHeader(_),
+            }))) if *i == txn_idx))?;
             return Err(Rejection::Block(format!(
                 "transaction {txn_idx}: invalid block environment: {rule}"
             )));
@@ -346,11 +368,84 @@ fn execute(
     block.check_header(&receipts).map_err(|mismatch| Rejection::Block(mismatch.to_string()))?;
     let post = block.post_state(&changes).map_err(Rejection::Divergence)?;
     let state = world::next_block_state(post);
+    if let Some(client) = &client {
+        let Ok((client_receipts, client_state)) = client else {
+            return Err(client_divergence(header.number, &Some(client.as_ref().map(|_| ()))));
+        };
+        if *client_receipts != receipt_envelopes(&receipts) {
+            return Err(Rejection::Divergence(format!(
+                "block {}: the client API's receipts differ",
+                header.number
+            )));
+        }
+        let (ours, theirs) = (world::accounts(&state), world::accounts(client_state));
+        if let Some(difference) = world::first_difference(&theirs, &ours) {
+            return Err(Rejection::Divergence(format!(
+                "block {}: the client API's state differs: {difference}",
+                header.number
+            )));
+        }
+    }
     let root = world::state_root(&world::accounts(&state));
     if root != header.state_root {
         return Err(Rejection::Block(format!("state root {root}, header says {}", header.state_root)));
     }
     Ok(state)
+}
+
+type ClientOutcome = Result<(Vec<ReceiptEnvelope>, PreState), ClientError>;
+
+/// The block through the client API ([`execute_block`]) on the parent's state in revm's
+/// in-memory database, at the largest thread count of `options`; `None` when the block's RLP
+/// and its JSON disagree on the transactions (the RLP's are what a client executes).
+#[allow(clippy::too_many_arguments)]
+fn client_api(
+    parent: &Parent,
+    hashes: &HashMap<u64, B256>,
+    block: &EthBlock,
+    header: &TestHeader,
+    decoded: &Block<TxEnvelope>,
+    senders: &[Option<Address>],
+    fork: &Fork,
+    options: &RunOptions,
+) -> Option<ClientOutcome> {
+    let txns = &decoded.body.transactions;
+    if txns.len() != senders.len() {
+        return None;
+    }
+    let transactions: Vec<Recovered<TxEnvelope>> = txns
+        .iter()
+        .zip(senders)
+        .map(|(tx, sender)| Some(Recovered::new_unchecked(tx.clone(), (*sender)?)))
+        .collect::<Option<_>>()?;
+    let db = world::cache_db(&parent.state, hashes);
+    let ctx = EthBlockExecutionCtx {
+        parent_hash: header.parent_hash,
+        parent_beacon_block_root: header.parent_beacon_block_root,
+        ommers: &decoded.body.ommers,
+        withdrawals: decoded.body.withdrawals.as_ref().map(|w| Cow::Borrowed(w.as_slice())),
+        extra_data: header.extra_data.clone(),
+        tx_count_hint: Some(transactions.len()),
+        slot_number: None,
+    };
+    let forks =
+        BlockForks { spec: block.spec(), number: header.number, dao: fork.is_dao_fork(header.number) };
+    let threads = options.threads.iter().copied().max().unwrap_or(2);
+    let config = Config::new(threads).ok()?;
+    let input = BlockInput { env: block.evm_env(), ctx, transactions: &transactions };
+    Some(
+        execute_block(&db, &forks, input, config)
+            .map(|out| (out.receipts, world::apply_evm_state(&parent.state, &out.state))),
+    )
+}
+
+fn client_divergence<T>(number: u64, client: &Option<Result<T, impl std::fmt::Display>>) -> Rejection {
+    let what = match client {
+        None => "was not run".to_owned(),
+        Some(Ok(_)) => "accepted the block".to_owned(),
+        Some(Err(e)) => format!("said: {e}"),
+    };
+    Rejection::Divergence(format!("block {number}: the client API disagrees with the executors: it {what}"))
 }
 
 /// `txns` with every sender known: a test leaves out the senders it could not print, which

@@ -8,7 +8,9 @@ use alloy_primitives::{Address, B256, U256, keccak256};
 use alloy_trie::root::{state_root_unhashed, storage_root_unhashed};
 use alloy_trie::{KECCAK_EMPTY, TrieAccount};
 use revm::bytecode::Bytecode;
-use std::collections::BTreeMap;
+use revm::database::{CacheDB, EmptyDB};
+use revm::state::EvmState;
+use std::collections::{BTreeMap, HashMap};
 
 /// One account of the full state: its basics and its non-zero slots.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -158,4 +160,59 @@ pub(crate) fn first_difference(
         .keys()
         .find(|address| !expected.contains_key(*address))
         .map(|address| format!("unexpected account {address}"))
+}
+
+/// `state` in revm's in-memory database, with the chain's block `hashes`: the pre-state as a
+/// client's database holds it, for the client API.
+pub(crate) fn cache_db(state: &PreState, hashes: &HashMap<u64, B256>) -> CacheDB<EmptyDB> {
+    let mut db = CacheDB::new(EmptyDB::default());
+    for (key, value) in state {
+        if let (EvmKey::Account(address), EvmValue::Account(AccountState { info: Some(info), .. })) =
+            (key, value)
+        {
+            db.insert_account_info(*address, info.to_revm());
+        }
+    }
+    for (key, value) in state {
+        if let (EvmKey::Storage(address, slot), EvmValue::Storage(value)) = (key, value) {
+            // Only accounts that exist hold storage here (`next_block_state`).
+            db.insert_account_storage(*address, *slot, value.value).expect("in memory");
+        }
+    }
+    for (number, hash) in hashes {
+        db.cache.block_hashes.insert(U256::from(*number), *hash);
+    }
+    db
+}
+
+/// `state` with a block's `changes` (as the client API returns them) applied: a self-destructed
+/// account removed with its storage, a created one's old storage dropped, changed slots set.
+pub(crate) fn apply_evm_state(state: &PreState, changes: &EvmState) -> PreState {
+    let mut next = state.clone();
+    let wiped: std::collections::HashSet<Address> = changes
+        .iter()
+        .filter(|(_, account)| account.is_selfdestructed() || account.is_created())
+        .map(|(address, _)| *address)
+        .collect();
+    next.retain(|key, _| !matches!(key, EvmKey::Storage(address, _) if wiped.contains(address)));
+    for (address, account) in changes {
+        if account.is_selfdestructed() {
+            next.remove(&EvmKey::Account(*address));
+            continue;
+        }
+        let info = AccountBasic::from_revm(&account.info);
+        next.insert(
+            EvmKey::Account(*address),
+            EvmValue::Account(AccountState { info: Some(info), storage_epoch: 0 }),
+        );
+        for (slot, value) in &account.storage {
+            let key = EvmKey::Storage(*address, *slot);
+            if value.present_value.is_zero() {
+                next.remove(&key);
+            } else {
+                next.insert(key, EvmValue::Storage(SlotValue { value: value.present_value, epoch: 0 }));
+            }
+        }
+    }
+    next
 }
