@@ -117,6 +117,7 @@ mod database;
 pub mod ethtests;
 mod fixture;
 mod gigagas;
+pub mod oracle;
 mod state;
 mod vm;
 mod warm;

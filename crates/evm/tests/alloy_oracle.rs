@@ -20,10 +20,8 @@ use alloy_consensus::transaction::Recovered;
 use alloy_consensus::{Header, ReceiptEnvelope};
 use alloy_eips::eip4895::Withdrawals;
 use alloy_eips::eip7840::BlobParams;
-use alloy_evm::block::BlockExecutor;
-use alloy_evm::eth::receipt_builder::AlloyReceiptBuilder;
-use alloy_evm::eth::{EthBlockExecutionCtx, EthBlockExecutor, spec::EthSpec};
-use alloy_evm::{EthEvmFactory, EvmEnv, EvmFactory};
+use alloy_evm::EvmEnv;
+use alloy_evm::eth::{EthBlockExecutionCtx, spec::EthSpec};
 use alloy_primitives::{Address, U256};
 use alloy_rpc_types_eth::{Block, BlockTransactions};
 use blockstm_evm::{
@@ -31,10 +29,7 @@ use blockstm_evm::{
     execute_block,
 };
 use blockstm_executor::{BlockExecutor as _, Config, ParallelExecutor};
-use revm::DatabaseCommit;
-use revm::database::states::bundle_state::BundleRetention;
-use revm::database::{BundleState, CacheDB, EmptyDB, State};
-use revm::database_interface::DatabaseRef;
+use revm::database::{BundleState, CacheDB, EmptyDB};
 use revm::state::AccountInfo;
 use std::borrow::Cow;
 use std::collections::BTreeMap;
@@ -92,12 +87,9 @@ fn oracle(fixtures: &Fixtures, ours: &EthBlock) -> Result<(Oracle, ClientBlock),
     for (n, hash) in ours.block_hashes().iter() {
         db.cache.block_hashes.insert(U256::from(*n), *hash);
     }
-    let mut state = State::builder().with_database(db.clone()).with_bundle_update().build();
-
     let spec = EthSpec::mainnet();
     let header = &block.header.inner;
     let env = EvmEnv::for_eth_block(header, &spec, MAINNET, Some(BlobParams::cancun()));
-    let evm = EthEvmFactory::default().create_evm(&mut state, env.clone());
     let ctx = EthBlockExecutionCtx {
         parent_hash: header.parent_hash,
         parent_beacon_block_root: header.parent_beacon_block_root,
@@ -107,20 +99,15 @@ fn oracle(fixtures: &Fixtures, ours: &EthBlock) -> Result<(Oracle, ClientBlock),
         tx_count_hint: Some(txns.len()),
         slot_number: None,
     };
-    let executor = EthBlockExecutor::new(evm, ctx, &spec, AlloyReceiptBuilder::default());
-    let result = executor.execute_block(txns.iter()).map_err(|e| format!("block {number}, oracle: {e}"))?;
-    state.merge_transitions(BundleRetention::PlainState);
+    let result = blockstm_evm::oracle::alloy_evm_block(&db, &spec, env.clone(), ctx, &txns)
+        .map_err(|e| format!("block {number}, oracle: {e}"))?;
     let receipts = result
         .receipts
         .iter()
         .map(|r| (r.tx_type() as u8, r.status(), r.cumulative_gas_used(), r.logs().to_vec()))
         .collect();
-    let oracle = Oracle {
-        receipts,
-        envelopes: result.receipts,
-        gas_used: result.gas_used,
-        bundle: state.take_bundle(),
-    };
+    let oracle =
+        Oracle { receipts, envelopes: result.receipts, gas_used: result.gas_used, bundle: result.bundle };
     let header = header.clone();
     Ok((oracle, ClientBlock { db, env, txns, header, withdrawals: block.withdrawals }))
 }
@@ -221,34 +208,8 @@ fn through_client_api(client: &ClientBlock, oracle: &Oracle, config: Config) -> 
     if out.receipts != oracle.envelopes || out.gas_used != oracle.gas_used {
         return Some(format!("receipts or gas used ({} against {}) differ", out.gas_used, oracle.gas_used));
     }
-    let mut state = State::builder().with_database(client.db.clone()).with_bundle_update().build();
-    state.commit(out.state);
-    state.merge_transitions(BundleRetention::PlainState);
-    let ours = state.take_bundle();
-    let db = &client.db;
-    let account = |bundle: &BundleState, address: &Address| match bundle.state.get(address) {
-        Some(account) => account.info.as_ref().map(|i| (i.balance, i.nonce, i.code_hash)),
-        None => db.basic_ref(*address).unwrap().map(|i| (i.balance, i.nonce, i.code_hash)),
-    };
-    let slot = |bundle: &BundleState, address: &Address, slot: &U256| match bundle.state.get(address) {
-        Some(account) if account.storage.contains_key(slot) => account.storage[slot].present_value,
-        Some(account) if account.was_destroyed() => U256::ZERO,
-        _ => db.storage_ref(*address, *slot).unwrap(),
-    };
-    for address in oracle.bundle.state.keys().chain(ours.state.keys()) {
-        let (expected, actual) = (account(&oracle.bundle, address), account(&ours, address));
-        if expected != actual {
-            return Some(format!("account {address}: oracle {expected:?}, ours {actual:?}"));
-        }
-        let slots = [&oracle.bundle, &ours].into_iter().filter_map(|b| b.state.get(address));
-        for key in slots.flat_map(|a| a.storage.keys()) {
-            let (expected, actual) = (slot(&oracle.bundle, address, key), slot(&ours, address, key));
-            if expected != actual {
-                return Some(format!("slot {key} of {address}: oracle {expected}, ours {actual}"));
-            }
-        }
-    }
-    None
+    let ours = blockstm_evm::oracle::committed(&client.db, out.state);
+    blockstm_evm::oracle::bundle_difference(&client.db, &oracle.bundle, &ours)
 }
 
 #[test]

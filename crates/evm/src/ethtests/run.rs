@@ -10,6 +10,7 @@ use crate::chain::receipt_envelopes;
 use crate::chain::{EthBlock, PreState, Withdrawal};
 use crate::client::{BlockInput, ClientError, GasAllowance, execute_block};
 use crate::fixture::RpcTx;
+use crate::oracle;
 use crate::state::{AccountBasic, AccountState, BalanceCredit, EvmKey, EvmValue, SlotValue};
 use crate::vm::{EvmError, EvmReceipt};
 use crate::{SpecId, adaptive_rules};
@@ -24,6 +25,8 @@ use alloy_primitives::Bytes;
 use alloy_primitives::{B256, U256};
 use blockstm_executor::Delta;
 use blockstm_executor::{BlockError, BlockExecutor, Config, ParallelExecutor, SequentialExecutor};
+use revm::database::{CacheDB, EmptyDB};
+use revm::state::EvmState;
 use std::borrow::Cow;
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -333,7 +336,9 @@ fn execute(
     }
     let (outcome, exceeded) = reference;
     // The same block through the client API, from the parent's state in revm's database.
-    let client = client_api(parent, hashes, &block, header, &decoded, &senders, fork, options);
+    let case =
+        ClientCase { parent, hashes, block: &block, header, decoded: &decoded, senders: &senders, fork };
+    let client = case.run(options);
     let agrees = |ok: bool| if ok { Ok(()) } else { Err(client_divergence(header.number, &client)) };
     if let Some(txn_idx) = exceeded {
         agrees(
@@ -369,9 +374,10 @@ fn execute(
     let post = block.post_state(&changes).map_err(Rejection::Divergence)?;
     let state = world::next_block_state(post);
     if let Some(client) = &client {
-        let Ok((client_receipts, client_state)) = client else {
+        let Ok(run) = client else {
             return Err(client_divergence(header.number, &Some(client.as_ref().map(|_| ()))));
         };
+        let (client_receipts, client_state) = (&run.receipts, &run.state);
         if *client_receipts != receipt_envelopes(&receipts) {
             return Err(Rejection::Divergence(format!(
                 "block {}: the client API's receipts differ",
@@ -385,6 +391,12 @@ fn execute(
                 header.number
             )));
         }
+        if let Some(difference) = case.alloy_evm_disagreement(run) {
+            return Err(Rejection::Divergence(format!(
+                "block {}: alloy-evm's block executor disagrees with the client API: {difference}",
+                header.number
+            )));
+        }
     }
     let root = world::state_root(&world::accounts(&state));
     if root != header.state_root {
@@ -393,50 +405,103 @@ fn execute(
     Ok(state)
 }
 
-type ClientOutcome = Result<(Vec<ReceiptEnvelope>, PreState), ClientError>;
+type ClientOutcome = Result<ClientRun, ClientError>;
 
-/// The block through the client API ([`execute_block`]) on the parent's state in revm's
-/// in-memory database, at the largest thread count of `options`; `None` when the block's RLP
-/// and its JSON disagree on the transactions (the RLP's are what a client executes).
-#[allow(clippy::too_many_arguments)]
-fn client_api(
-    parent: &Parent,
-    hashes: &HashMap<u64, B256>,
-    block: &EthBlock,
-    header: &TestHeader,
-    decoded: &Block<TxEnvelope>,
-    senders: &[Option<Address>],
-    fork: &Fork,
-    options: &RunOptions,
-) -> Option<ClientOutcome> {
-    let txns = &decoded.body.transactions;
-    if txns.len() != senders.len() {
-        return None;
+/// What the client API produced for a block.
+struct ClientRun {
+    receipts: Vec<ReceiptEnvelope>,
+    gas_used: u64,
+    /// Its changes, as it returned them.
+    changes: EvmState,
+    /// The parent's state with them applied.
+    state: PreState,
+}
+
+/// One block as the client API and alloy-evm's block executor take it.
+struct ClientCase<'a> {
+    parent: &'a Parent,
+    hashes: &'a HashMap<u64, B256>,
+    block: &'a EthBlock,
+    header: &'a TestHeader,
+    decoded: &'a Block<TxEnvelope>,
+    senders: &'a [Option<Address>],
+    fork: &'a Fork,
+}
+
+impl ClientCase<'_> {
+    /// The parent's state in revm's in-memory database and the transactions decoded from the
+    /// block's RLP with their senders; `None` when the RLP and the JSON disagree on the
+    /// transactions (the RLP's are what a client executes).
+    fn inputs(&self) -> Option<(CacheDB<EmptyDB>, Vec<Recovered<TxEnvelope>>)> {
+        let txns = &self.decoded.body.transactions;
+        if txns.len() != self.senders.len() {
+            return None;
+        }
+        let transactions = txns
+            .iter()
+            .zip(self.senders)
+            .map(|(tx, sender)| Some(Recovered::new_unchecked(tx.clone(), (*sender)?)))
+            .collect::<Option<_>>()?;
+        Some((world::cache_db(&self.parent.state, self.hashes), transactions))
     }
-    let transactions: Vec<Recovered<TxEnvelope>> = txns
-        .iter()
-        .zip(senders)
-        .map(|(tx, sender)| Some(Recovered::new_unchecked(tx.clone(), (*sender)?)))
-        .collect::<Option<_>>()?;
-    let db = world::cache_db(&parent.state, hashes);
-    let ctx = EthBlockExecutionCtx {
-        parent_hash: header.parent_hash,
-        parent_beacon_block_root: header.parent_beacon_block_root,
-        ommers: &decoded.body.ommers,
-        withdrawals: decoded.body.withdrawals.as_ref().map(|w| Cow::Borrowed(w.as_slice())),
-        extra_data: header.extra_data.clone(),
-        tx_count_hint: Some(transactions.len()),
-        slot_number: None,
-    };
-    let forks =
-        BlockForks { spec: block.spec(), number: header.number, dao: fork.is_dao_fork(header.number) };
-    let threads = options.threads.iter().copied().max().unwrap_or(2);
-    let config = Config::new(threads).ok()?;
-    let input = BlockInput { env: block.evm_env(), ctx, transactions: &transactions };
-    Some(
-        execute_block(&db, &forks, input, config)
-            .map(|out| (out.receipts, world::apply_evm_state(&parent.state, &out.state))),
-    )
+
+    /// The block's execution context as alloy-evm takes it.
+    fn ctx(&self) -> EthBlockExecutionCtx<'_> {
+        let body = &self.decoded.body;
+        EthBlockExecutionCtx {
+            parent_hash: self.header.parent_hash,
+            parent_beacon_block_root: self.header.parent_beacon_block_root,
+            ommers: &body.ommers,
+            withdrawals: body.withdrawals.as_ref().map(|w| Cow::Borrowed(w.as_slice())),
+            extra_data: self.header.extra_data.clone(),
+            tx_count_hint: Some(body.transactions.len()),
+            slot_number: None,
+        }
+    }
+
+    /// A chain specification of the block's forks.
+    fn forks(&self) -> BlockForks {
+        let number = self.header.number;
+        BlockForks { spec: self.block.spec(), number, dao: self.fork.is_dao_fork(number) }
+    }
+
+    /// The block through the client API ([`execute_block`]) at the largest thread count of
+    /// `options`.
+    fn run(&self, options: &RunOptions) -> Option<ClientOutcome> {
+        let (db, transactions) = self.inputs()?;
+        let config = Config::new(options.threads.iter().copied().max().unwrap_or(2)).ok()?;
+        let input = BlockInput { env: self.block.evm_env(), ctx: self.ctx(), transactions: &transactions };
+        Some(execute_block(&db, &self.forks(), input, config).map(|out| ClientRun {
+            receipts: out.receipts,
+            gas_used: out.gas_used,
+            state: world::apply_evm_state(&self.parent.state, &out.state),
+            changes: out.state,
+        }))
+    }
+
+    /// Where alloy-evm's `EthBlockExecutor` (the independent oracle) disagrees with the client
+    /// API's `run` of the block: receipts, gas used, or the state once committed into revm's
+    /// `State`. Not asked on the DAO fork's block: alloy-evm 0.39 drains the DAO accounts after
+    /// the transactions, where geth and the tests drain them before.
+    fn alloy_evm_disagreement(&self, run: &ClientRun) -> Option<String> {
+        if self.fork.is_dao_fork(self.header.number) {
+            return None;
+        }
+        let (db, transactions) = self.inputs()?;
+        let env = self.block.evm_env();
+        let expected = match oracle::alloy_evm_block(&db, &self.forks(), env, self.ctx(), &transactions) {
+            Ok(expected) => expected,
+            Err(e) => return Some(format!("alloy-evm rejects the block: {e}")),
+        };
+        if expected.receipts != run.receipts || expected.gas_used != run.gas_used {
+            return Some(format!(
+                "receipts or gas used ({} against alloy-evm's {})",
+                run.gas_used, expected.gas_used
+            ));
+        }
+        let actual = oracle::committed(&db, run.changes.clone());
+        oracle::bundle_difference(&db, &expected.bundle, &actual)
+    }
 }
 
 fn client_divergence<T>(number: u64, client: &Option<Result<T, impl std::fmt::Display>>) -> Rejection {

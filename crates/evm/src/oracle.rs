@@ -1,0 +1,103 @@
+//! The independent oracle of the EVM tests: alloy-evm's sequential `EthBlockExecutor` over
+//! revm's `State`, the block executor Ethereum clients run today, and the comparison of its
+//! result with the client API's ([`execute_block`](crate::execute_block)).
+
+use alloy_consensus::transaction::Recovered;
+use alloy_consensus::{ReceiptEnvelope, TxEnvelope};
+use alloy_eips::eip7685::Requests;
+use alloy_evm::block::{BlockExecutionError, BlockExecutor};
+use alloy_evm::eth::receipt_builder::AlloyReceiptBuilder;
+use alloy_evm::eth::spec::EthExecutorSpec;
+use alloy_evm::eth::{EthBlockExecutionCtx, EthBlockExecutor};
+use alloy_evm::{EthEvmFactory, EvmEnv, EvmFactory};
+use alloy_primitives::{Address, U256};
+use revm::DatabaseCommit;
+use revm::database::states::bundle_state::BundleRetention;
+use revm::database::{BundleState, State};
+use revm::database_interface::DatabaseRef;
+use revm::state::EvmState;
+use std::fmt::Debug;
+
+/// What alloy-evm's block executor produced.
+#[derive(Debug)]
+pub struct OracleBlock {
+    /// The receipts.
+    pub receipts: Vec<ReceiptEnvelope>,
+    /// Gas used by the transactions.
+    pub gas_used: u64,
+    /// The EIP-7685 requests.
+    pub requests: Requests,
+    /// The state changes, merged as a client merges them.
+    pub bundle: BundleState,
+}
+
+/// The block executed by alloy-evm's `EthBlockExecutor` (pre-execution changes, the
+/// transactions, `finish`) over `db` in revm's `State`.
+pub fn alloy_evm_block<DB, C>(
+    db: &DB,
+    chain: &C,
+    env: EvmEnv,
+    ctx: EthBlockExecutionCtx<'_>,
+    transactions: &[Recovered<TxEnvelope>],
+) -> Result<OracleBlock, BlockExecutionError>
+where
+    DB: DatabaseRef + Debug,
+    C: EthExecutorSpec,
+{
+    let mut state = State::builder().with_database_ref(db).with_bundle_update().build();
+    let evm = EthEvmFactory::default().create_evm(&mut state, env);
+    let executor = EthBlockExecutor::new(evm, ctx, chain, AlloyReceiptBuilder::default());
+    let result = executor.execute_block(transactions.iter())?;
+    state.merge_transitions(BundleRetention::PlainState);
+    Ok(OracleBlock {
+        receipts: result.receipts,
+        gas_used: result.gas_used,
+        requests: result.requests,
+        bundle: state.take_bundle(),
+    })
+}
+
+/// `changes` (the client API's [`BlockExecution::state`](crate::BlockExecution::state))
+/// committed into revm's `State` over `db`, as a client commits them.
+pub fn committed<DB: DatabaseRef + Debug>(db: &DB, changes: EvmState) -> BundleState {
+    let mut state = State::builder().with_database_ref(db).with_bundle_update().build();
+    state.commit(changes);
+    state.merge_transitions(BundleRetention::PlainState);
+    state.take_bundle()
+}
+
+/// The first account or slot whose value after the block differs between two bundles over
+/// `db` (what a bundle leaves out is `db`'s value, or zero for a slot of a destroyed account),
+/// described; `None` if the states are the same.
+pub fn bundle_difference<DB: DatabaseRef>(
+    db: &DB,
+    expected: &BundleState,
+    actual: &BundleState,
+) -> Option<String>
+where
+    DB::Error: Debug,
+{
+    let account = |bundle: &BundleState, address: &Address| match bundle.state.get(address) {
+        Some(account) => account.info.as_ref().map(|i| (i.balance, i.nonce, i.code_hash)),
+        None => db.basic_ref(*address).ok().flatten().map(|i| (i.balance, i.nonce, i.code_hash)),
+    };
+    let slot = |bundle: &BundleState, address: &Address, slot: &U256| match bundle.state.get(address) {
+        Some(account) if account.storage.contains_key(slot) => Some(account.storage[slot].present_value),
+        Some(account) if account.was_destroyed() => Some(U256::ZERO),
+        _ => db.storage_ref(*address, *slot).ok(),
+    };
+    for address in expected.state.keys().chain(actual.state.keys()) {
+        let (want, got) = (account(expected, address), account(actual, address));
+        if want != got {
+            return Some(format!("account {address}: expected {want:?}, got {got:?}"));
+        }
+        let slots = [expected, actual].into_iter().filter_map(|b| b.state.get(address));
+        for key in slots.flat_map(|a| a.storage.keys()) {
+            let (want, got) = (slot(expected, address, key), slot(actual, address, key));
+            if want != got {
+                return Some(format!("slot {key} of {address}: expected {want:?}, got {got:?}"));
+            }
+        }
+    }
+    None
+}
