@@ -15,6 +15,7 @@
 //! The format is described in the fixtures' README; a malformed file is a [`FixtureError`]
 //! naming the file and the JSON path of the field.
 
+mod client;
 mod merge;
 mod model;
 mod rules;

@@ -2,32 +2,25 @@
 //! checked against its header, the final state against the expected one, and every block that
 //! must be rejected tried on top of its parent.
 
+use super::client::{ClientCase, client_divergence};
 use super::model::{DecodedBlock, TestBlock, TestBody, TestCase, TestHeader};
-use super::rules::BlockForks;
 use super::rules::{self, Fork, Rejection};
 use super::world;
 use crate::chain::receipt_envelopes;
 use crate::chain::{EthBlock, PreState, Withdrawal};
-use crate::client::{BlockInput, ClientError, GasAllowance, execute_block};
+use crate::client::{ClientError, GasAllowance};
 use crate::fixture::RpcTx;
-use crate::oracle;
 use crate::state::{AccountBasic, AccountState, BalanceCredit, EvmKey, EvmValue, SlotValue};
 use crate::vm::{EvmError, EvmReceipt};
 use crate::{SpecId, adaptive_rules};
-use alloy_consensus::ReceiptEnvelope;
-use alloy_consensus::transaction::Recovered;
 use alloy_consensus::transaction::SignerRecoverable;
 use alloy_consensus::{Block, TxEnvelope};
-use alloy_evm::eth::EthBlockExecutionCtx;
 use alloy_evm::eth::dao_fork::{DAO_HARDFORK_ACCOUNTS, DAO_HARDFORK_BENEFICIARY};
 use alloy_primitives::Address;
 use alloy_primitives::Bytes;
 use alloy_primitives::{B256, U256};
 use blockstm_executor::Delta;
 use blockstm_executor::{BlockError, BlockExecutor, Config, ParallelExecutor, SequentialExecutor};
-use revm::database::{CacheDB, EmptyDB};
-use revm::state::EvmState;
-use std::borrow::Cow;
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -88,8 +81,8 @@ pub struct CaseResult {
 /// A block other blocks are built on: the state after it, its header, and the chain's total
 /// difficulty up to it (which picks the fork of a transition by difficulty).
 #[derive(Clone)]
-struct Parent {
-    state: PreState,
+pub(super) struct Parent {
+    pub(super) state: PreState,
     header: TestHeader,
     total_difficulty: U256,
 }
@@ -403,114 +396,6 @@ fn execute(
         return Err(Rejection::Block(format!("state root {root}, header says {}", header.state_root)));
     }
     Ok(state)
-}
-
-type ClientOutcome = Result<ClientRun, ClientError>;
-
-/// What the client API produced for a block.
-struct ClientRun {
-    receipts: Vec<ReceiptEnvelope>,
-    gas_used: u64,
-    /// Its changes, as it returned them.
-    changes: EvmState,
-    /// The parent's state with them applied.
-    state: PreState,
-}
-
-/// One block as the client API and alloy-evm's block executor take it.
-struct ClientCase<'a> {
-    parent: &'a Parent,
-    hashes: &'a HashMap<u64, B256>,
-    block: &'a EthBlock,
-    header: &'a TestHeader,
-    decoded: &'a Block<TxEnvelope>,
-    senders: &'a [Option<Address>],
-    fork: &'a Fork,
-}
-
-impl ClientCase<'_> {
-    /// The parent's state in revm's in-memory database and the transactions decoded from the
-    /// block's RLP with their senders; `None` when the RLP and the JSON disagree on the
-    /// transactions (the RLP's are what a client executes).
-    fn inputs(&self) -> Option<(CacheDB<EmptyDB>, Vec<Recovered<TxEnvelope>>)> {
-        let txns = &self.decoded.body.transactions;
-        if txns.len() != self.senders.len() {
-            return None;
-        }
-        let transactions = txns
-            .iter()
-            .zip(self.senders)
-            .map(|(tx, sender)| Some(Recovered::new_unchecked(tx.clone(), (*sender)?)))
-            .collect::<Option<_>>()?;
-        Some((world::cache_db(&self.parent.state, self.hashes), transactions))
-    }
-
-    /// The block's execution context as alloy-evm takes it.
-    fn ctx(&self) -> EthBlockExecutionCtx<'_> {
-        let body = &self.decoded.body;
-        EthBlockExecutionCtx {
-            parent_hash: self.header.parent_hash,
-            parent_beacon_block_root: self.header.parent_beacon_block_root,
-            ommers: &body.ommers,
-            withdrawals: body.withdrawals.as_ref().map(|w| Cow::Borrowed(w.as_slice())),
-            extra_data: self.header.extra_data.clone(),
-            tx_count_hint: Some(body.transactions.len()),
-            slot_number: None,
-        }
-    }
-
-    /// A chain specification of the block's forks.
-    fn forks(&self) -> BlockForks {
-        let number = self.header.number;
-        BlockForks { spec: self.block.spec(), number, dao: self.fork.is_dao_fork(number) }
-    }
-
-    /// The block through the client API ([`execute_block`]) at the largest thread count of
-    /// `options`.
-    fn run(&self, options: &RunOptions) -> Option<ClientOutcome> {
-        let (db, transactions) = self.inputs()?;
-        let config = Config::new(options.threads.iter().copied().max().unwrap_or(2)).ok()?;
-        let input = BlockInput { env: self.block.evm_env(), ctx: self.ctx(), transactions: &transactions };
-        Some(execute_block(&db, &self.forks(), input, config).map(|out| ClientRun {
-            receipts: out.receipts,
-            gas_used: out.gas_used,
-            state: world::apply_evm_state(&self.parent.state, &out.state),
-            changes: out.state,
-        }))
-    }
-
-    /// Where alloy-evm's `EthBlockExecutor` (the independent oracle) disagrees with the client
-    /// API's `run` of the block: receipts, gas used, or the state once committed into revm's
-    /// `State`. Not asked on the DAO fork's block: alloy-evm 0.39 drains the DAO accounts after
-    /// the transactions, where geth and the tests drain them before.
-    fn alloy_evm_disagreement(&self, run: &ClientRun) -> Option<String> {
-        if self.fork.is_dao_fork(self.header.number) {
-            return None;
-        }
-        let (db, transactions) = self.inputs()?;
-        let env = self.block.evm_env();
-        let expected = match oracle::alloy_evm_block(&db, &self.forks(), env, self.ctx(), &transactions) {
-            Ok(expected) => expected,
-            Err(e) => return Some(format!("alloy-evm rejects the block: {e}")),
-        };
-        if expected.receipts != run.receipts || expected.gas_used != run.gas_used {
-            return Some(format!(
-                "receipts or gas used ({} against alloy-evm's {})",
-                run.gas_used, expected.gas_used
-            ));
-        }
-        let actual = oracle::committed(&db, run.changes.clone());
-        oracle::bundle_difference(&db, &expected.bundle, &actual)
-    }
-}
-
-fn client_divergence<T>(number: u64, client: &Option<Result<T, impl std::fmt::Display>>) -> Rejection {
-    let what = match client {
-        None => "was not run".to_owned(),
-        Some(Ok(_)) => "accepted the block".to_owned(),
-        Some(Err(e)) => format!("said: {e}"),
-    };
-    Rejection::Divergence(format!("block {number}: the client API disagrees with the executors: it {what}"))
 }
 
 /// `txns` with every sender known: a test leaves out the senders it could not print, which

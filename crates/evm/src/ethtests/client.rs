@@ -1,0 +1,131 @@
+//! Each block of the blockchain tests through the client API ([`execute_block`]) as a client
+//! runs it, and through alloy-evm's block executor (the independent oracle), for the runner's
+//! cross-checks.
+
+use super::model::TestHeader;
+use super::rules::{BlockForks, Fork, Rejection};
+use super::run::{Parent, RunOptions};
+use super::world;
+use crate::chain::{EthBlock, PreState};
+use crate::client::{BlockInput, ClientError, execute_block};
+use crate::oracle;
+use alloy_consensus::transaction::Recovered;
+use alloy_consensus::{Block, ReceiptEnvelope, TxEnvelope};
+use alloy_evm::eth::EthBlockExecutionCtx;
+use alloy_primitives::{Address, B256};
+use blockstm_executor::Config;
+use revm::database::{CacheDB, EmptyDB};
+use revm::state::EvmState;
+use std::borrow::Cow;
+use std::collections::HashMap;
+
+pub(super) type ClientOutcome = Result<ClientRun, ClientError>;
+
+/// What the client API produced for a block.
+pub(super) struct ClientRun {
+    pub(super) receipts: Vec<ReceiptEnvelope>,
+    gas_used: u64,
+    /// Its changes, as it returned them.
+    changes: EvmState,
+    /// The parent's state with them applied.
+    pub(super) state: PreState,
+}
+
+/// One block as the client API and alloy-evm's block executor take it.
+pub(super) struct ClientCase<'a> {
+    pub(super) parent: &'a Parent,
+    pub(super) hashes: &'a HashMap<u64, B256>,
+    pub(super) block: &'a EthBlock,
+    pub(super) header: &'a TestHeader,
+    pub(super) decoded: &'a Block<TxEnvelope>,
+    pub(super) senders: &'a [Option<Address>],
+    pub(super) fork: &'a Fork,
+}
+
+impl ClientCase<'_> {
+    /// The parent's state in revm's in-memory database and the transactions decoded from the
+    /// block's RLP with their senders; `None` when the RLP and the JSON disagree on the
+    /// transactions (the RLP's are what a client executes).
+    fn inputs(&self) -> Option<(CacheDB<EmptyDB>, Vec<Recovered<TxEnvelope>>)> {
+        let txns = &self.decoded.body.transactions;
+        if txns.len() != self.senders.len() {
+            return None;
+        }
+        let transactions = txns
+            .iter()
+            .zip(self.senders)
+            .map(|(tx, sender)| Some(Recovered::new_unchecked(tx.clone(), (*sender)?)))
+            .collect::<Option<_>>()?;
+        Some((world::cache_db(&self.parent.state, self.hashes), transactions))
+    }
+
+    /// The block's execution context as alloy-evm takes it.
+    fn ctx(&self) -> EthBlockExecutionCtx<'_> {
+        let body = &self.decoded.body;
+        EthBlockExecutionCtx {
+            parent_hash: self.header.parent_hash,
+            parent_beacon_block_root: self.header.parent_beacon_block_root,
+            ommers: &body.ommers,
+            withdrawals: body.withdrawals.as_ref().map(|w| Cow::Borrowed(w.as_slice())),
+            extra_data: self.header.extra_data.clone(),
+            tx_count_hint: Some(body.transactions.len()),
+            slot_number: None,
+        }
+    }
+
+    /// A chain specification of the block's forks.
+    fn forks(&self) -> BlockForks {
+        let number = self.header.number;
+        BlockForks { spec: self.block.spec(), number, dao: self.fork.is_dao_fork(number) }
+    }
+
+    /// The block through the client API ([`execute_block`]) at the largest thread count of
+    /// `options`.
+    pub(super) fn run(&self, options: &RunOptions) -> Option<ClientOutcome> {
+        let (db, transactions) = self.inputs()?;
+        let config = Config::new(options.threads.iter().copied().max().unwrap_or(2)).ok()?;
+        let input = BlockInput { env: self.block.evm_env(), ctx: self.ctx(), transactions: &transactions };
+        Some(execute_block(&db, &self.forks(), input, config).map(|out| ClientRun {
+            receipts: out.receipts,
+            gas_used: out.gas_used,
+            state: world::apply_evm_state(&self.parent.state, &out.state),
+            changes: out.state,
+        }))
+    }
+
+    /// Where alloy-evm's `EthBlockExecutor` (the independent oracle) disagrees with the client
+    /// API's `run` of the block: receipts, gas used, or the state once committed into revm's
+    /// `State`. Not asked on the DAO fork's block: alloy-evm 0.39 drains the DAO accounts after
+    /// the transactions, where geth and the tests drain them before.
+    pub(super) fn alloy_evm_disagreement(&self, run: &ClientRun) -> Option<String> {
+        if self.fork.is_dao_fork(self.header.number) {
+            return None;
+        }
+        let (db, transactions) = self.inputs()?;
+        let env = self.block.evm_env();
+        let expected = match oracle::alloy_evm_block(&db, &self.forks(), env, self.ctx(), &transactions) {
+            Ok(expected) => expected,
+            Err(e) => return Some(format!("alloy-evm rejects the block: {e}")),
+        };
+        if expected.receipts != run.receipts || expected.gas_used != run.gas_used {
+            return Some(format!(
+                "receipts or gas used ({} against alloy-evm's {})",
+                run.gas_used, expected.gas_used
+            ));
+        }
+        let actual = oracle::committed(&db, run.changes.clone());
+        oracle::bundle_difference(&db, &expected.bundle, &actual)
+    }
+}
+
+pub(super) fn client_divergence<T>(
+    number: u64,
+    client: &Option<Result<T, impl std::fmt::Display>>,
+) -> Rejection {
+    let what = match client {
+        None => "was not run".to_owned(),
+        Some(Ok(_)) => "accepted the block".to_owned(),
+        Some(Err(e)) => format!("said: {e}"),
+    };
+    Rejection::Divergence(format!("block {number}: the client API disagrees with the executors: it {what}"))
+}
