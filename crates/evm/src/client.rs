@@ -151,7 +151,8 @@ where
 
     // Before the transactions.
     if chain.ethereum_fork_activation(EthereumHardfork::Dao).transitions_at_block(number) {
-        drain_dao_accounts(&mut storage)?;
+        let writes = dao_fork_writes(&storage)?;
+        storage.extend(writes);
     }
     system_calls(&mut storage, &env, |evm| {
         let mut caller = SystemCaller::new(chain);
@@ -237,21 +238,31 @@ where
     Ok(())
 }
 
-/// The DAO fork's drain (EIP-779): every DAO account's balance moved to the refund contract,
-/// each account (and the contract) existing afterwards.
-fn drain_dao_accounts<DB: DatabaseRef + Sync>(
-    storage: &mut DatabaseStorage<&DB>,
-) -> Result<(), BlockExecutionError> {
+/// The DAO fork's irregular state change (EIP-779) over `state`, as writes: every DAO
+/// account's balance moved to the refund contract, each account (and the contract) existing
+/// afterwards, as geth and alloy-evm leave them before EIP-161.
+pub(crate) fn dao_fork_writes<S: Storage<EvmKey, EvmValue>>(
+    state: &S,
+) -> Result<Vec<(EvmKey, EvmValue)>, BlockExecutionError> {
     let mut drained = U256::ZERO;
-    let mut writes = Vec::new();
+    let mut writes = Vec::with_capacity(DAO_HARDFORK_ACCOUNTS.len() + 1);
     for address in DAO_HARDFORK_ACCOUNTS {
-        let mut account = storage.account(address).map_err(BlockExecutionError::other)?;
+        let key = EvmKey::Account(address);
+        let mut account = match state.read(&key).map_err(BlockExecutionError::other)? {
+            Some(EvmValue::Account(account)) => account,
+            _ => AccountState::default(),
+        };
         let info = account.info.get_or_insert_with(|| AccountBasic::with_balance(U256::ZERO));
         drained += std::mem::take(&mut info.balance);
-        writes.push((EvmKey::Account(address), EvmValue::Account(account)));
+        writes.push((key, EvmValue::Account(account)));
     }
-    storage.extend(writes);
-    credit(storage, DAO_HARDFORK_BENEFICIARY, drained, false)
+    let refund = EvmKey::Account(DAO_HARDFORK_BENEFICIARY);
+    let current = state.read(&refund).map_err(BlockExecutionError::other)?;
+    let credited = BalanceCredit { amount: drained, clear_empty: false }
+        .apply(current.as_ref())
+        .map_err(BlockExecutionError::other)?;
+    writes.push((refund, credited));
+    Ok(writes)
 }
 
 /// `amount` credited to `address` (created if absent; removed if left empty under EIP-161).

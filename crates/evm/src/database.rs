@@ -1,6 +1,7 @@
 //! A client's own state and block as the executor's inputs: any `revm::DatabaseRef` as the
 //! pre-state, alloy-evm's `EvmEnv` as the block's environment, alloy's recovered transactions.
 
+use crate::chain::PreState;
 use crate::state::{AccountBasic, AccountState, EvmKey, EvmValue, SlotValue};
 use crate::vm::EvmTx;
 use alloy_consensus::TxEnvelope;
@@ -27,13 +28,13 @@ use std::collections::HashMap;
 #[derive(Clone, Debug)]
 pub struct DatabaseStorage<DB> {
     db: DB,
-    changes: HashMap<EvmKey, EvmValue>,
+    changes: PreState,
 }
 
 impl<DB: DatabaseRef + Sync> DatabaseStorage<DB> {
     /// The pre-state `db` holds.
     pub fn new(db: DB) -> Self {
-        Self { db, changes: HashMap::new() }
+        Self { db, changes: PreState::default() }
     }
 
     /// The database.
@@ -42,7 +43,7 @@ impl<DB: DatabaseRef + Sync> DatabaseStorage<DB> {
     }
 
     /// The changes over the database (location to value).
-    pub fn changes(&self) -> &HashMap<EvmKey, EvmValue> {
+    pub fn changes(&self) -> &PreState {
         &self.changes
     }
 

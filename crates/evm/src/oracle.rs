@@ -2,6 +2,8 @@
 //! revm's `State`, the block executor Ethereum clients run today, and the comparison of its
 //! result with the client API's ([`execute_block`](crate::execute_block)).
 
+use crate::chain::PreState;
+use crate::state::{AccountState, EvmKey, EvmValue};
 use alloy_consensus::transaction::Recovered;
 use alloy_consensus::{ReceiptEnvelope, TxEnvelope};
 use alloy_eips::eip7685::Requests;
@@ -10,12 +12,13 @@ use alloy_evm::eth::receipt_builder::AlloyReceiptBuilder;
 use alloy_evm::eth::spec::EthExecutorSpec;
 use alloy_evm::eth::{EthBlockExecutionCtx, EthBlockExecutor};
 use alloy_evm::{EthEvmFactory, EvmEnv, EvmFactory};
-use alloy_primitives::{Address, U256};
+use alloy_primitives::{Address, B256, U256};
 use revm::DatabaseCommit;
 use revm::database::states::bundle_state::BundleRetention;
-use revm::database::{BundleState, State};
+use revm::database::{BundleState, CacheDB, EmptyDB, State};
 use revm::database_interface::DatabaseRef;
 use revm::state::EvmState;
+use std::collections::HashMap;
 use std::fmt::Debug;
 
 /// What alloy-evm's block executor produced.
@@ -29,6 +32,29 @@ pub struct OracleBlock {
     pub requests: Requests,
     /// The state changes, merged as a client merges them.
     pub bundle: BundleState,
+}
+
+/// `state` (a fixture's or a test chain's) in revm's in-memory database, with the chain's
+/// block `hashes`: the pre-state as a client's database holds it.
+pub fn cache_db(state: &PreState, hashes: &HashMap<u64, B256>) -> CacheDB<EmptyDB> {
+    let mut db = CacheDB::new(EmptyDB::default());
+    for (key, value) in state {
+        if let (EvmKey::Account(address), EvmValue::Account(AccountState { info: Some(info), .. })) =
+            (key, value)
+        {
+            db.insert_account_info(*address, info.to_revm());
+        }
+    }
+    // After the accounts: a slot of an account the database does not hold would load it.
+    for (key, value) in state {
+        if let (EvmKey::Storage(address, slot), EvmValue::Storage(value)) = (key, value) {
+            let Ok(()) = db.insert_account_storage(*address, *slot, value.value);
+        }
+    }
+    for (number, hash) in hashes {
+        db.cache.block_hashes.insert(U256::from(*number), *hash);
+    }
+    db
 }
 
 /// The block executed by alloy-evm's `EthBlockExecutor` (pre-execution changes, the

@@ -30,7 +30,6 @@ use blockstm_evm::{
 };
 use blockstm_executor::{BlockExecutor as _, Config, ParallelExecutor};
 use revm::database::{BundleState, CacheDB, EmptyDB};
-use revm::state::AccountInfo;
 use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -66,27 +65,7 @@ fn oracle(fixtures: &Fixtures, ours: &EthBlock) -> Result<(Oracle, ClientBlock),
     let txns: Vec<_> = txns.into_iter().map(|tx| tx.into_recovered()).collect();
 
     // The same pre-state and block hashes, in revm's own in-memory database.
-    let mut db = CacheDB::new(EmptyDB::default());
-    for (key, value) in &ours.pre_state {
-        match (key, value) {
-            (EvmKey::Account(address), EvmValue::Account(account)) => {
-                if let Some(info) = &account.info {
-                    let code = info.code.clone();
-                    db.insert_account_info(
-                        *address,
-                        AccountInfo::new(info.balance, info.nonce, info.code_hash, code.unwrap_or_default()),
-                    );
-                }
-            }
-            (EvmKey::Storage(address, slot), EvmValue::Storage(value)) => {
-                db.insert_account_storage(*address, *slot, value.value).map_err(|e| e.to_string())?;
-            }
-            other => return Err(format!("block {number}: pre-state entry {other:?}")),
-        }
-    }
-    for (n, hash) in ours.block_hashes().iter() {
-        db.cache.block_hashes.insert(U256::from(*n), *hash);
-    }
+    let db = blockstm_evm::oracle::cache_db(&ours.pre_state, ours.block_hashes());
     let spec = EthSpec::mainnet();
     let header = &block.header.inner;
     let env = EvmEnv::for_eth_block(header, &spec, MAINNET, Some(BlobParams::cancun()));

@@ -33,30 +33,49 @@ pub(super) struct ClientRun {
 
 /// One block as the client API and alloy-evm's block executor take it.
 pub(super) struct ClientCase<'a> {
-    pub(super) parent: &'a Parent,
-    pub(super) hashes: &'a HashMap<u64, B256>,
-    pub(super) block: &'a EthBlock,
-    pub(super) header: &'a TestHeader,
-    pub(super) decoded: &'a Block<TxEnvelope>,
-    pub(super) senders: &'a [Option<Address>],
-    pub(super) fork: &'a Fork,
+    parent: &'a Parent,
+    block: &'a EthBlock,
+    header: &'a TestHeader,
+    decoded: &'a Block<TxEnvelope>,
+    fork: &'a Fork,
+    /// The database and transactions a client holds ([`ClientCase::inputs`]), built once.
+    inputs: Option<(CacheDB<EmptyDB>, Vec<Recovered<TxEnvelope>>)>,
 }
 
-impl ClientCase<'_> {
+impl<'a> ClientCase<'a> {
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn new(
+        parent: &'a Parent,
+        hashes: &'a HashMap<u64, B256>,
+        block: &'a EthBlock,
+        header: &'a TestHeader,
+        decoded: &'a Block<TxEnvelope>,
+        senders: &'a [Option<Address>],
+        fork: &'a Fork,
+    ) -> Self {
+        let inputs = Self::inputs(parent, hashes, decoded, senders);
+        Self { parent, block, header, decoded, fork, inputs }
+    }
+
     /// The parent's state in revm's in-memory database and the transactions decoded from the
     /// block's RLP with their senders; `None` when the RLP and the JSON disagree on the
     /// transactions (the RLP's are what a client executes).
-    fn inputs(&self) -> Option<(CacheDB<EmptyDB>, Vec<Recovered<TxEnvelope>>)> {
-        let txns = &self.decoded.body.transactions;
-        if txns.len() != self.senders.len() {
+    fn inputs(
+        parent: &Parent,
+        hashes: &HashMap<u64, B256>,
+        decoded: &Block<TxEnvelope>,
+        senders: &[Option<Address>],
+    ) -> Option<(CacheDB<EmptyDB>, Vec<Recovered<TxEnvelope>>)> {
+        let txns = &decoded.body.transactions;
+        if txns.len() != senders.len() {
             return None;
         }
         let transactions = txns
             .iter()
-            .zip(self.senders)
+            .zip(senders)
             .map(|(tx, sender)| Some(Recovered::new_unchecked(tx.clone(), (*sender)?)))
             .collect::<Option<_>>()?;
-        Some((world::cache_db(&self.parent.state, self.hashes), transactions))
+        Some((oracle::cache_db(&parent.state, hashes), transactions))
     }
 
     /// The block's execution context as alloy-evm takes it.
@@ -82,10 +101,10 @@ impl ClientCase<'_> {
     /// The block through the client API ([`execute_block`]) at the largest thread count of
     /// `options`.
     pub(super) fn run(&self, options: &RunOptions) -> Option<ClientOutcome> {
-        let (db, transactions) = self.inputs()?;
+        let (db, transactions) = self.inputs.as_ref()?;
         let config = Config::new(options.threads.iter().copied().max().unwrap_or(2)).ok()?;
-        let input = BlockInput { env: self.block.evm_env(), ctx: self.ctx(), transactions: &transactions };
-        Some(execute_block(&db, &self.forks(), input, config).map(|out| ClientRun {
+        let input = BlockInput { env: self.block.evm_env(), ctx: self.ctx(), transactions };
+        Some(execute_block(db, &self.forks(), input, config).map(|out| ClientRun {
             receipts: out.receipts,
             gas_used: out.gas_used,
             state: world::apply_evm_state(&self.parent.state, &out.state),
@@ -101,9 +120,9 @@ impl ClientCase<'_> {
         if self.fork.is_dao_fork(self.header.number) {
             return None;
         }
-        let (db, transactions) = self.inputs()?;
+        let (db, transactions) = self.inputs.as_ref()?;
         let env = self.block.evm_env();
-        let expected = match oracle::alloy_evm_block(&db, &self.forks(), env, self.ctx(), &transactions) {
+        let expected = match oracle::alloy_evm_block(db, &self.forks(), env, self.ctx(), transactions) {
             Ok(expected) => expected,
             Err(e) => return Some(format!("alloy-evm rejects the block: {e}")),
         };
@@ -113,8 +132,8 @@ impl ClientCase<'_> {
                 run.gas_used, expected.gas_used
             ));
         }
-        let actual = oracle::committed(&db, run.changes.clone());
-        oracle::bundle_difference(&db, &expected.bundle, &actual)
+        let actual = oracle::committed(db, run.changes.clone());
+        oracle::bundle_difference(db, &expected.bundle, &actual)
     }
 }
 

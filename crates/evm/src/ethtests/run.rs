@@ -8,18 +8,16 @@ use super::rules::{self, Fork, Rejection};
 use super::world;
 use crate::chain::receipt_envelopes;
 use crate::chain::{EthBlock, PreState, Withdrawal};
-use crate::client::{ClientError, GasAllowance};
+use crate::client::{ClientError, GasAllowance, dao_fork_writes};
 use crate::fixture::RpcTx;
-use crate::state::{AccountBasic, AccountState, BalanceCredit, EvmKey, EvmValue, SlotValue};
+use crate::state::{AccountState, EvmKey, EvmValue, SlotValue};
 use crate::vm::{EvmError, EvmReceipt};
 use crate::{SpecId, adaptive_rules};
 use alloy_consensus::transaction::SignerRecoverable;
 use alloy_consensus::{Block, TxEnvelope};
-use alloy_evm::eth::dao_fork::{DAO_HARDFORK_ACCOUNTS, DAO_HARDFORK_BENEFICIARY};
 use alloy_primitives::Address;
 use alloy_primitives::Bytes;
 use alloy_primitives::{B256, U256};
-use blockstm_executor::Delta;
 use blockstm_executor::{BlockError, BlockExecutor, Config, ParallelExecutor, SequentialExecutor};
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -273,7 +271,9 @@ fn execute(
     rules::check_blobs(header, &txns, spec)?;
     let mut pre_state = parent.state.clone();
     if fork.is_dao_fork(header.number) {
-        apply_dao_fork(&mut pre_state).map_err(Rejection::Divergence)?;
+        // Before the transactions, as geth (and the tests' gas figures) have it.
+        let writes = dao_fork_writes(&pre_state).map_err(|e| Rejection::Divergence(e.to_string()))?;
+        pre_state.extend(writes);
     }
     if spec.is_enabled_in(SpecId::CANCUN) {
         let root = header.parent_beacon_block_root.unwrap_or_default();
@@ -329,8 +329,7 @@ fn execute(
     }
     let (outcome, exceeded) = reference;
     // The same block through the client API, from the parent's state in revm's database.
-    let case =
-        ClientCase { parent, hashes, block: &block, header, decoded: &decoded, senders: &senders, fork };
+    let case = ClientCase::new(parent, hashes, &block, header, &decoded, &senders, fork);
     let client = case.run(options);
     let agrees = |ok: bool| if ok { Ok(()) } else { Err(client_divergence(header.number, &client)) };
     if let Some(txn_idx) = exceeded {
@@ -472,28 +471,5 @@ pub(crate) fn store_beacon_root(state: &mut PreState, timestamp: u64, root: B256
             EvmValue::Storage(SlotValue { value, epoch: 0 }),
         );
     }
-    Ok(())
-}
-
-/// The DAO fork's irregular state change (EIP-779), before the block's transactions as geth
-/// applies it (the tests' gas used says so: a transaction of the fork block pays for a DAO
-/// account as an existing one): every DAO account's balance moved to the refund contract, the
-/// accounts (and the refund contract) existing afterwards.
-fn apply_dao_fork(state: &mut PreState) -> Result<(), String> {
-    let mut drained = U256::ZERO;
-    for address in DAO_HARDFORK_ACCOUNTS {
-        let account =
-            state.entry(EvmKey::Account(address)).or_insert(EvmValue::Account(AccountState::default()));
-        let EvmValue::Account(account) = account else {
-            return Err(format!("DAO account {address} holds a storage value"));
-        };
-        let info = account.info.get_or_insert_with(|| AccountBasic::with_balance(U256::ZERO));
-        drained += std::mem::take(&mut info.balance);
-    }
-    let refund = EvmKey::Account(DAO_HARDFORK_BENEFICIARY);
-    let credited = BalanceCredit { amount: drained, clear_empty: false }
-        .apply(state.get(&refund))
-        .map_err(|e| format!("crediting the DAO refund contract: {e}"))?;
-    state.insert(refund, credited);
     Ok(())
 }

@@ -8,9 +8,8 @@ use alloy_primitives::{Address, B256, U256, keccak256};
 use alloy_trie::root::{state_root_unhashed, storage_root_unhashed};
 use alloy_trie::{KECCAK_EMPTY, TrieAccount};
 use revm::bytecode::Bytecode;
-use revm::database::{CacheDB, EmptyDB};
 use revm::state::EvmState;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 
 /// One account of the full state: its basics and its non-zero slots.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -160,29 +159,6 @@ pub(crate) fn first_difference(
         .keys()
         .find(|address| !expected.contains_key(*address))
         .map(|address| format!("unexpected account {address}"))
-}
-
-/// `state` in revm's in-memory database, with the chain's block `hashes`: the pre-state as a
-/// client's database holds it, for the client API.
-pub(crate) fn cache_db(state: &PreState, hashes: &HashMap<u64, B256>) -> CacheDB<EmptyDB> {
-    let mut db = CacheDB::new(EmptyDB::default());
-    for (key, value) in state {
-        if let (EvmKey::Account(address), EvmValue::Account(AccountState { info: Some(info), .. })) =
-            (key, value)
-        {
-            db.insert_account_info(*address, info.to_revm());
-        }
-    }
-    for (key, value) in state {
-        if let (EvmKey::Storage(address, slot), EvmValue::Storage(value)) = (key, value) {
-            // Only accounts that exist hold storage here (`next_block_state`).
-            db.insert_account_storage(*address, *slot, value.value).expect("in memory");
-        }
-    }
-    for (number, hash) in hashes {
-        db.cache.block_hashes.insert(U256::from(*number), *hash);
-    }
-    db
 }
 
 /// `state` with a block's `changes` (as the client API returns them) applied: a self-destructed
