@@ -113,6 +113,7 @@ pub fn spec_at(number: u64, timestamp: u64) -> SpecId {
     ];
     if number >= 15_537_394 {
         return match timestamp {
+            t if t >= 1_764_798_551 => SpecId::OSAKA,
             t if t >= 1_746_612_311 => SpecId::PRAGUE,
             t if t >= 1_710_338_135 => SpecId::CANCUN,
             t if t >= 1_681_338_455 => SpecId::SHANGHAI,

@@ -114,9 +114,9 @@ impl Gigagas {
                 (0..txns).map(|i| builder.swap(i, &pools)).collect()
             }
         };
-        // Timestamp: Cancun.
+        // Timestamp: Osaka (mainnet's, before its first blob-parameter fork).
         let gas_limit = gas.saturating_mul(2).max(30_000_000);
-        let header = BlockHeader::synthetic(20_000_000, 1_720_000_000, gas_limit, BASE_FEE);
+        let header = BlockHeader::synthetic(23_940_000, 1_765_000_000, gas_limit, BASE_FEE);
         EthBlock::new(header, txns, Vec::new(), builder.pre_state)
     }
 }

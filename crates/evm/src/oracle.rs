@@ -28,6 +28,8 @@ pub struct OracleBlock {
     pub receipts: Vec<ReceiptEnvelope>,
     /// Gas used by the transactions.
     pub gas_used: u64,
+    /// Blob gas used by the transactions.
+    pub blob_gas_used: u64,
     /// The EIP-7685 requests.
     pub requests: Requests,
     /// The state changes, merged as a client merges them.
@@ -78,6 +80,7 @@ where
     Ok(OracleBlock {
         receipts: result.receipts,
         gas_used: result.gas_used,
+        blob_gas_used: result.blob_gas_used,
         requests: result.requests,
         bundle: state.take_bundle(),
     })

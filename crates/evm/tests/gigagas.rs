@@ -1,7 +1,7 @@
 //! The synthetic gigagas blocks (native, ERC-20, AMM): every transaction succeeds (so the
 //! contracts' storage was laid out where the compiled code looks), emits the logs its contract
 //! promises, uses the gas the block was sized by, and Block-STM at 1, 2, 4 and 8 threads
-//! returns the sequential receipts and state.
+//! returns the sequential receipts and state, under Osaka's rules.
 
 use alloy_primitives::{U256, keccak256};
 use blockstm_evm::{EthBlock, EvmKey, EvmReceipt, EvmValue, Gigagas};
@@ -39,6 +39,7 @@ fn check_receipts(kind: Gigagas, block: &EthBlock, receipts: &[EvmReceipt]) {
 fn gigagas_blocks_succeed_and_parallel_equals_sequential() {
     for kind in Gigagas::ALL {
         let block = kind.block(TEST_GAS, 7);
+        assert_eq!(block.vm().spec(), blockstm_evm::SpecId::OSAKA, "{kind}: the latest fork's rules");
         let seq = sequential(&block);
         check_receipts(kind, &block, &seq.outputs);
         let gas: u64 = seq.outputs.iter().map(|r| r.gas_used).sum();
