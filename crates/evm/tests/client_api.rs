@@ -1,10 +1,15 @@
 //! The client API on bad input: a transaction with a wrong nonce, one its sender cannot
-//! afford, one above what the block's gas limit leaves, and a database that fails on one
-//! account each fail the block with a typed error naming the transaction, at every thread
-//! count, without a panic; `DatabaseStorage` on its own keeps the database's error whole.
+//! afford, one above what the block's gas limit leaves, a set-code transaction without
+//! authorizations, and a database that fails on one account each fail the block with a typed
+//! error naming the transaction, at every thread count, without a panic; invalid EIP-7702
+//! authorizations are skipped, as the EIP says, and the block runs; `DatabaseStorage` on its
+//! own keeps the database's error whole.
 
 use alloy_consensus::transaction::Recovered;
-use alloy_consensus::{Signed, TxEnvelope, TxLegacy};
+use alloy_consensus::{Signed, TxEip7702, TxEnvelope, TxLegacy};
+use alloy_eips::eip7002::{WITHDRAWAL_REQUEST_PREDEPLOY_ADDRESS, WITHDRAWAL_REQUEST_PREDEPLOY_CODE};
+use alloy_eips::eip7251::{CONSOLIDATION_REQUEST_PREDEPLOY_ADDRESS, CONSOLIDATION_REQUEST_PREDEPLOY_CODE};
+use alloy_eips::eip7702::{Authorization, SignedAuthorization};
 use alloy_evm::EvmEnv;
 use alloy_evm::eth::EthBlockExecutionCtx;
 use alloy_evm::eth::spec::EthSpec;
@@ -123,13 +128,48 @@ fn signed(nonce: u64, to: Address, gas_limit: u64, gas_price: u128) -> Recovered
     Recovered::new_unchecked(envelope, ALICE)
 }
 
+/// `ALICE`'s set-code transaction to `BOB` with `authorizations`.
+fn set_code(nonce: u64, authorization_list: Vec<SignedAuthorization>) -> Recovered<TxEnvelope> {
+    let tx = TxEip7702 {
+        chain_id: 1,
+        nonce,
+        gas_limit: 200_000,
+        max_fee_per_gas: 2_000_000_000,
+        max_priority_fee_per_gas: 1,
+        to: BOB,
+        authorization_list,
+        ..Default::default()
+    };
+    let envelope = TxEnvelope::Eip7702(Signed::new_unchecked(tx, Signature::test_signature(), B256::ZERO));
+    Recovered::new_unchecked(envelope, ALICE)
+}
+
+/// An authorization by a fixed key to run `ALICE`'s (empty) code, signed for `chain_id` at
+/// `nonce`, and its authority.
+fn authorization(chain_id: u64, nonce: u64) -> (SignedAuthorization, Address) {
+    let key = k256::ecdsa::SigningKey::from_slice(&[7; 32]).unwrap();
+    let auth = Authorization { chain_id: U256::from(chain_id), address: ALICE, nonce };
+    let (sig, recid) = key.sign_prehash_recoverable(auth.signature_hash().as_slice()).unwrap();
+    (auth.into_signed(Signature::from((sig, recid))), Address::from_private_key(&key))
+}
+
 /// A Cancun block on mainnet's schedule, gas limit `gas_limit`.
 fn input<'a>(txns: &'a [Recovered<TxEnvelope>], gas_limit: u64) -> BlockInput<'a> {
+    at(SpecId::CANCUN, 1_720_000_000, txns, gas_limit)
+}
+
+/// A Prague block on mainnet's schedule.
+fn prague(txns: &[Recovered<TxEnvelope>]) -> BlockInput<'_> {
+    at(SpecId::PRAGUE, 1_750_000_000, txns, 30_000_000)
+}
+
+/// A block under `spec` at `timestamp` (on mainnet's schedule), gas limit `gas_limit`.
+fn at(spec: SpecId, timestamp: u64, txns: &[Recovered<TxEnvelope>], gas_limit: u64) -> BlockInput<'_> {
     let mut env: EvmEnv = EvmEnv::default();
-    env.cfg_env.spec = SpecId::CANCUN;
+    env.cfg_env.spec = spec;
     env.cfg_env.chain_id = 1;
     env.block_env.number = U256::from(20_000_000);
-    env.block_env.timestamp = U256::from(1_720_000_000);
+    env.block_env.timestamp = U256::from(timestamp);
     env.block_env.gas_limit = gas_limit;
     env.block_env.basefee = 7;
     let ctx = EthBlockExecutionCtx {
@@ -178,5 +218,42 @@ fn invalid_transactions_and_a_failing_database_name_the_transaction() {
         let out = execute_block(&db, &EthSpec::mainnet(), input(&good, 30_000_000), config).unwrap();
         assert_eq!(out.gas_used, 42_000);
         assert_eq!(out.state[&BOB].info.balance, U256::from(2));
+    }
+}
+
+#[test]
+fn invalid_authorizations_are_skipped_and_an_empty_list_names_the_transaction() {
+    let mut db = CacheDB::new(EmptyDB::default());
+    db.insert_account_info(ALICE, AccountInfo::from_balance(U256::from(10u64.pow(18))));
+    // Prague's request contracts, which its blocks must have.
+    for (address, code) in [
+        (WITHDRAWAL_REQUEST_PREDEPLOY_ADDRESS, &WITHDRAWAL_REQUEST_PREDEPLOY_CODE),
+        (CONSOLIDATION_REQUEST_PREDEPLOY_ADDRESS, &CONSOLIDATION_REQUEST_PREDEPLOY_CODE),
+    ] {
+        db.insert_account_info(address, AccountInfo::default().with_code(Bytecode::new_raw(code.clone())));
+    }
+    let (valid, authority) = authorization(1, 0);
+    let skipped = [authorization(5, 0).0, authorization(1, 3).0, authorization(1, u64::MAX).0];
+    let first = signed(0, BOB, 21_000, 2_000_000_000);
+    for threads in [1, 2, 4, 8] {
+        let config = Config::new(threads).unwrap();
+        // Each invalid authorization skipped: the authority keeps no code and nonce 0.
+        let txns = [first.clone(), set_code(1, skipped.to_vec())];
+        let out = execute_block(&db, &EthSpec::mainnet(), prague(&txns), config).unwrap();
+        assert!(!out.state.contains_key(&authority), "{threads} threads: {:?}", out.state.get(&authority));
+        assert!(out.receipts.iter().all(alloy_consensus::TxReceipt::status));
+        // With a valid one after them, that one applies.
+        let txns = [first.clone(), set_code(1, [skipped.to_vec(), vec![valid.clone()]].concat())];
+        let out = execute_block(&db, &EthSpec::mainnet(), prague(&txns), config).unwrap();
+        assert_eq!(out.state[&authority].info.nonce, 1, "{threads} threads");
+        assert_eq!(out.state[&authority].info.code, Some(Bytecode::new_eip7702(ALICE)), "{threads} threads");
+        // No authorization at all: an invalid transaction.
+        let txns = [first.clone(), set_code(1, Vec::new())];
+        match execute_block(&db, &EthSpec::mainnet(), prague(&txns), config).unwrap_err() {
+            ClientError::Block(BlockError::Vm { txn_idx: 1, error: EvmError::InvalidTransaction(rule) }) => {
+                assert!(rule.contains("authorization"), "{rule}")
+            }
+            other => panic!("{threads} threads: {other:?}"),
+        }
     }
 }

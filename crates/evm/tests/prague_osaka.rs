@@ -294,14 +294,14 @@ fn prague_txns(world: &World) -> Txns {
     // The delegated account called by many transactions, directly and from a contract.
     let caller = s[1].create(t.nonces.get(&s[1]).copied().unwrap_or_default());
     t.call(s[1], TxKind::Create, 0, caller_init(e0), 200_000);
-    for i in 2..14 {
+    for (i, &from) in s.iter().enumerate().take(14).skip(2) {
         let to = if i % 4 == 0 { caller } else { e0 };
-        t.call(s[i], TxKind::Call(to), (i % 3) as u64, Bytes::new(), 100_000);
+        t.call(from, TxKind::Call(to), (i % 3) as u64, Bytes::new(), 100_000);
     }
     // Re-delegated to the counter by two, then called again, and sending a transaction itself.
     t.set_code(s[14], e0, 5, vec![Auth::Valid(&world.keys[0], world.counter_by_two)]);
-    for i in 15..20 {
-        t.call(s[i], TxKind::Call(e0), 0, Bytes::new(), 100_000);
+    for &from in &s[15..20] {
+        t.call(from, TxKind::Call(e0), 0, Bytes::new(), 100_000);
     }
     t.call(e0, TxKind::Call(s[0]), 1_000, Bytes::new(), 100_000);
     // e1's delegation cleared, then plain value sent to it; e3 delegates to a delegated account.
@@ -371,9 +371,9 @@ fn osaka_txns(world: &World, nonces: HashMap<Address, u64>) -> Txns {
         0,
         vec![Auth::Valid(&world.keys[0], world.counter), Auth::Valid(&world.keys[1], world.counter_by_two)],
     );
-    for i in 1..12 {
+    for (i, &from) in s.iter().enumerate().take(12).skip(1) {
         let to = if i % 2 == 0 { e0 } else { world.authority(1) };
-        t.call(s[i], TxKind::Call(to), 1, Bytes::new(), 100_000);
+        t.call(from, TxKind::Call(to), 1, Bytes::new(), 100_000);
     }
     t.call(s[12], TxKind::Call(world.history_probe), 0, word(FIRST_NUMBER), 100_000);
     t.call(s[13], TxKind::Call(world.beacon_probe), 0, word(OSAKA_TIME), 100_000);
