@@ -284,7 +284,7 @@ fn credit<DB: DatabaseRef + Sync>(
 /// value before the block as the original, touched, and created (its storage cleared in the
 /// block) or self-destructed (absent at the end); each slot written in the account's current
 /// storage epoch with its value before the block and after.
-fn evm_state<DB: DatabaseRef + Sync>(storage: &DatabaseStorage<&DB>) -> Result<EvmState, DB::Error> {
+pub(crate) fn evm_state<DB: DatabaseRef>(storage: &DatabaseStorage<DB>) -> Result<EvmState, DB::Error> {
     let mut slots: BTreeMap<Address, Vec<(U256, SlotValue)>> = BTreeMap::new();
     for (key, value) in storage.changes() {
         match (key, value) {

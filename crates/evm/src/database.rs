@@ -31,7 +31,7 @@ pub struct DatabaseStorage<DB> {
     changes: PreState,
 }
 
-impl<DB: DatabaseRef + Sync> DatabaseStorage<DB> {
+impl<DB: DatabaseRef> DatabaseStorage<DB> {
     /// The pre-state `db` holds.
     pub fn new(db: DB) -> Self {
         Self { db, changes: PreState::default() }
@@ -59,9 +59,27 @@ impl<DB: DatabaseRef + Sync> DatabaseStorage<DB> {
         (number.saturating_sub(256)..number).map(|n| Ok((n, self.db.block_hash_ref(n)?))).collect()
     }
 
+    /// The value at `key`: the changes' if they hold one, else the database's.
+    pub(crate) fn get(&self, key: &EvmKey) -> Result<Option<EvmValue>, DB::Error> {
+        if let Some(value) = self.changes.get(key) {
+            return Ok(Some(value.clone()));
+        }
+        match *key {
+            EvmKey::Account(address) => {
+                let Some(info) = self.db.basic_ref(address)? else { return Ok(None) };
+                let info = Some(self.basic_with_code(&info)?);
+                Ok(Some(EvmValue::Account(AccountState { info, storage_epoch: 0 })))
+            }
+            EvmKey::Storage(address, slot) => {
+                let value = self.db.storage_ref(address, slot)?;
+                Ok((!value.is_zero()).then_some(EvmValue::Storage(SlotValue { value, epoch: 0 })))
+            }
+        }
+    }
+
     /// The account at `address` (absent: no basics, epoch 0).
     pub(crate) fn account(&self, address: Address) -> Result<AccountState, DB::Error> {
-        Ok(match self.read(&EvmKey::Account(address))? {
+        Ok(match self.get(&EvmKey::Account(address))? {
             Some(EvmValue::Account(account)) => account,
             _ => AccountState::default(),
         })
@@ -87,24 +105,11 @@ impl<DB: DatabaseRef + Sync> Storage<EvmKey, EvmValue> for DatabaseStorage<DB> {
     type Error = DB::Error;
 
     fn read(&self, key: &EvmKey) -> Result<Option<EvmValue>, DB::Error> {
-        if let Some(value) = self.changes.get(key) {
-            return Ok(Some(value.clone()));
-        }
-        match *key {
-            EvmKey::Account(address) => {
-                let Some(info) = self.db.basic_ref(address)? else { return Ok(None) };
-                let info = Some(self.basic_with_code(&info)?);
-                Ok(Some(EvmValue::Account(AccountState { info, storage_epoch: 0 })))
-            }
-            EvmKey::Storage(address, slot) => {
-                let value = self.db.storage_ref(address, slot)?;
-                Ok((!value.is_zero()).then_some(EvmValue::Storage(SlotValue { value, epoch: 0 })))
-            }
-        }
+        self.get(key)
     }
 }
 
-impl<DB: DatabaseRef + Sync> DatabaseRef for DatabaseStorage<DB> {
+impl<DB: DatabaseRef> DatabaseRef for DatabaseStorage<DB> {
     type Error = DB::Error;
 
     fn basic_ref(&self, address: Address) -> Result<Option<AccountInfo>, DB::Error> {
@@ -117,7 +122,7 @@ impl<DB: DatabaseRef + Sync> DatabaseRef for DatabaseStorage<DB> {
 
     fn storage_ref(&self, address: Address, index: StorageKey) -> Result<StorageValue, DB::Error> {
         let epoch = self.epoch(address)?;
-        Ok(match self.read(&EvmKey::Storage(address, index))? {
+        Ok(match self.get(&EvmKey::Storage(address, index))? {
             Some(EvmValue::Storage(slot)) if slot.epoch == epoch => slot.value,
             _ => U256::ZERO,
         })

@@ -115,6 +115,7 @@ mod chain;
 mod client;
 mod database;
 pub mod ethtests;
+mod factory;
 mod fixture;
 mod gigagas;
 pub mod oracle;
@@ -127,6 +128,7 @@ pub use chain::{
 };
 pub use client::{BlockExecution, BlockInput, ClientError, execute_block};
 pub use database::DatabaseStorage;
+pub use factory::{BlockStmExecutor, BlockStmExecutorFactory, PathCounts};
 pub use fixture::{FIXTURES_ENV, FixtureError, Fixtures};
 pub use gigagas::{AMM_POOLS, ERC20_TOKENS, Gigagas, UnknownGigagas};
 pub use revm::primitives::hardfork::SpecId;

@@ -7,7 +7,7 @@ use crate::state::{AccountState, EvmKey, EvmValue};
 use alloy_consensus::transaction::Recovered;
 use alloy_consensus::{ReceiptEnvelope, TxEnvelope};
 use alloy_eips::eip7685::Requests;
-use alloy_evm::block::{BlockExecutionError, BlockExecutor};
+use alloy_evm::block::{BlockExecutionError, BlockExecutor, BlockExecutorFactory};
 use alloy_evm::eth::receipt_builder::AlloyReceiptBuilder;
 use alloy_evm::eth::spec::EthExecutorSpec;
 use alloy_evm::eth::{EthBlockExecutionCtx, EthBlockExecutor};
@@ -77,6 +77,39 @@ where
     let executor = EthBlockExecutor::new(evm, ctx, chain, AlloyReceiptBuilder::default());
     let result = executor.execute_block(transactions.iter())?;
     state.merge_transitions(BundleRetention::PlainState);
+    Ok(OracleBlock {
+        receipts: result.receipts,
+        gas_used: result.gas_used,
+        blob_gas_used: result.blob_gas_used,
+        requests: result.requests,
+        bundle: state.take_bundle(),
+    })
+}
+
+/// The block executed by `factory`'s executor as a client validating a block drives it:
+/// an EVM from the factory's EVM factory over revm's `State` on `db`, the executor, its
+/// `execute_block` (pre-execution changes, the transactions, `finish`), then the bundle taken
+/// from the `State`.
+pub fn through_factory<F, DB>(
+    factory: &F,
+    db: &DB,
+    env: EvmEnv,
+    ctx: EthBlockExecutionCtx<'_>,
+    transactions: &[Recovered<TxEnvelope>],
+) -> Result<OracleBlock, BlockExecutionError>
+where
+    F: for<'a> BlockExecutorFactory<
+            EvmFactory = EthEvmFactory,
+            ExecutionCtx<'a> = EthBlockExecutionCtx<'a>,
+            Transaction = TxEnvelope,
+            Receipt = ReceiptEnvelope,
+        >,
+    DB: DatabaseRef + Debug,
+{
+    let mut state = State::builder().with_database_ref(db).with_bundle_update().build();
+    let evm = factory.evm_factory().create_evm(&mut state, env);
+    let result = factory.create_executor(evm, ctx).execute_block(transactions.iter())?;
+    state.merge_transitions(BundleRetention::Reverts);
     Ok(OracleBlock {
         receipts: result.receipts,
         gas_used: result.gas_used,

@@ -9,6 +9,10 @@
 //! the oracle, given no ommer headers, pays no inclusion bonus, so a block with ommers has its
 //! beneficiary's balance left out of the comparison.
 //!
+//! Each block also goes through `BlockStmExecutorFactory`, driven as a client validating a block
+//! drives alloy-evm's executor (EVM from the factory over revm's `State`, `execute_block`, the
+//! bundle taken from the `State`).
+//!
 //! Our side runs on the inputs a client has: the same revm database (`DatabaseStorage`), the
 //! `EvmEnv` alloy-evm built (`EvmVm::from_env`) and the recovered transactions
 //! (`EvmTx::from_recovered`), and must give what the fixture loader's inputs give.
@@ -25,8 +29,8 @@ use alloy_evm::eth::{EthBlockExecutionCtx, spec::EthSpec};
 use alloy_primitives::{Address, U256};
 use alloy_rpc_types_eth::{Block, BlockTransactions};
 use blockstm_evm::{
-    BlockInput, DatabaseStorage, EthBlock, EvmKey, EvmReceipt, EvmTx, EvmValue, EvmVm, Fixtures,
-    execute_block,
+    BlockInput, BlockStmExecutorFactory, DatabaseStorage, EthBlock, EvmKey, EvmReceipt, EvmTx, EvmValue,
+    EvmVm, Fixtures, execute_block,
 };
 use blockstm_executor::{BlockExecutor as _, Config, ParallelExecutor};
 use revm::database::{BundleState, CacheDB, EmptyDB};
@@ -191,6 +195,40 @@ fn through_client_api(client: &ClientBlock, oracle: &Oracle, config: Config) -> 
     blockstm_evm::oracle::bundle_difference(&client.db, &oracle.bundle, &ours)
 }
 
+/// `client`'s block through [`BlockStmExecutorFactory`], driven as a client validating a
+/// block drives alloy-evm's executor: the first difference from the oracle.
+fn through_factory(client: &ClientBlock, oracle: &Oracle, config: Config) -> Option<String> {
+    let ctx = EthBlockExecutionCtx {
+        parent_hash: client.header.parent_hash,
+        parent_beacon_block_root: client.header.parent_beacon_block_root,
+        ommers: &[],
+        withdrawals: client.withdrawals.as_ref().map(|w| Cow::Borrowed(w.as_slice())),
+        extra_data: client.header.extra_data.clone(),
+        tx_count_hint: Some(client.txns.len()),
+        slot_number: None,
+    };
+    let factory = BlockStmExecutorFactory::new(EthSpec::mainnet(), config);
+    let ours = match blockstm_evm::oracle::through_factory(
+        &factory,
+        &client.db,
+        client.env.clone(),
+        ctx,
+        &client.txns,
+    ) {
+        Ok(ours) => ours,
+        Err(e) => return Some(e.to_string()),
+    };
+    if ours.receipts != oracle.envelopes || ours.gas_used != oracle.gas_used {
+        return Some(format!("receipts or gas used ({} against {}) differ", ours.gas_used, oracle.gas_used));
+    }
+    // Every block with transactions ran on Block-STM, not on the sequential fallback.
+    let parallel = u64::from(!client.txns.is_empty());
+    if factory.path_counts().parallel != parallel {
+        return Some(format!("ran on {:?}", factory.path_counts()));
+    }
+    blockstm_evm::oracle::bundle_difference(&client.db, &oracle.bundle, &ours.bundle)
+}
+
 #[test]
 fn every_corpus_block_matches_alloy_evms_block_executor() {
     let Some(fixtures) = Fixtures::from_env() else {
@@ -237,6 +275,11 @@ fn every_corpus_block_matches_alloy_evms_block_executor() {
             // The whole block through the client API, merged into a `State` as a client does.
             if let Some(difference) = through_client_api(&client, &expected, config) {
                 failures.push(format!("block {number}, {threads} threads, client API: {difference}"));
+                break;
+            }
+            // And through the alloy-evm block-executor factory, as a client's `ConfigureEvm`.
+            if let Some(difference) = through_factory(&client, &expected, config) {
+                failures.push(format!("block {number}, {threads} threads, executor factory: {difference}"));
                 break;
             }
         }

@@ -3,19 +3,27 @@
 //! authorizations, and a database that fails on one account each fail the block with a typed
 //! error naming the transaction, at every thread count, without a panic; invalid EIP-7702
 //! authorizations are skipped, as the EIP says, and the block runs; `DatabaseStorage` on its
-//! own keeps the database's error whole.
+//! own keeps the database's error whole; the alloy-evm executor factory gives alloy-evm's own
+//! errors.
 
 use alloy_consensus::transaction::Recovered;
 use alloy_consensus::{Signed, TxEip7702, TxEnvelope, TxLegacy};
 use alloy_eips::eip7002::{WITHDRAWAL_REQUEST_PREDEPLOY_ADDRESS, WITHDRAWAL_REQUEST_PREDEPLOY_CODE};
 use alloy_eips::eip7251::{CONSOLIDATION_REQUEST_PREDEPLOY_ADDRESS, CONSOLIDATION_REQUEST_PREDEPLOY_CODE};
 use alloy_eips::eip7702::{Authorization, SignedAuthorization};
+use alloy_evm::EthEvmFactory;
 use alloy_evm::EvmEnv;
 use alloy_evm::eth::EthBlockExecutionCtx;
+use alloy_evm::eth::EthBlockExecutorFactory;
+use alloy_evm::eth::receipt_builder::AlloyReceiptBuilder;
 use alloy_evm::eth::spec::EthSpec;
 use alloy_primitives::Signature;
 use alloy_primitives::{Address, B256, U256, address};
-use blockstm_evm::{BlockInput, ClientError, DatabaseStorage, EvmError, EvmTx, EvmVm, SpecId, execute_block};
+use blockstm_evm::oracle::through_factory;
+use blockstm_evm::{
+    BlockInput, BlockStmExecutorFactory, ClientError, DatabaseStorage, EvmError, EvmTx, EvmVm, SpecId,
+    execute_block,
+};
 use blockstm_executor::{BlockError, BlockExecutor, Config, ParallelExecutor, SequentialExecutor};
 use revm::bytecode::Bytecode;
 use revm::context::TxEnv;
@@ -255,5 +263,36 @@ fn invalid_authorizations_are_skipped_and_an_empty_list_names_the_transaction() 
             }
             other => panic!("{threads} threads: {other:?}"),
         }
+    }
+}
+
+#[test]
+fn the_executor_factory_gives_alloy_evms_own_errors() {
+    let mut db = CacheDB::new(EmptyDB::default());
+    db.insert_account_info(ALICE, AccountInfo::from_balance(U256::from(10u64.pow(18))));
+    let db = FailingDb(db);
+    let gwei = 1_000_000_000;
+    let first = signed(0, BOB, 21_000, gwei);
+    let cases: [(&str, Vec<Recovered<TxEnvelope>>, u64); 4] = [
+        ("wrong nonce", vec![first.clone(), signed(5, BOB, 21_000, gwei)], 30_000_000),
+        ("unaffordable", vec![first.clone(), signed(1, BOB, 21_000, 10u128.pow(18))], 30_000_000),
+        ("above the block's gas", vec![first.clone(), signed(1, BOB, 30_000, gwei)], 50_000),
+        ("failing database", vec![first.clone(), signed(1, BROKEN, 21_000, gwei)], 30_000_000),
+    ];
+    let alloy = EthBlockExecutorFactory::new(
+        AlloyReceiptBuilder::default(),
+        EthSpec::mainnet(),
+        EthEvmFactory::default(),
+    );
+    for threads in [1, 2, 4, 8] {
+        let ours = BlockStmExecutorFactory::new(EthSpec::mainnet(), Config::new(threads).unwrap());
+        for (what, txns, gas_limit) in &cases {
+            let BlockInput { env, ctx, .. } = input(txns, *gas_limit);
+            let expected = through_factory(&alloy, &db, env.clone(), ctx.clone(), txns).unwrap_err();
+            let error = through_factory(&ours, &db, env, ctx, txns).unwrap_err();
+            assert_eq!(error.to_string(), expected.to_string(), "{what}, {threads} threads");
+        }
+        // Each failed on Block-STM, then ran sequentially for alloy-evm's error.
+        assert_eq!(ours.path_counts().sequential, cases.len() as u64, "{threads} threads");
     }
 }

@@ -13,6 +13,10 @@
 //! authorizations, which the block skips as EIP-7702 says (wrong chain, wrong nonce, nonce at
 //! its maximum, an authority with code).
 //!
+//! Each block also goes through `BlockStmExecutorFactory` (alloy-evm's executor traits) at
+//! every thread count, validated as a client validates a block, and once transaction by
+//! transaction, as a block builder drives it.
+//!
 //! The Osaka block runs on the Prague block's post-state, as the next block of the chain.
 
 use alloy_consensus::transaction::Recovered;
@@ -28,16 +32,20 @@ use alloy_eips::eip7251::{CONSOLIDATION_REQUEST_PREDEPLOY_ADDRESS, CONSOLIDATION
 use alloy_eips::eip7702::{Authorization, SignedAuthorization};
 use alloy_eips::eip7840::BlobParams;
 use alloy_evm::EvmEnv;
+use alloy_evm::EvmFactory;
+use alloy_evm::block::{BlockExecutor, BlockExecutorFactory};
 use alloy_evm::eth::eip6110::DepositEvent;
 use alloy_evm::eth::{EthBlockExecutionCtx, spec::EthSpec};
 use alloy_primitives::{Address, B256, Bytes, Signature, TxKind, U256, keccak256};
 use alloy_sol_types::SolEvent;
-use blockstm_evm::oracle::{OracleBlock, alloy_evm_block, bundle_difference, committed};
-use blockstm_evm::{BlockExecution, BlockInput, execute_block};
+use blockstm_evm::oracle::{OracleBlock, alloy_evm_block, bundle_difference, committed, through_factory};
+use blockstm_evm::{BlockExecution, BlockInput, BlockStmExecutorFactory, execute_block};
 use blockstm_executor::Config;
 use k256::ecdsa::SigningKey;
 use revm::DatabaseCommit;
 use revm::bytecode::Bytecode;
+use revm::database::State;
+use revm::database::states::bundle_state::BundleRetention;
 use revm::database::{CacheDB, EmptyDB};
 use revm::database_interface::DatabaseRef;
 use revm::state::AccountInfo;
@@ -454,8 +462,36 @@ fn check_block(
         if let Some(difference) = bundle_difference(db, &oracle.bundle, &ours) {
             panic!("{at}: {difference}");
         }
+        // The alloy-evm integration, driven as a client validating the block drives it.
+        let factory = BlockStmExecutorFactory::new(EthSpec::mainnet(), Config::new(threads).unwrap());
+        let through = through_factory(&factory, db, env.clone(), ctx(), txns)
+            .unwrap_or_else(|e| panic!("{at}, executor factory: {e}"));
+        assert_eq!(factory.path_counts().parallel, 1, "{at}: ran on Block-STM");
+        assert_eq!(through.receipts, oracle.receipts, "{at}, executor factory: receipts");
+        assert_eq!(through.requests, oracle.requests, "{at}, executor factory: requests");
+        assert_eq!(
+            (through.gas_used, through.blob_gas_used),
+            (oracle.gas_used, oracle.blob_gas_used),
+            "{at}, executor factory: gas"
+        );
+        if let Some(difference) = bundle_difference(db, &oracle.bundle, &through.bundle) {
+            panic!("{at}, executor factory: {difference}");
+        }
         last = Some(out);
     }
+    // Its per-transaction methods, as a block builder calls them: alloy-evm's, sequential.
+    let factory = BlockStmExecutorFactory::new(EthSpec::mainnet(), Config::new(2).unwrap());
+    let mut state = State::builder().with_database_ref(db).with_bundle_update().build();
+    let evm = factory.evm_factory().create_evm(&mut state, env.clone());
+    let mut builder = factory.create_executor(evm, ctx());
+    builder.apply_pre_execution_changes().unwrap();
+    for tx in txns {
+        builder.execute_transaction(tx).unwrap();
+    }
+    let built = builder.finish().unwrap().1;
+    assert_eq!((built.receipts, built.requests), (oracle.receipts.clone(), oracle.requests.clone()));
+    state.merge_transitions(BundleRetention::Reverts);
+    assert_eq!(bundle_difference(db, &oracle.bundle, &state.take_bundle()), None, "block builder");
     (oracle, last.expect("ran"))
 }
 

@@ -1,0 +1,427 @@
+//! alloy-evm's block-executor traits on Block-STM: [`BlockStmExecutorFactory`] is a
+//! `BlockExecutorFactory` a reth-style `ConfigureEvm` can hold in place of alloy-evm's
+//! `EthBlockExecutorFactory`; its [`BlockStmExecutor`] runs `execute_block` on Block-STM and
+//! commits the result into the executor's state database (revm's `State`, for a client), so
+//! what follows (the bundle, the state root, persistence) works unchanged. Every other method
+//! (`apply_pre_execution_changes`, the per-transaction methods a block builder calls,
+//! `finish`) is alloy-evm's `EthBlockExecutor`'s, sequential.
+//!
+//! # Reading a state that is not `Sync`
+//!
+//! The executor's database is any `Database + DatabaseCommit` (`&mut State<..>`): it is read
+//! through `&mut`, and may not be `Send`. So the calling thread keeps it and serves the reads:
+//! the block runs on a scoped thread (one worker, the others started by the parallel
+//! executor), and a read that misses the shared cache is sent to the calling thread over a
+//! channel and answered from the database, once per location. Before the workers start, the
+//! calling thread loads what every transaction is known to read (its sender, its recipient
+//! with its code, the block's beneficiary) into that cache, and the 256 block hashes
+//! `BLOCKHASH` may read.
+//!
+//! # When a block runs sequentially instead
+//!
+//! - An inspector other than `NoOpInspector`: tracing sees every transaction, as it would.
+//! - Precompiles other than the fork's own (the parallel VM runs the fork's).
+//! - Amsterdam's two-dimensional gas (EIP-8037), which the parallel path does not account.
+//! - A block that fails on Block-STM (an invalid transaction, a database error, a gas limit
+//!   above what the block leaves): nothing was committed, and the block is executed again
+//!   sequentially, so the error is alloy-evm's own, with the transaction's hash.
+
+use crate::chain::receipt_envelopes;
+use crate::client::{GasAllowance, evm_state};
+use crate::database::DatabaseStorage;
+use crate::state::{EvmKey, EvmValue};
+use crate::vm::{EvmReceipt, EvmTx, EvmVm};
+use ahash::RandomState;
+use alloy_consensus::{ReceiptEnvelope, Transaction as _, TxEnvelope};
+use alloy_evm::block::{
+    BlockExecutionError, BlockExecutionResult, BlockExecutor, BlockExecutorFactory, ExecutableTx, GasOutput,
+    StateDB,
+};
+use alloy_evm::eth::receipt_builder::AlloyReceiptBuilder;
+use alloy_evm::eth::spec::EthExecutorSpec;
+use alloy_evm::eth::{EthBlockExecutionCtx, EthBlockExecutor, EthEvmContext, EthTxResult};
+use alloy_evm::precompiles::PrecompilesMap;
+use alloy_evm::{EthEvm, EthEvmFactory, Evm, EvmEnv, RecoveredTx};
+use alloy_primitives::{Address, B256};
+use blockstm_executor::{BlockExecutor as _, Config, ParallelExecutor, Storage};
+use blockstm_sync::SpinMutex;
+use blockstm_sync::atomic::{AtomicU64, Ordering};
+use revm::Inspector;
+use revm::bytecode::Bytecode;
+use revm::context::TxEnv;
+use revm::context::result::HaltReason;
+use revm::database_interface::{Database, DatabaseRef};
+use revm::handler::EthPrecompiles;
+use revm::inspector::NoOpInspector;
+use revm::primitives::{StorageKey, StorageValue};
+use revm::state::{AccountInfo, EvmState};
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::{Arc, mpsc};
+
+/// A `BlockExecutorFactory` whose executors run whole blocks on Block-STM (see the module
+/// docs): alloy-evm's `EthBlockExecutorFactory` with alloy's receipts, over `EthEvmFactory`,
+/// under the chain specification `Spec`.
+#[derive(Clone, Debug)]
+pub struct BlockStmExecutorFactory<Spec> {
+    spec: Spec,
+    config: Config,
+    evm_factory: EthEvmFactory,
+    receipt_builder: AlloyReceiptBuilder,
+    counts: Arc<Counts>,
+}
+
+/// How many blocks the executors of a factory (and its clones) ran on each path. Counters
+/// only: relaxed increments, read when the caller wants them.
+#[derive(Debug, Default)]
+struct Counts {
+    parallel: AtomicU64,
+    sequential: AtomicU64,
+}
+
+/// What a [`BlockStmExecutorFactory`]'s executors did with the blocks given to
+/// `execute_block`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct PathCounts {
+    /// Blocks executed on Block-STM.
+    pub parallel: u64,
+    /// Blocks executed sequentially (see the module docs for when).
+    pub sequential: u64,
+}
+
+impl<Spec> BlockStmExecutorFactory<Spec> {
+    /// Executors under `spec` that run blocks on Block-STM with `config`.
+    pub fn new(spec: Spec, config: Config) -> Self {
+        Self {
+            spec,
+            config,
+            evm_factory: EthEvmFactory::default(),
+            receipt_builder: AlloyReceiptBuilder::default(),
+            counts: Arc::default(),
+        }
+    }
+
+    /// The chain specification.
+    pub fn spec(&self) -> &Spec {
+        &self.spec
+    }
+
+    /// How many blocks this factory's executors (and its clones') ran on each path.
+    pub fn path_counts(&self) -> PathCounts {
+        PathCounts {
+            parallel: self.counts.parallel.load(Ordering::Relaxed),
+            sequential: self.counts.sequential.load(Ordering::Relaxed),
+        }
+    }
+}
+
+impl<Spec: EthExecutorSpec + 'static> BlockExecutorFactory for BlockStmExecutorFactory<Spec> {
+    type EvmFactory = EthEvmFactory;
+    type ExecutionCtx<'a> = EthBlockExecutionCtx<'a>;
+    type Transaction = TxEnvelope;
+    type Receipt = ReceiptEnvelope;
+    type TxExecutionResult = EthTxResult<HaltReason, alloy_consensus::TxType>;
+    type Executor<'a, DB: StateDB, I: Inspector<EthEvmContext<DB>>> = BlockStmExecutor<'a, DB, I, Spec>;
+
+    fn evm_factory(&self) -> &EthEvmFactory {
+        &self.evm_factory
+    }
+
+    fn create_executor<'a, DB, I>(
+        &'a self,
+        evm: EthEvm<DB, I, PrecompilesMap>,
+        ctx: EthBlockExecutionCtx<'a>,
+    ) -> BlockStmExecutor<'a, DB, I, Spec>
+    where
+        DB: StateDB,
+        I: Inspector<EthEvmContext<DB>>,
+    {
+        BlockStmExecutor {
+            inner: EthBlockExecutor::new(evm, ctx, &self.spec, &self.receipt_builder),
+            config: self.config,
+            counts: &self.counts,
+        }
+    }
+}
+
+/// The executor of [`BlockStmExecutorFactory`]: alloy-evm's `EthBlockExecutor` (its public
+/// fields and every method but `execute_block`), with `execute_block` on Block-STM.
+pub struct BlockStmExecutor<'a, DB: alloy_evm::Database, I, Spec> {
+    /// alloy-evm's executor, holding the EVM, its database and the block's receipts.
+    pub inner: EthBlockExecutor<'a, EthEvm<DB, I, PrecompilesMap>, &'a Spec, &'a AlloyReceiptBuilder>,
+    config: Config,
+    counts: &'a Counts,
+}
+
+impl<DB: alloy_evm::Database, I, Spec> fmt::Debug for BlockStmExecutor<'_, DB, I, Spec> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("BlockStmExecutor").field("config", &self.config).finish_non_exhaustive()
+    }
+}
+
+type Inner<'a, DB, I, Spec> =
+    EthBlockExecutor<'a, EthEvm<DB, I, PrecompilesMap>, &'a Spec, &'a AlloyReceiptBuilder>;
+
+impl<'a, DB, I, Spec> BlockExecutor for BlockStmExecutor<'a, DB, I, Spec>
+where
+    DB: StateDB,
+    I: Inspector<EthEvmContext<DB>>,
+    Spec: EthExecutorSpec,
+{
+    type Transaction = TxEnvelope;
+    type Receipt = ReceiptEnvelope;
+    type Evm = EthEvm<DB, I, PrecompilesMap>;
+    type Result = EthTxResult<HaltReason, alloy_consensus::TxType>;
+
+    fn apply_pre_execution_changes(&mut self) -> Result<(), BlockExecutionError> {
+        self.inner.apply_pre_execution_changes()
+    }
+
+    fn execute_transaction_without_commit(
+        &mut self,
+        tx: impl ExecutableTx<Self>,
+    ) -> Result<Self::Result, BlockExecutionError> {
+        let (env, tx) = tx.into_parts();
+        self.inner.execute_transaction_without_commit((env, tx))
+    }
+
+    fn commit_transaction(&mut self, output: Self::Result) -> GasOutput {
+        self.inner.commit_transaction(output)
+    }
+
+    fn finish(self) -> Result<(Self::Evm, BlockExecutionResult<ReceiptEnvelope>), BlockExecutionError> {
+        self.inner.finish()
+    }
+
+    fn evm_mut(&mut self) -> &mut Self::Evm {
+        self.inner.evm_mut()
+    }
+
+    fn evm(&self) -> &Self::Evm {
+        self.inner.evm()
+    }
+
+    fn receipts(&self) -> &[ReceiptEnvelope] {
+        self.inner.receipts()
+    }
+
+    /// The pre-execution changes, the transactions on Block-STM (committed into the
+    /// database at once), then `finish`; sequentially when the module docs say so.
+    fn execute_block(
+        mut self,
+        transactions: impl IntoIterator<Item = impl ExecutableTx<Self>>,
+    ) -> Result<BlockExecutionResult<ReceiptEnvelope>, BlockExecutionError> {
+        self.inner.apply_pre_execution_changes()?;
+        let txns: Vec<_> = transactions.into_iter().map(|tx| tx.into_parts()).collect();
+        let parallel = !txns.is_empty()
+            && parallel_path_applies(&self.inner.evm)
+            && execute_in_parallel(&mut self.inner, &txns, self.config)?;
+        let path = if parallel { &self.counts.parallel } else { &self.counts.sequential };
+        path.fetch_add(1, Ordering::Relaxed);
+        if !parallel {
+            for (env, tx) in txns {
+                self.inner.execute_transaction((env, tx))?;
+            }
+        }
+        self.inner.finish().map(|(_, result)| result)
+    }
+}
+
+/// Whether the parallel VM executes what `evm` would: no inspector, the fork's own
+/// precompiles, no two-dimensional gas.
+fn parallel_path_applies<DB, I>(evm: &EthEvm<DB, I, PrecompilesMap>) -> bool
+where
+    DB: alloy_evm::Database,
+    I: Inspector<EthEvmContext<DB>>,
+{
+    let spec = evm.cfg_env().spec;
+    let own: Vec<&Address> = EthPrecompiles::new(spec).precompiles.addresses().collect();
+    let theirs: Vec<&Address> = evm.precompiles().addresses().collect();
+    std::any::type_name::<I>() == std::any::type_name::<NoOpInspector>()
+        && !evm.cfg_env().enable_amsterdam_eip8037
+        && own.len() == theirs.len()
+        && own.iter().all(|a| evm.precompiles().get(a).is_some())
+}
+
+/// `txns` on Block-STM over the executor's database, committed into it with the receipts and
+/// gas figures recorded in `inner`: `Ok(true)`. `Ok(false)` if the block failed on Block-STM
+/// (nothing committed: the caller executes it sequentially for alloy-evm's own error).
+fn execute_in_parallel<DB, I, Spec, T>(
+    inner: &mut Inner<'_, DB, I, Spec>,
+    txns: &[(TxEnv, T)],
+    config: Config,
+) -> Result<bool, BlockExecutionError>
+where
+    DB: StateDB,
+    I: Inspector<EthEvmContext<DB>>,
+    Spec: EthExecutorSpec,
+    T: RecoveredTx<TxEnvelope>,
+{
+    let env = EvmEnv { cfg_env: inner.evm.cfg_env().clone(), block_env: inner.evm.block().clone() };
+    let cancun = inner.spec.is_cancun_active_at_timestamp(env.block_env.timestamp.saturating_to());
+    let evm_txns: Vec<EvmTx> = txns.iter().map(|(env, _)| EvmTx(env.clone())).collect();
+    let Some((outputs, state)) = run(inner.evm.db_mut(), env, &evm_txns, config)? else { return Ok(false) };
+    inner.evm.db_mut().commit(state);
+    inner.receipts = receipt_envelopes(&outputs);
+    inner.cumulative_tx_gas_used = outputs.iter().map(|r| r.gas_used).sum();
+    inner.block_regular_gas_used = inner.cumulative_tx_gas_used;
+    if cancun {
+        inner.blob_gas_used = txns.iter().filter_map(|(_, tx)| tx.tx().blob_gas_used()).sum();
+    }
+    Ok(true)
+}
+
+/// `txns` on Block-STM over `db` in the block `env`, reads served from this thread: the
+/// receipts and the state changes, or `None` if the block failed.
+fn run<DB: Database>(
+    db: &mut DB,
+    env: EvmEnv,
+    txns: &[EvmTx],
+    config: Config,
+) -> Result<Option<(Vec<EvmReceipt>, EvmState)>, BlockExecutionError> {
+    let number: u64 = env.block_env.number.saturating_to();
+    let beneficiary = env.block_env.beneficiary;
+    let gas_limits: Vec<u64> = txns.iter().map(|tx| tx.0.gas_limit).collect();
+    let mut allowance = GasAllowance::new(env.block_env.gas_limit, &gas_limits);
+
+    let direct = Direct(RefCell::new(db));
+    let base = DatabaseStorage::new(&direct);
+    let Ok(hashes) = base.recent_block_hashes(number) else { return Ok(None) };
+    let vm = EvmVm::from_env(env, Arc::new(hashes));
+    let (requests, served) = mpsc::channel();
+    let storage = Served::new(requests);
+    // What every transaction reads: loaded before the workers start, without a round trip.
+    let known = txns.iter().flat_map(|tx| [Some(tx.0.caller), tx.0.kind.to().copied()]);
+    for address in known.flatten().chain([beneficiary]) {
+        let key = EvmKey::Account(address);
+        let Ok(value) = base.get(&key) else { return Ok(None) };
+        storage.insert(key, value);
+    }
+
+    let result = std::thread::scope(|scope| {
+        let worker = scope.spawn(|| {
+            // Moved in: the channel closes, and the loop below ends, when this returns.
+            let storage = storage;
+            ParallelExecutor::new(vm, config).execute_block_with_hook(
+                &storage,
+                txns,
+                &mut |i, receipt: &EvmReceipt| allowance.on_commit(i, receipt),
+            )
+        });
+        for (key, reply) in served {
+            let _ = reply.send(base.get(&key));
+        }
+        worker.join()
+    });
+    let out = match result {
+        Ok(Ok(out)) if allowance.exceeded.is_none() => out,
+        // A failure of the block, or a panic of the executor itself (it contains the VM's).
+        Ok(_) | Err(_) => return Ok(None),
+    };
+    let mut changes = DatabaseStorage::new(&direct);
+    changes.extend(out.state);
+    let state = evm_state(&changes).map_err(BlockExecutionError::other)?;
+    Ok(Some((out.outputs, state)))
+}
+
+/// A `Database` read through `&self` (`DatabaseRef`), on the thread that owns it.
+struct Direct<'a, DB>(RefCell<&'a mut DB>);
+
+impl<DB: Database> DatabaseRef for Direct<'_, DB> {
+    type Error = DB::Error;
+
+    fn basic_ref(&self, address: Address) -> Result<Option<AccountInfo>, DB::Error> {
+        self.0.borrow_mut().basic(address)
+    }
+
+    fn code_by_hash_ref(&self, code_hash: B256) -> Result<Bytecode, DB::Error> {
+        self.0.borrow_mut().code_by_hash(code_hash)
+    }
+
+    fn storage_ref(&self, address: Address, index: StorageKey) -> Result<StorageValue, DB::Error> {
+        self.0.borrow_mut().storage(address, index)
+    }
+
+    fn block_hash_ref(&self, number: u64) -> Result<B256, DB::Error> {
+        self.0.borrow_mut().block_hash(number)
+    }
+}
+
+/// A read's answer from the thread that owns the database.
+type Answer<E> = Result<Option<EvmValue>, E>;
+
+/// A read sent to the thread that owns the database, with where to answer it.
+type Request<E> = (EvmKey, mpsc::SyncSender<Answer<E>>);
+
+const SHARDS: usize = 16;
+
+/// The executor's pre-state when the database stays on the calling thread: a cache of what
+/// was read, sharded by location, and the channel of the reads it misses.
+struct Served<E> {
+    requests: mpsc::Sender<Request<E>>,
+    hasher: RandomState,
+    // Lock order: one shard at a time, never held across the channel.
+    shards: [SpinMutex<HashMap<EvmKey, Option<EvmValue>, RandomState>>; SHARDS],
+}
+
+impl<E> Served<E> {
+    fn new(requests: mpsc::Sender<Request<E>>) -> Self {
+        Self {
+            requests,
+            hasher: RandomState::new(),
+            shards: std::array::from_fn(|_| SpinMutex::new(HashMap::with_hasher(RandomState::new()))),
+        }
+    }
+
+    fn shard(&self, key: &EvmKey) -> &SpinMutex<HashMap<EvmKey, Option<EvmValue>, RandomState>> {
+        &self.shards[self.hasher.hash_one(key) as usize % SHARDS]
+    }
+
+    fn insert(&self, key: EvmKey, value: Option<EvmValue>) {
+        self.shard(&key).lock().insert(key, value);
+    }
+}
+
+/// Why a read could not be served.
+#[derive(Debug)]
+pub(crate) enum ServeError<E> {
+    /// The database failed.
+    Database(E),
+    /// The thread serving reads is gone (it ends only after the block).
+    Gone,
+}
+
+impl<E: fmt::Display> fmt::Display for ServeError<E> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ServeError::Database(e) => e.fmt(f),
+            ServeError::Gone => f.write_str("the thread serving the database's reads is gone"),
+        }
+    }
+}
+
+impl<E: std::error::Error + 'static> std::error::Error for ServeError<E> {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            ServeError::Database(e) => Some(e),
+            ServeError::Gone => None,
+        }
+    }
+}
+
+impl<E: std::error::Error + Send + Sync + 'static> Storage<EvmKey, EvmValue> for Served<E> {
+    type Error = ServeError<E>;
+
+    fn read(&self, key: &EvmKey) -> Result<Option<EvmValue>, ServeError<E>> {
+        if let Some(value) = self.shard(key).lock().get(key) {
+            return Ok(value.clone());
+        }
+        let (reply, answer) = mpsc::sync_channel(1);
+        self.requests.send((*key, reply)).map_err(|_| ServeError::Gone)?;
+        let value = answer.recv().map_err(|_| ServeError::Gone)?.map_err(ServeError::Database)?;
+        self.insert(*key, value.clone());
+        Ok(value)
+    }
+}
