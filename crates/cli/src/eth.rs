@@ -1,16 +1,19 @@
-//! `blockstm eth`: real mainnet blocks, sequential against parallel, with each block's oracle
-//! bound, after checking the block against its header.
+//! `blockstm eth`: real mainnet blocks through the client API (`execute_block`), sequential
+//! against parallel, with each block's oracle bound, after checking the block against its
+//! header.
 
 use crate::bench::Figures;
-use blockstm_evm::{FIXTURES_ENV, Fixtures};
-use blockstm_executor::{Config, ParallelExecutor, SequentialExecutor};
-use blockstm_workloads::measure::compare;
+use alloy_evm::eth::spec::EthSpec;
+use blockstm_evm::{FIXTURES_ENV, Fixtures, execute_block, execute_block_sequential};
+use blockstm_executor::Config;
+use blockstm_workloads::measure::interleave;
 use blockstm_workloads::oracle::{Dag, profile};
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 use serde::Serialize;
 use std::io::Write;
 use std::path::PathBuf;
+use std::time::Instant;
 
 /// Options of `blockstm eth`.
 #[derive(Debug, Args)]
@@ -125,25 +128,47 @@ pub(crate) fn run(args: &EthArgs) -> Result<(), String> {
     for &number in &numbers {
         progress.set_message(format!("block {number}"));
         let block = fixtures.load(number).map_err(|e| e.to_string())?;
-        let vm = block.vm();
-        let sequential = SequentialExecutor::new(vm.clone());
-        let checked =
-            blockstm_executor::BlockExecutor::execute_block(&sequential, &block.pre_state, &block.txns)
-                .map_err(|e| format!("block {number}: sequential execution failed: {e}"))?;
+        let client = fixtures.load_client(&block).map_err(|e| e.to_string())?;
+        let chain = EthSpec::mainnet();
+        // Through the client API, as a node calls it: checked once against the header, and
+        // the parallel result against the sequential one, then timed.
+        let checked = execute_block_sequential(&client.db, &chain, client.input())
+            .map_err(|e| format!("block {number}: sequential execution failed: {e}"))?;
         block
-            .check_header(&checked.outputs)
+            .check_receipts(&checked.receipts)
             .map_err(|e| format!("block {number} does not match its header: {e}"))?;
-        let gas = checked.outputs.iter().map(|r| r.gas_used).sum();
+        let parallel = execute_block(&client.db, &chain, client.input(), config)
+            .map_err(|e| format!("block {number}: parallel execution failed: {e}"))?;
+        if (&parallel.receipts, &parallel.requests, &parallel.state)
+            != (&checked.receipts, &checked.requests, &checked.state)
+        {
+            return Err(format!("block {number}: the parallel result differs from the sequential one"));
+        }
+        let gas = checked.gas_used;
+        let vm = block.vm();
         let dag = Dag::from_profiles(&profile(&vm, &block.pre_state, &block.txns)?);
-        let parallel = ParallelExecutor::new(vm, config);
-        let c = compare(&sequential, &parallel, &block.pre_state, &block.txns, args.runs as usize, || {
-            progress.inc(1)
-        })
-        .map_err(|e| format!("block {number}: {e}"))?;
+        let c = interleave(
+            || {
+                let start = Instant::now();
+                let out = execute_block_sequential(&client.db, &chain, client.input());
+                let elapsed = start.elapsed().as_secs_f64();
+                out.map_err(|e| format!("block {number}: sequential execution failed: {e}"))?;
+                Ok(elapsed)
+            },
+            || {
+                let start = Instant::now();
+                let out = execute_block(&client.db, &chain, client.input(), config);
+                let elapsed = start.elapsed().as_secs_f64();
+                let out = out.map_err(|e| format!("block {number}: parallel execution failed: {e}"))?;
+                Ok((elapsed, out.stats))
+            },
+            args.runs as usize,
+            || progress.inc(1),
+        )?;
         rows.push(BlockRow {
             block: number,
             fork: format!("{:?}", block.spec()),
-            txns: block.txns.len(),
+            txns: client.transactions.len(),
             gas,
             threads,
             fig: Figures::new(&c, dag.bound(threads), block.txns.len()),

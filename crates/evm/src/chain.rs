@@ -274,11 +274,16 @@ impl EthBlock {
     /// Checks `receipts` (of every transaction, in order) against the header: gas used, logs
     /// bloom, and from Byzantium on the receipts root.
     pub fn check_header(&self, receipts: &[EvmReceipt]) -> Result<(), HeaderMismatch> {
-        let actual: u64 = receipts.iter().map(|r| r.gas_used).sum();
+        self.check_receipts(&receipt_envelopes(receipts))
+    }
+
+    /// [`check_header`](Self::check_header) for alloy's receipts (the client API's).
+    pub fn check_receipts(&self, receipts: &[ReceiptEnvelope]) -> Result<(), HeaderMismatch> {
+        let actual = receipts.last().map_or(0, |r| r.cumulative_gas_used());
         if actual != self.header.gas_used {
             return Err(HeaderMismatch::GasUsed { expected: self.header.gas_used, actual });
         }
-        let bloom = logs_bloom(receipts.iter().flat_map(|r| &r.logs));
+        let bloom = receipts.iter().fold(Bloom::ZERO, |bloom, r| bloom | r.logs_bloom());
         if bloom != self.header.logs_bloom {
             return Err(HeaderMismatch::LogsBloom {
                 expected: Box::new(self.header.logs_bloom),
@@ -286,7 +291,7 @@ impl EthBlock {
             });
         }
         if self.spec().is_enabled_in(SpecId::BYZANTIUM) {
-            let root = Self::receipts_root(receipts);
+            let root = alloy_consensus::proofs::calculate_receipt_root(receipts);
             if root != self.header.receipts_root {
                 return Err(HeaderMismatch::ReceiptsRoot {
                     expected: self.header.receipts_root,

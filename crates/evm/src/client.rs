@@ -30,7 +30,9 @@ use alloy_evm::{EthEvm, EthEvmFactory, EvmEnv, EvmFactory};
 use alloy_hardforks::EthereumHardfork;
 use alloy_primitives::map::HashMap;
 use alloy_primitives::{Address, U256};
-use blockstm_executor::{BlockError, BlockExecutor, Config, Delta, ParallelExecutor, Stats, Storage};
+use blockstm_executor::{
+    BlockError, BlockExecutor, Config, Delta, ParallelExecutor, SequentialExecutor, Stats, Storage,
+};
 use revm::context_interface::Transaction;
 use revm::database::states::bundle_state::BundleRetention;
 use revm::database::{State, WrapDatabaseRef};
@@ -41,7 +43,6 @@ use revm::state::{Account, AccountInfo, AccountStatus, EvmState, EvmStorageSlot,
 use std::collections::BTreeMap;
 use std::fmt;
 use std::ops::ControlFlow;
-use std::sync::Arc;
 
 /// A block as a client hands it over: its environment (chain id, fork, block fields) as
 /// alloy-evm builds it (`EvmEnv::for_eth_block`), its execution context (parent hash, parent
@@ -145,6 +146,36 @@ where
     DB: DatabaseRef + Sync + fmt::Debug,
     C: EthExecutorSpec,
 {
+    execute_on(db, chain, block, Some(config))
+}
+
+/// [`execute_block`] on blockstm's sequential executor: the transactions one after another on
+/// the calling thread, with no Block-STM bookkeeping (the baseline its figures are measured
+/// against; `stats` reports one thread).
+pub fn execute_block_sequential<DB, C>(
+    db: &DB,
+    chain: &C,
+    block: BlockInput<'_>,
+) -> Result<BlockExecution, ClientError>
+where
+    DB: DatabaseRef + Sync + fmt::Debug,
+    C: EthExecutorSpec,
+{
+    execute_on(db, chain, block, None)
+}
+
+/// `block` with its transactions on Block-STM with `parallel`'s configuration, or on the
+/// sequential executor if `None`.
+fn execute_on<DB, C>(
+    db: &DB,
+    chain: &C,
+    block: BlockInput<'_>,
+    parallel: Option<Config>,
+) -> Result<BlockExecution, ClientError>
+where
+    DB: DatabaseRef + Sync + fmt::Debug,
+    C: EthExecutorSpec,
+{
     let BlockInput { env, ctx, transactions } = block;
     let number: u64 = env.block_env.number.saturating_to();
     let mut storage = DatabaseStorage::new(db);
@@ -161,16 +192,15 @@ where
     })?;
 
     // The transactions.
-    let hashes = storage.recent_block_hashes(number).map_err(BlockExecutionError::other)?;
-    let vm = EvmVm::from_env(env.clone(), Arc::new(hashes));
+    let vm = EvmVm::from_env(env.clone(), &storage);
     let txns: Vec<EvmTx> = transactions.iter().map(EvmTx::from_recovered).collect();
     let gas_limits: Vec<u64> = txns.iter().map(|tx| tx.0.gas_limit).collect();
     let mut allowance = GasAllowance::new(env.block_env.gas_limit, &gas_limits);
-    let out = ParallelExecutor::new(vm, config).execute_block_with_hook(
-        &storage,
-        &txns,
-        &mut |i, receipt: &EvmReceipt| allowance.on_commit(i, receipt),
-    )?;
+    let mut hook = |i, receipt: &EvmReceipt| allowance.on_commit(i, receipt);
+    let out = match parallel {
+        Some(config) => ParallelExecutor::new(vm, config).execute_block_with_hook(&storage, &txns, &mut hook),
+        None => SequentialExecutor::new(vm).execute_block_with_hook(&storage, &txns, &mut hook),
+    }?;
     if let Some(txn_idx) = allowance.exceeded {
         return Err(ClientError::BlockGasExceeded { txn_idx, gas_limit: gas_limits[txn_idx] });
     }

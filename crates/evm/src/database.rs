@@ -3,7 +3,7 @@
 
 use crate::chain::PreState;
 use crate::state::{AccountBasic, AccountState, EvmKey, EvmValue, SlotValue};
-use crate::vm::EvmTx;
+use crate::vm::{BlockHashes, EvmTx};
 use alloy_consensus::TxEnvelope;
 use alloy_consensus::transaction::Recovered;
 use alloy_evm::FromRecoveredTx;
@@ -14,7 +14,6 @@ use revm::context::TxEnv;
 use revm::database_interface::DatabaseRef;
 use revm::primitives::{KECCAK_EMPTY, StorageKey, StorageValue};
 use revm::state::AccountInfo;
-use std::collections::HashMap;
 
 /// The state before a block, read from any revm database a client holds (`DatabaseRef +
 /// Sync`: reth's state providers, revm's `CacheDB`, ...), with changes over it (what the
@@ -50,13 +49,6 @@ impl<DB: DatabaseRef> DatabaseStorage<DB> {
     /// `writes` applied over the current changes.
     pub fn extend(&mut self, writes: impl IntoIterator<Item = (EvmKey, EvmValue)>) {
         self.changes.extend(writes);
-    }
-
-    /// The hashes `BLOCKHASH` can read in block `number`: its 256 ancestors' (fewer near the
-    /// genesis), for [`EvmVm::from_env`](crate::EvmVm::from_env). Read up front, 256 lookups,
-    /// so the workers never wait on the database for them.
-    pub fn recent_block_hashes(&self, number: u64) -> Result<HashMap<u64, B256>, DB::Error> {
-        (number.saturating_sub(256)..number).map(|n| Ok((n, self.db.block_hash_ref(n)?))).collect()
     }
 
     /// The value at `key`: the changes' if they hold one, else the database's.
@@ -130,6 +122,13 @@ impl<DB: DatabaseRef> DatabaseRef for DatabaseStorage<DB> {
 
     fn block_hash_ref(&self, number: u64) -> Result<B256, DB::Error> {
         self.db.block_hash_ref(number)
+    }
+}
+
+/// `BLOCKHASH` reads the database's `block_hash_ref`, when a transaction executes it.
+impl<DB: DatabaseRef + Sync> BlockHashes for DatabaseStorage<DB> {
+    fn block_hash(&self, number: u64) -> Result<Option<B256>, String> {
+        self.db.block_hash_ref(number).map(Some).map_err(|e| e.to_string())
     }
 }
 

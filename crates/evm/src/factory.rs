@@ -14,8 +14,8 @@
 //! executor), and a read that misses the shared cache is sent to the calling thread over a
 //! channel and answered from the database, once per location. Before the workers start, the
 //! calling thread loads what every transaction is known to read (its sender, its recipient
-//! with its code, the block's beneficiary) into that cache, and the 256 block hashes
-//! `BLOCKHASH` may read.
+//! with its code, the block's beneficiary) into that cache. Block hashes are served the same
+//! way, when a transaction executes `BLOCKHASH`.
 //!
 //! # When a block runs sequentially instead
 //!
@@ -30,7 +30,7 @@ use crate::chain::receipt_envelopes;
 use crate::client::{GasAllowance, evm_state};
 use crate::database::DatabaseStorage;
 use crate::state::{EvmKey, EvmValue};
-use crate::vm::{EvmReceipt, EvmTx, EvmVm};
+use crate::vm::{BlockHashes, EvmReceipt, EvmTx, EvmVm};
 use ahash::RandomState;
 use alloy_consensus::{ReceiptEnvelope, Transaction as _, TxEnvelope};
 use alloy_evm::block::{
@@ -281,15 +281,12 @@ fn run<DB: Database>(
     txns: &[EvmTx],
     config: Config,
 ) -> Result<Option<(Vec<EvmReceipt>, EvmState)>, BlockExecutionError> {
-    let number: u64 = env.block_env.number.saturating_to();
     let beneficiary = env.block_env.beneficiary;
     let gas_limits: Vec<u64> = txns.iter().map(|tx| tx.0.gas_limit).collect();
     let mut allowance = GasAllowance::new(env.block_env.gas_limit, &gas_limits);
 
     let direct = Direct(RefCell::new(db));
     let base = DatabaseStorage::new(&direct);
-    let Ok(hashes) = base.recent_block_hashes(number) else { return Ok(None) };
-    let vm = EvmVm::from_env(env, Arc::new(hashes));
     let (requests, served) = mpsc::channel();
     let storage = Served::new(requests);
     // What every transaction reads: loaded before the workers start, without a round trip.
@@ -304,14 +301,19 @@ fn run<DB: Database>(
         let worker = scope.spawn(|| {
             // Moved in: the channel closes, and the loop below ends, when this returns.
             let storage = storage;
+            let vm = EvmVm::from_env(env, &storage);
             ParallelExecutor::new(vm, config).execute_block_with_hook(
                 &storage,
                 txns,
                 &mut |i, receipt: &EvmReceipt| allowance.on_commit(i, receipt),
             )
         });
-        for (key, reply) in served {
-            let _ = reply.send(base.get(&key));
+        for request in served {
+            // An answer no one waits for any more (the block failed) is dropped.
+            match request {
+                Request::Read(key, reply) => drop(reply.send(base.get(&key))),
+                Request::BlockHash(number, reply) => drop(reply.send(direct.block_hash_ref(number))),
+            }
         }
         worker.join()
     });
@@ -349,11 +351,13 @@ impl<DB: Database> DatabaseRef for Direct<'_, DB> {
     }
 }
 
-/// A read's answer from the thread that owns the database.
-type Answer<E> = Result<Option<EvmValue>, E>;
-
 /// A read sent to the thread that owns the database, with where to answer it.
-type Request<E> = (EvmKey, mpsc::SyncSender<Answer<E>>);
+enum Request<E> {
+    /// The value at a location.
+    Read(EvmKey, mpsc::SyncSender<Result<Option<EvmValue>, E>>),
+    /// The hash of a block (`BLOCKHASH`).
+    BlockHash(u64, mpsc::SyncSender<Result<B256, E>>),
+}
 
 const SHARDS: usize = 16;
 
@@ -362,8 +366,15 @@ const SHARDS: usize = 16;
 struct Served<E> {
     requests: mpsc::Sender<Request<E>>,
     hasher: RandomState,
-    // Lock order: one shard at a time, never held across the channel.
+    // Lock order: one lock at a time (a shard or the hashes), never held across the channel.
     shards: [SpinMutex<HashMap<EvmKey, Option<EvmValue>, RandomState>>; SHARDS],
+    hashes: SpinMutex<HashMap<u64, B256, RandomState>>,
+}
+
+impl<E> fmt::Debug for Served<E> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Served").finish_non_exhaustive()
+    }
 }
 
 impl<E> Served<E> {
@@ -372,6 +383,7 @@ impl<E> Served<E> {
             requests,
             hasher: RandomState::new(),
             shards: std::array::from_fn(|_| SpinMutex::new(HashMap::with_hasher(RandomState::new()))),
+            hashes: SpinMutex::new(HashMap::with_hasher(RandomState::new())),
         }
     }
 
@@ -419,9 +431,23 @@ impl<E: std::error::Error + Send + Sync + 'static> Storage<EvmKey, EvmValue> for
             return Ok(value.clone());
         }
         let (reply, answer) = mpsc::sync_channel(1);
-        self.requests.send((*key, reply)).map_err(|_| ServeError::Gone)?;
+        self.requests.send(Request::Read(*key, reply)).map_err(|_| ServeError::Gone)?;
         let value = answer.recv().map_err(|_| ServeError::Gone)?.map_err(ServeError::Database)?;
         self.insert(*key, value.clone());
         Ok(value)
+    }
+}
+
+impl<E: std::error::Error + Send + Sync> BlockHashes for Served<E> {
+    fn block_hash(&self, number: u64) -> Result<Option<B256>, String> {
+        if let Some(hash) = self.hashes.lock().get(&number) {
+            return Ok(Some(*hash));
+        }
+        let (reply, answer) = mpsc::sync_channel(1);
+        let gone = || ServeError::<E>::Gone.to_string();
+        self.requests.send(Request::BlockHash(number, reply)).map_err(|_| gone())?;
+        let hash = answer.recv().map_err(|_| gone())?.map_err(|e| e.to_string())?;
+        self.hashes.lock().insert(number, hash);
+        Ok(Some(hash))
     }
 }

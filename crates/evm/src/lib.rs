@@ -113,6 +113,7 @@ pub fn adaptive_rules(config: blockstm_executor::Config) -> blockstm_executor::C
 
 mod chain;
 mod client;
+mod client_fixture;
 mod database;
 pub mod ethtests;
 mod factory;
@@ -126,7 +127,8 @@ mod warm;
 pub use chain::{
     BlockHeader, EthBlock, HeaderMismatch, MAINNET_CHAIN_ID, PreState, Withdrawal, block_reward, spec_at,
 };
-pub use client::{BlockExecution, BlockInput, ClientError, execute_block};
+pub use client::{BlockExecution, BlockInput, ClientError, execute_block, execute_block_sequential};
+pub use client_fixture::ClientBlock;
 pub use database::DatabaseStorage;
 pub use factory::{BlockStmExecutor, BlockStmExecutorFactory, PathCounts};
 pub use fixture::{FIXTURES_ENV, FixtureError, Fixtures};

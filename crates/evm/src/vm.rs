@@ -90,13 +90,41 @@ impl fmt::Display for EvmError {
 
 impl std::error::Error for EvmError {}
 
-/// The EVM of one block: its environment, fork rules, code and block hashes.
+/// Where `BLOCKHASH` finds the hashes of the blocks before this one: read when a transaction
+/// executes it (revm asks only for the 256 blocks before this one), so a block that never
+/// executes it costs no lookup.
+pub trait BlockHashes: Sync {
+    /// The hash of block `number`; `Ok(None)` if this source does not hold it; `Err` names
+    /// why it could not be read.
+    fn block_hash(&self, number: u64) -> Result<Option<B256>, String>;
+}
+
+impl<S: std::hash::BuildHasher + Sync> BlockHashes for HashMap<u64, B256, S> {
+    fn block_hash(&self, number: u64) -> Result<Option<B256>, String> {
+        Ok(self.get(&number).copied())
+    }
+}
+
+impl<T: BlockHashes + Send + ?Sized> BlockHashes for Arc<T> {
+    fn block_hash(&self, number: u64) -> Result<Option<B256>, String> {
+        (**self).block_hash(number)
+    }
+}
+
+impl<T: BlockHashes + ?Sized> BlockHashes for &T {
+    fn block_hash(&self, number: u64) -> Result<Option<B256>, String> {
+        (**self).block_hash(number)
+    }
+}
+
+/// The EVM of one block: its environment, fork rules, and where its block hashes are read
+/// (`H`: a map of the fixture's by default, a client's database through the client API).
 #[derive(Clone, Debug)]
-pub struct EvmVm {
+pub struct EvmVm<H = Arc<HashMap<u64, B256>>> {
     spec: SpecId,
     block: BlockEnv,
     cfg: CfgEnv,
-    block_hashes: Arc<HashMap<u64, B256>>,
+    block_hashes: H,
 }
 
 impl EvmVm {
@@ -104,12 +132,14 @@ impl EvmVm {
     pub fn new(block: &EthBlock) -> Self {
         Self::from_env(block.evm_env(), Arc::clone(&block.block_hashes))
     }
+}
 
+impl<H: BlockHashes> EvmVm<H> {
     /// The VM for a block whose environment a client built: alloy-evm's `EvmEnv` (chain id,
     /// fork and the client's other settings in `cfg_env`, the block's fields in `block_env`),
-    /// with `block_hashes` (number to hash) for `BLOCKHASH`
-    /// ([`DatabaseStorage::recent_block_hashes`](crate::DatabaseStorage::recent_block_hashes)).
-    pub fn from_env(env: EvmEnv, block_hashes: Arc<HashMap<u64, B256>>) -> Self {
+    /// with `block_hashes` for `BLOCKHASH` (a map, or a [`DatabaseStorage`](crate::DatabaseStorage)
+    /// reading its database when asked).
+    pub fn from_env(env: EvmEnv, block_hashes: H) -> Self {
         Self { spec: env.cfg_env.spec, block: env.block_env, cfg: env.cfg_env, block_hashes }
     }
 
@@ -156,7 +186,7 @@ thread_local! {
     static THREAD_CFG: RefCell<Option<(SpecId, CfgEnv)>> = const { RefCell::new(None) };
 }
 
-impl Vm for EvmVm {
+impl<H: BlockHashes> Vm for EvmVm<H> {
     type Key = EvmKey;
     type Value = EvmValue;
     type Transaction = EvmTx;
@@ -192,7 +222,10 @@ impl Vm for EvmVm {
         let result = result.map_err(|e| match e {
             EVMError::Database(DbError::Halt) => EvmError::Halted,
             EVMError::Database(DbError::MissingBlockHash(n)) => {
-                EvmError::MissingState(format!("no hash for block {n} in block_hashes.json"))
+                EvmError::MissingState(format!("no hash for block {n}"))
+            }
+            EVMError::Database(DbError::BlockHash(n, e)) => {
+                EvmError::MissingState(format!("the hash of block {n} could not be read: {e}"))
             }
             EVMError::Transaction(e) => EvmError::InvalidTransaction(e.to_string()),
             EVMError::Header(e) => EvmError::InvalidHeader(e.to_string()),
@@ -248,8 +281,10 @@ impl Vm for EvmVm {
 enum DbError {
     /// The view halted the execution.
     Halt,
-    /// `BLOCKHASH` of a block the fixture has no hash for.
+    /// `BLOCKHASH` of a block the source has no hash for.
     MissingBlockHash(u64),
+    /// `BLOCKHASH` of a block whose hash could not be read.
+    BlockHash(u64, String),
 }
 
 impl fmt::Display for DbError {
@@ -257,6 +292,7 @@ impl fmt::Display for DbError {
         match self {
             DbError::Halt => f.write_str("halted by the executor"),
             DbError::MissingBlockHash(n) => write!(f, "no hash for block {n}"),
+            DbError::BlockHash(n, e) => write!(f, "the hash of block {n} could not be read: {e}"),
         }
     }
 }
@@ -272,9 +308,9 @@ impl From<Halt> for DbError {
 
 /// revm's database for one execution: reads through the view, remembering the accounts read
 /// (to write only what changed, and for the storage epoch).
-struct ViewDb<'a, V> {
+struct ViewDb<'a, V, H> {
     view: &'a mut V,
-    block_hashes: &'a HashMap<u64, B256>,
+    block_hashes: &'a H,
     /// alloy's map for addresses (foldhash, seeded per thread: `ahash::RandomState::new()`
     /// bumps one process-wide atomic counter, written from every core once per transaction).
     accounts: AddressMap<AccountState>,
@@ -298,7 +334,7 @@ fn cached_account<'m, V: TxnView<EvmKey, EvmValue, BalanceCredit>>(
     })
 }
 
-impl<V: TxnView<EvmKey, EvmValue, BalanceCredit>> ViewDb<'_, V> {
+impl<V: TxnView<EvmKey, EvmValue, BalanceCredit>, H> ViewDb<'_, V, H> {
     fn account(&mut self, address: Address) -> Result<&AccountState, Halt> {
         cached_account(self.view, &mut self.accounts, address)
     }
@@ -337,7 +373,7 @@ impl<V: TxnView<EvmKey, EvmValue, BalanceCredit>> ViewDb<'_, V> {
     }
 }
 
-impl<V: TxnView<EvmKey, EvmValue, BalanceCredit>> Database for ViewDb<'_, V> {
+impl<V: TxnView<EvmKey, EvmValue, BalanceCredit>, H: BlockHashes> Database for ViewDb<'_, V, H> {
     type Error = DbError;
 
     fn basic(&mut self, address: Address) -> Result<Option<revm::state::AccountInfo>, DbError> {
@@ -360,7 +396,11 @@ impl<V: TxnView<EvmKey, EvmValue, BalanceCredit>> Database for ViewDb<'_, V> {
     }
 
     fn block_hash(&mut self, number: u64) -> Result<B256, DbError> {
-        self.block_hashes.get(&number).copied().ok_or(DbError::MissingBlockHash(number))
+        match self.block_hashes.block_hash(number) {
+            Ok(Some(hash)) => Ok(hash),
+            Ok(None) => Err(DbError::MissingBlockHash(number)),
+            Err(e) => Err(DbError::BlockHash(number, e)),
+        }
     }
 }
 

@@ -1,6 +1,6 @@
 //! An independent oracle: alloy-evm's sequential `EthBlockExecutor` over revm's `State`, the
 //! block executor Ethereum clients run today. Every mainnet corpus block, parsed on its own
-//! with alloy's RPC types, executed by it and by blockstm's parallel executor at 1, 2, 4 and 8
+//! with alloy's RPC types (`Fixtures::load_client`), executed by it and by blockstm's parallel executor at 1, 2, 4 and 8
 //! threads: the receipts (type, status, cumulative gas, logs), the gas used and the post-block
 //! state (every account and slot either side changed, the block reward and withdrawals
 //! included) must be the same.
@@ -19,26 +19,16 @@
 //!
 //! Needs `BLOCKSTM_ETH_FIXTURES`; without it the test says it was skipped.
 
-use alloy_consensus::TxEnvelope;
-use alloy_consensus::transaction::Recovered;
-use alloy_consensus::{Header, ReceiptEnvelope};
-use alloy_eips::eip4895::Withdrawals;
-use alloy_eips::eip7840::BlobParams;
-use alloy_evm::EvmEnv;
-use alloy_evm::eth::{EthBlockExecutionCtx, spec::EthSpec};
+use alloy_consensus::ReceiptEnvelope;
+use alloy_evm::eth::spec::EthSpec;
 use alloy_primitives::{Address, U256};
-use alloy_rpc_types_eth::{Block, BlockTransactions};
 use blockstm_evm::{
-    BlockInput, BlockStmExecutorFactory, DatabaseStorage, EthBlock, EvmKey, EvmReceipt, EvmTx, EvmValue,
-    EvmVm, Fixtures, execute_block,
+    BlockInput, BlockStmExecutorFactory, ClientBlock, DatabaseStorage, EthBlock, EvmKey, EvmReceipt, EvmTx,
+    EvmValue, EvmVm, Fixtures, execute_block,
 };
 use blockstm_executor::{BlockExecutor as _, Config, ParallelExecutor};
-use revm::database::{BundleState, CacheDB, EmptyDB};
-use std::borrow::Cow;
+use revm::database::BundleState;
 use std::collections::BTreeMap;
-use std::sync::Arc;
-
-const MAINNET: u64 = 1;
 
 /// What the oracle produced: per receipt (type, success, cumulative gas, logs), and the bundle.
 struct Oracle {
@@ -48,51 +38,18 @@ struct Oracle {
     bundle: BundleState,
 }
 
-/// The block as a client holds it: its pre-state in a revm database, its environment as
-/// alloy-evm builds it, its transactions recovered.
-struct ClientBlock {
-    db: CacheDB<EmptyDB>,
-    env: EvmEnv,
-    txns: Vec<Recovered<TxEnvelope>>,
-    header: Header,
-    withdrawals: Option<Withdrawals>,
-}
-
-fn oracle(fixtures: &Fixtures, ours: &EthBlock) -> Result<(Oracle, ClientBlock), String> {
-    let number = ours.header.number;
-    let file = fixtures.dir().join("blocks").join(number.to_string()).join("block.json");
-    let text = std::fs::read_to_string(&file).map_err(|e| format!("{}: {e}", file.display()))?;
-    let block: Block = serde_json::from_str(&text).map_err(|e| format!("{}: {e}", file.display()))?;
-    let BlockTransactions::Full(txns) = block.transactions else {
-        return Err(format!("{}: transactions without bodies", file.display()));
-    };
-    let txns: Vec<_> = txns.into_iter().map(|tx| tx.into_recovered()).collect();
-
-    // The same pre-state and block hashes, in revm's own in-memory database.
-    let db = blockstm_evm::oracle::cache_db(&ours.pre_state, ours.block_hashes());
-    let spec = EthSpec::mainnet();
-    let header = &block.header.inner;
-    let env = EvmEnv::for_eth_block(header, &spec, MAINNET, Some(BlobParams::cancun()));
-    let ctx = EthBlockExecutionCtx {
-        parent_hash: header.parent_hash,
-        parent_beacon_block_root: header.parent_beacon_block_root,
-        ommers: &[],
-        withdrawals: block.withdrawals.as_ref().map(|w| Cow::Borrowed(w.as_slice())),
-        extra_data: header.extra_data.clone(),
-        tx_count_hint: Some(txns.len()),
-        slot_number: None,
-    };
-    let result = blockstm_evm::oracle::alloy_evm_block(&db, &spec, env.clone(), ctx, &txns)
-        .map_err(|e| format!("block {number}, oracle: {e}"))?;
+fn oracle(client: &ClientBlock) -> Result<Oracle, String> {
+    let number = client.header.number;
+    let BlockInput { env, ctx, transactions } = client.input();
+    let result =
+        blockstm_evm::oracle::alloy_evm_block(&client.db, &EthSpec::mainnet(), env, ctx, transactions)
+            .map_err(|e| format!("block {number}, oracle: {e}"))?;
     let receipts = result
         .receipts
         .iter()
         .map(|r| (r.tx_type() as u8, r.status(), r.cumulative_gas_used(), r.logs().to_vec()))
         .collect();
-    let oracle =
-        Oracle { receipts, envelopes: result.receipts, gas_used: result.gas_used, bundle: result.bundle };
-    let header = header.clone();
-    Ok((oracle, ClientBlock { db, env, txns, header, withdrawals: block.withdrawals }))
+    Ok(Oracle { receipts, envelopes: result.receipts, gas_used: result.gas_used, bundle: result.bundle })
 }
 
 /// The first difference between the oracle's results and ours, described.
@@ -174,17 +131,7 @@ fn compare(
 /// `client`'s block through [`execute_block`], its state committed into revm's `State` over
 /// the same database: the first difference from the oracle's receipts, gas and bundle.
 fn through_client_api(client: &ClientBlock, oracle: &Oracle, config: Config) -> Option<String> {
-    let ctx = EthBlockExecutionCtx {
-        parent_hash: client.header.parent_hash,
-        parent_beacon_block_root: client.header.parent_beacon_block_root,
-        ommers: &[],
-        withdrawals: client.withdrawals.as_ref().map(|w| Cow::Borrowed(w.as_slice())),
-        extra_data: client.header.extra_data.clone(),
-        tx_count_hint: Some(client.txns.len()),
-        slot_number: None,
-    };
-    let input = BlockInput { env: client.env.clone(), ctx, transactions: &client.txns };
-    let out = match execute_block(&client.db, &EthSpec::mainnet(), input, config) {
+    let out = match execute_block(&client.db, &EthSpec::mainnet(), client.input(), config) {
         Ok(out) => out,
         Err(e) => return Some(e.to_string()),
     };
@@ -198,23 +145,9 @@ fn through_client_api(client: &ClientBlock, oracle: &Oracle, config: Config) -> 
 /// `client`'s block through [`BlockStmExecutorFactory`], driven as a client validating a
 /// block drives alloy-evm's executor: the first difference from the oracle.
 fn through_factory(client: &ClientBlock, oracle: &Oracle, config: Config) -> Option<String> {
-    let ctx = EthBlockExecutionCtx {
-        parent_hash: client.header.parent_hash,
-        parent_beacon_block_root: client.header.parent_beacon_block_root,
-        ommers: &[],
-        withdrawals: client.withdrawals.as_ref().map(|w| Cow::Borrowed(w.as_slice())),
-        extra_data: client.header.extra_data.clone(),
-        tx_count_hint: Some(client.txns.len()),
-        slot_number: None,
-    };
+    let BlockInput { env, ctx, transactions } = client.input();
     let factory = BlockStmExecutorFactory::new(EthSpec::mainnet(), config);
-    let ours = match blockstm_evm::oracle::through_factory(
-        &factory,
-        &client.db,
-        client.env.clone(),
-        ctx,
-        &client.txns,
-    ) {
+    let ours = match blockstm_evm::oracle::through_factory(&factory, &client.db, env, ctx, transactions) {
         Ok(ours) => ours,
         Err(e) => return Some(e.to_string()),
     };
@@ -222,7 +155,7 @@ fn through_factory(client: &ClientBlock, oracle: &Oracle, config: Config) -> Opt
         return Some(format!("receipts or gas used ({} against {}) differ", ours.gas_used, oracle.gas_used));
     }
     // Every block with transactions ran on Block-STM, not on the sequential fallback.
-    let parallel = u64::from(!client.txns.is_empty());
+    let parallel = u64::from(!client.transactions.is_empty());
     if factory.path_counts().parallel != parallel {
         return Some(format!("ran on {:?}", factory.path_counts()));
     }
@@ -240,7 +173,8 @@ fn every_corpus_block_matches_alloy_evms_block_executor() {
     let mut failures = Vec::new();
     for &number in &numbers {
         let block = fixtures.load(number).unwrap_or_else(|e| panic!("{e}"));
-        let (expected, client) = match oracle(&fixtures, &block) {
+        let client = fixtures.load_client(&block).unwrap_or_else(|e| panic!("{e}"));
+        let expected = match oracle(&client) {
             Ok(expected) => expected,
             Err(e) => {
                 failures.push(e);
@@ -249,9 +183,8 @@ fn every_corpus_block_matches_alloy_evms_block_executor() {
         };
         // The client's inputs: the revm database, alloy-evm's environment, alloy's transactions.
         let storage = DatabaseStorage::new(&client.db);
-        let hashes = storage.recent_block_hashes(number).unwrap();
-        let vm = EvmVm::from_env(client.env.clone(), Arc::new(hashes));
-        let txns: Vec<EvmTx> = client.txns.iter().map(EvmTx::from_recovered).collect();
+        let vm = EvmVm::from_env(client.env.clone(), &storage);
+        let txns: Vec<EvmTx> = client.transactions.iter().map(EvmTx::from_recovered).collect();
         for threads in [1, 2, 4, 8] {
             let config = Config::new(threads).unwrap();
             let ours = ParallelExecutor::new(vm.clone(), config)

@@ -31,7 +31,6 @@ use revm::database::{CacheDB, EmptyDB};
 use revm::database_interface::{DBErrorMarker, DatabaseRef};
 use revm::primitives::{StorageKey, StorageValue, TxKind};
 use revm::state::AccountInfo;
-use std::sync::Arc;
 
 const ALICE: Address = address!("0x00000000000000000000000000000000000a11ce");
 const BOB: Address = address!("0x0000000000000000000000000000000000000b0b");
@@ -99,7 +98,7 @@ fn a_failing_database_names_the_transaction_and_keeps_its_error() {
     env.cfg_env.spec = SpecId::CANCUN;
     env.cfg_env.chain_id = 1;
     env.block_env.gas_limit = 30_000_000;
-    let vm = EvmVm::from_env(env, Arc::new(storage.recent_block_hashes(1).unwrap()));
+    let vm = EvmVm::from_env(env, &storage);
     let txns = [transfer(0, BOB), transfer(1, BROKEN), transfer(2, BOB)];
 
     let check = |result: Result<_, BlockError<_>>, who: &str| match result {

@@ -49,7 +49,7 @@ pub fn compare<VM, S, A, B>(
     storage: &S,
     txns: &[VM::Transaction],
     pairs: usize,
-    mut on_pair: impl FnMut(),
+    on_pair: impl FnMut(),
 ) -> Result<Comparison, String>
 where
     VM: Vm,
@@ -65,40 +65,55 @@ where
     if expected.outputs != actual.outputs || expected.state != actual.state {
         return Err("the parallel result differs from the sequential one".into());
     }
-    let (mut seq, mut par, mut ratio) = (Vec::new(), Vec::new(), Vec::new());
-    let mut stats = actual.stats;
-    for pair in 0..pairs.max(1) {
-        let time_seq = || {
+    interleave(
+        || {
             let start = Instant::now();
             let out = sequential.execute_block(storage, txns);
             let elapsed = start.elapsed().as_secs_f64();
             drop(out);
-            elapsed
-        };
-        let mut time_par = || -> Result<f64, String> {
+            Ok(elapsed)
+        },
+        || {
             let start = Instant::now();
             let out =
                 parallel.execute_block(storage, txns).map_err(|e| format!("parallel run failed: {e}"))?;
             let elapsed = start.elapsed().as_secs_f64();
-            stats = out.stats;
-            Ok(elapsed)
-        };
-        let (s, p) = if pair % 2 == 0 {
-            let s = time_seq();
+            Ok((elapsed, out.stats))
+        },
+        pairs,
+        on_pair,
+    )
+}
+
+/// The measurement of [`compare`] over any two timed runs: `time_seq` and `time_par` (each
+/// returning its time in seconds, the parallel one with its statistics) `pairs` times (at
+/// least 1), interleaved, the order alternating each pair; `on_pair` after each pair.
+pub fn interleave(
+    mut time_seq: impl FnMut() -> Result<f64, String>,
+    mut time_par: impl FnMut() -> Result<(f64, Stats), String>,
+    pairs: usize,
+    mut on_pair: impl FnMut(),
+) -> Result<Comparison, String> {
+    let (mut seq, mut par, mut ratio) = (Vec::new(), Vec::new(), Vec::new());
+    let mut stats = None;
+    for pair in 0..pairs.max(1) {
+        let (s, (p, st)) = if pair % 2 == 0 {
+            let s = time_seq()?;
             (s, time_par()?)
         } else {
             let p = time_par()?;
-            (time_seq(), p)
+            (time_seq()?, p)
         };
         seq.push(s);
         par.push(p);
         ratio.push(s / p);
+        stats = Some(st);
         on_pair();
     }
     Ok(Comparison {
         seq: Summary::of(&mut seq),
         par: Summary::of(&mut par),
         speedup: Summary::of(&mut ratio),
-        stats,
+        stats: stats.expect("at least one pair"),
     })
 }
