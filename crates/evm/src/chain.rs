@@ -5,7 +5,7 @@ use crate::state::{AccountState, BalanceCredit, EvmKey, EvmValue};
 use crate::vm::{EvmReceipt, EvmTx, EvmVm};
 use alloy_consensus::{Eip658Value, Receipt, ReceiptEnvelope, ReceiptWithBloom};
 use alloy_evm::EvmEnv;
-use alloy_primitives::{Address, B256, Bloom, U256, logs_bloom};
+use alloy_primitives::{Address, B256, Bloom, U256};
 use blockstm_executor::Delta;
 use revm::context::{BlockEnv, CfgEnv};
 use revm::context_interface::block::BlobExcessGasAndPrice;
@@ -367,7 +367,7 @@ pub(crate) fn receipt_envelopes(receipts: &[EvmReceipt]) -> Vec<ReceiptEnvelope>
             cumulative_gas_used += r.gas_used;
             let receipt =
                 Receipt { status: Eip658Value::Eip658(r.success), cumulative_gas_used, logs: r.logs.clone() };
-            let with_bloom = ReceiptWithBloom { logs_bloom: logs_bloom(&r.logs), receipt };
+            let with_bloom = ReceiptWithBloom { logs_bloom: r.logs_bloom, receipt };
             match r.tx_type {
                 1 => ReceiptEnvelope::Eip2930(with_bloom),
                 2 => ReceiptEnvelope::Eip1559(with_bloom),

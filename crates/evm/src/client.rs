@@ -254,7 +254,7 @@ where
     for (address, account) in bundle.state {
         let epoch = storage.epoch(address).map_err(BlockExecutionError::other)?;
         let info = match account.info {
-            Some(info) => Some(storage.basic_with_code(&info).map_err(BlockExecutionError::other)?),
+            Some(info) => Some(storage.basic_with_code(info).map_err(BlockExecutionError::other)?),
             None => None,
         };
         writes

@@ -59,7 +59,7 @@ impl<DB: DatabaseRef> DatabaseStorage<DB> {
         match *key {
             EvmKey::Account(address) => {
                 let Some(info) = self.db.basic_ref(address)? else { return Ok(None) };
-                let info = Some(self.basic_with_code(&info)?);
+                let info = Some(self.basic_with_code(info)?);
                 Ok(Some(EvmValue::Account(AccountState { info, storage_epoch: 0 })))
             }
             EvmKey::Storage(address, slot) => {
@@ -83,11 +83,11 @@ impl<DB: DatabaseRef> DatabaseStorage<DB> {
     }
 
     /// `info` with its code, fetched from the database by hash when `info` leaves it out.
-    pub(crate) fn basic_with_code(&self, info: &AccountInfo) -> Result<AccountBasic, DB::Error> {
-        let mut basic = AccountBasic::from_revm(info);
+    pub(crate) fn basic_with_code(&self, info: AccountInfo) -> Result<AccountBasic, DB::Error> {
+        let mut basic = AccountBasic::from_revm_owned(info);
         let code_missing = basic.code.as_ref().is_none_or(|code| code.is_empty());
-        if info.code_hash != KECCAK_EMPTY && code_missing {
-            basic.code = Some(self.db.code_by_hash_ref(info.code_hash)?);
+        if basic.code_hash != KECCAK_EMPTY && code_missing {
+            basic.code = Some(self.db.code_by_hash_ref(basic.code_hash)?);
         }
         Ok(basic)
     }

@@ -8,13 +8,18 @@
 //! - [`execute_block`]: one block from a client's `revm::DatabaseRef`, alloy-evm's `EvmEnv`
 //!   and `EthBlockExecutionCtx`, alloy's recovered transactions and a chain specification
 //!   (alloy-evm's `EthExecutorSpec`) to alloy receipts, gas figures, requests and revm's
-//!   `EvmState`; [`DatabaseStorage`]: a client's database as the executor's pre-state.
+//!   `EvmState`; [`execute_block_sequential`]: the same on the sequential executor;
+//!   [`DatabaseStorage`]: a client's database as the executor's pre-state.
+//! - [`BlockStmExecutorFactory`]: alloy-evm's `BlockExecutorFactory` whose executors run
+//!   `execute_block` on Block-STM over the executor's own `State` (for a `ConfigureEvm`).
 //! - [`EvmKey`], [`EvmValue`]: the state as the multi-version memory holds it (account basics,
 //!   storage slots with storage epochs for self-destruct); [`BalanceCredit`]: the delta that
 //!   pays fees to the beneficiary without a conflict.
-//! - [`EvmVm`]: executes one transaction with revm against the executor's view.
+//! - [`EvmVm`]: executes one transaction with revm against the executor's view, reading block
+//!   hashes from a [`BlockHashes`] source.
 //! - [`Fixtures`]: the mainnet fixture directory; [`EthBlock`]: a loaded block, its fork
-//!   ([`spec_at`]), header checks, and the state after rewards and withdrawals.
+//!   ([`spec_at`]), header checks, and the state after rewards and withdrawals;
+//!   [`ClientBlock`]: the same block as a client holds it, the client API's inputs.
 //! - [`ethtests`]: the runner of the Ethereum community's blockchain tests (state roots
 //!   included) on every executor.
 //! - [`warm_up`]: loads up front what revm loads on first use (the KZG trusted setup), so the
@@ -135,5 +140,5 @@ pub use fixture::{FIXTURES_ENV, FixtureError, Fixtures};
 pub use gigagas::{AMM_POOLS, ERC20_TOKENS, Gigagas, UnknownGigagas};
 pub use revm::primitives::hardfork::SpecId;
 pub use state::{AccountBasic, AccountState, BalanceCredit, CreditError, EvmKey, EvmValue, SlotValue};
-pub use vm::{EvmError, EvmReceipt, EvmTx, EvmVm};
+pub use vm::{BlockHashes, EvmError, EvmReceipt, EvmTx, EvmVm};
 pub use warm::{WarmUpError, warm_up};

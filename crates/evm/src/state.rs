@@ -116,6 +116,13 @@ impl AccountBasic {
         let code = if info.code_hash == KECCAK_EMPTY { None } else { info.code.clone() };
         Self { balance: info.balance, nonce: info.nonce, code_hash: info.code_hash, code }
     }
+
+    /// [`from_revm`](Self::from_revm) of an `info` no longer needed: its code moved, not
+    /// cloned (a clone writes the code's shared reference count, a line other cores read).
+    pub(crate) fn from_revm_owned(info: AccountInfo) -> Self {
+        let code = if info.code_hash == KECCAK_EMPTY { None } else { info.code };
+        Self { balance: info.balance, nonce: info.nonce, code_hash: info.code_hash, code }
+    }
 }
 
 thread_local! {

@@ -16,7 +16,7 @@ use crate::chain::EthBlock;
 use crate::state::{AccountBasic, AccountState, BalanceCredit, EvmKey, EvmValue, SlotValue};
 use alloy_evm::EvmEnv;
 use alloy_primitives::map::AddressMap;
-use alloy_primitives::{Address, B256, Log, U256};
+use alloy_primitives::{Address, B256, Bloom, Log, U256};
 use blockstm_executor::{Halt, TxnIndex, TxnView, Vm};
 use revm::ExecuteEvm;
 use revm::bytecode::Bytecode;
@@ -52,6 +52,9 @@ pub struct EvmReceipt {
     pub gas_used: u64,
     /// Logs emitted.
     pub logs: Vec<Log>,
+    /// The bloom filter of the logs (computed where the transaction executes, so that blocks
+    /// of many logs do not hash them all on one thread after the block).
+    pub logs_bloom: Bloom,
 }
 
 /// Why a transaction could not be executed.
@@ -239,7 +242,9 @@ impl<H: BlockHashes> Vm for EvmVm<H> {
         )?;
         let success = result.is_success();
         let gas_used = result.tx_gas_used();
-        Ok(EvmReceipt { tx_type: txn.0.tx_type, success, gas_used, logs: result.into_logs() })
+        let logs = result.into_logs();
+        let logs_bloom = alloy_primitives::logs_bloom(&logs);
+        Ok(EvmReceipt { tx_type: txn.0.tx_type, success, gas_used, logs, logs_bloom })
     }
 
     /// The transactions' gas limits: what each may spend, known before it runs.

@@ -1,10 +1,10 @@
 //! The client API on bad input: a transaction with a wrong nonce, one its sender cannot
 //! afford, one above what the block's gas limit leaves, a set-code transaction without
-//! authorizations, and a database that fails on one account each fail the block with a typed
-//! error naming the transaction, at every thread count, without a panic; invalid EIP-7702
-//! authorizations are skipped, as the EIP says, and the block runs; `DatabaseStorage` on its
-//! own keeps the database's error whole; the alloy-evm executor factory gives alloy-evm's own
-//! errors.
+//! authorizations, a database that fails on one account, and a block hash the database cannot
+//! read each fail the block with a typed error naming the transaction, at every thread count,
+//! without a panic; invalid EIP-7702 authorizations are skipped, as the EIP says, and the block
+//! runs; `DatabaseStorage` on its own keeps the database's error whole; the alloy-evm executor
+//! factory gives alloy-evm's own errors.
 
 use alloy_consensus::transaction::Recovered;
 use alloy_consensus::{Signed, TxEip7702, TxEnvelope, TxLegacy};
@@ -22,7 +22,7 @@ use alloy_primitives::{Address, B256, U256, address};
 use blockstm_evm::oracle::through_factory;
 use blockstm_evm::{
     BlockInput, BlockStmExecutorFactory, ClientError, DatabaseStorage, EvmError, EvmTx, EvmVm, SpecId,
-    execute_block,
+    execute_block, execute_block_sequential,
 };
 use blockstm_executor::{BlockError, BlockExecutor, Config, ParallelExecutor, SequentialExecutor};
 use revm::bytecode::Bytecode;
@@ -35,6 +35,10 @@ use revm::state::AccountInfo;
 const ALICE: Address = address!("0x00000000000000000000000000000000000a11ce");
 const BOB: Address = address!("0x0000000000000000000000000000000000000b0b");
 const BROKEN: Address = address!("0x00000000000000000000000000000000000bad00");
+/// A block whose hash the database cannot read (10 below the test blocks' number).
+const BROKEN_HASH: u64 = 19_999_990;
+/// Stores `BLOCKHASH(19 999 990)` in its slot 0.
+const READS_BROKEN_HASH: Address = address!("0x000000000000000000000000000000000000b10c");
 
 #[derive(Debug, PartialEq)]
 struct DiskFailure(Address);
@@ -71,6 +75,9 @@ impl DatabaseRef for FailingDb {
     }
 
     fn block_hash_ref(&self, number: u64) -> Result<B256, DiskFailure> {
+        if number == BROKEN_HASH {
+            return Err(DiskFailure(Address::ZERO));
+        }
         Ok(self.0.block_hash_ref(number).expect("in memory"))
     }
 }
@@ -195,34 +202,54 @@ fn at(spec: SpecId, timestamp: u64, txns: &[Recovered<TxEnvelope>], gas_limit: u
 fn invalid_transactions_and_a_failing_database_name_the_transaction() {
     let mut db = CacheDB::new(EmptyDB::default());
     db.insert_account_info(ALICE, AccountInfo::from_balance(U256::from(10u64.pow(18))));
+    // PUSH4 19 999 990, BLOCKHASH, PUSH0, SSTORE, STOP.
+    let code = Bytecode::new_raw(alloy_primitives::bytes!("6301312cf6405f5500"));
+    db.insert_account_info(READS_BROKEN_HASH, AccountInfo::default().with_code(code));
     let db = FailingDb(db);
     let gwei = 1_000_000_000;
     let good = [signed(0, BOB, 21_000, gwei), signed(1, BOB, 21_000, gwei)];
-    let cases: [(&str, Vec<Recovered<TxEnvelope>>, u64); 4] = [
+    let cases: [(&str, Vec<Recovered<TxEnvelope>>, u64); 5] = [
         ("wrong nonce", vec![good[0].clone(), signed(5, BOB, 21_000, gwei)], 30_000_000),
         ("unaffordable", vec![good[0].clone(), signed(1, BOB, 21_000, 10u128.pow(18))], 30_000_000),
         ("above the block's gas", vec![good[0].clone(), signed(1, BOB, 30_000, gwei)], 50_000),
         ("failing database", vec![good[0].clone(), signed(1, BROKEN, 21_000, gwei)], 30_000_000),
+        (
+            "unreadable block hash",
+            vec![good[0].clone(), signed(1, READS_BROKEN_HASH, 60_000, gwei)],
+            30_000_000,
+        ),
     ];
-    for threads in [1, 2, 4, 8] {
-        let config = Config::new(threads).unwrap();
+    // `None`: the sequential executor.
+    for threads in [None, Some(1), Some(2), Some(4), Some(8)] {
         for (what, txns, gas_limit) in &cases {
-            let error = execute_block(&db, &EthSpec::mainnet(), input(txns, *gas_limit), config).unwrap_err();
-            let txn_idx = match &error {
-                ClientError::Block(BlockError::Vm { txn_idx, error: EvmError::InvalidTransaction(_) }) => {
-                    *txn_idx
+            let block = input(txns, *gas_limit);
+            let error = match threads {
+                Some(threads) => {
+                    execute_block(&db, &EthSpec::mainnet(), block, Config::new(threads).unwrap())
                 }
+                None => execute_block_sequential(&db, &EthSpec::mainnet(), block),
+            }
+            .unwrap_err();
+            if let ClientError::Block(BlockError::Vm { error: EvmError::MissingState(why), .. }) = &error {
+                assert!(why.contains("19999990") && why.contains("disk failure"), "{what}: {why}");
+            }
+            let txn_idx = match &error {
+                ClientError::Block(BlockError::Vm {
+                    txn_idx,
+                    error: EvmError::InvalidTransaction(_) | EvmError::MissingState(_),
+                }) => *txn_idx,
                 ClientError::BlockGasExceeded { txn_idx, gas_limit: 30_000 } => *txn_idx,
                 ClientError::Block(BlockError::Storage { txn_idx, error }) => {
                     assert_eq!(error.downcast_ref::<DiskFailure>(), Some(&DiskFailure(BROKEN)));
                     *txn_idx
                 }
-                other => panic!("{what}, {threads} threads: {other:?}"),
+                other => panic!("{what}, {threads:?} threads: {other:?}"),
             };
-            assert_eq!(txn_idx, 1, "{what}, {threads} threads: {error}");
+            assert_eq!(txn_idx, 1, "{what}, {threads:?} threads: {error}");
             assert!(error.to_string().contains('1'), "{what}: {error}");
         }
-        let out = execute_block(&db, &EthSpec::mainnet(), input(&good, 30_000_000), config).unwrap();
+        let out = execute_block(&db, &EthSpec::mainnet(), input(&good, 30_000_000), Config::new(2).unwrap())
+            .unwrap();
         assert_eq!(out.gas_used, 42_000);
         assert_eq!(out.state[&BOB].info.balance, U256::from(2));
     }
