@@ -360,13 +360,18 @@ impl EthBlock {
 /// The receipts of `receipts` (each transaction's, in block order) as alloy's envelopes, with
 /// their cumulative gas, as alloy-evm's receipt builder makes them.
 pub(crate) fn receipt_envelopes(receipts: &[EvmReceipt]) -> Vec<ReceiptEnvelope> {
+    into_receipt_envelopes(receipts.iter().cloned())
+}
+
+/// [`receipt_envelopes`] of receipts no longer needed: their logs moved, not cloned.
+pub(crate) fn into_receipt_envelopes(receipts: impl IntoIterator<Item = EvmReceipt>) -> Vec<ReceiptEnvelope> {
     let mut cumulative_gas_used = 0;
     receipts
-        .iter()
+        .into_iter()
         .map(|r| {
             cumulative_gas_used += r.gas_used;
             let receipt =
-                Receipt { status: Eip658Value::Eip658(r.success), cumulative_gas_used, logs: r.logs.clone() };
+                Receipt { status: Eip658Value::Eip658(r.success), cumulative_gas_used, logs: r.logs };
             let with_bloom = ReceiptWithBloom { logs_bloom: r.logs_bloom, receipt };
             match r.tx_type {
                 1 => ReceiptEnvelope::Eip2930(with_bloom),

@@ -13,7 +13,7 @@
 //! `post_block_balance_increments`). The DAO fork's irregular state change runs before the
 //! transactions of its block, as geth runs it (the blockchain tests' gas figures require it).
 
-use crate::chain::receipt_envelopes;
+use crate::chain::into_receipt_envelopes;
 use crate::database::DatabaseStorage;
 use crate::state::{AccountBasic, AccountState, BalanceCredit, EvmKey, EvmValue, SlotValue};
 use crate::vm::{EvmError, EvmReceipt, EvmTx, EvmVm};
@@ -204,8 +204,8 @@ where
     if let Some(txn_idx) = allowance.exceeded {
         return Err(ClientError::BlockGasExceeded { txn_idx, gas_limit: gas_limits[txn_idx] });
     }
-    let receipts = receipt_envelopes(&out.outputs);
     let gas_used = out.outputs.iter().map(|r| r.gas_used).sum();
+    let receipts = into_receipt_envelopes(out.outputs);
     let blob_gas_used = txns.iter().map(|tx| tx.0.total_blob_gas()).sum();
     storage.extend(out.state);
 

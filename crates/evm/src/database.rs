@@ -53,7 +53,10 @@ impl<DB: DatabaseRef> DatabaseStorage<DB> {
 
     /// The value at `key`: the changes' if they hold one, else the database's.
     pub(crate) fn get(&self, key: &EvmKey) -> Result<Option<EvmValue>, DB::Error> {
-        if let Some(value) = self.changes.get(key) {
+        // Most blocks before Cancun make no changes before their transactions: no hashing then.
+        if !self.changes.is_empty()
+            && let Some(value) = self.changes.get(key)
+        {
             return Ok(Some(value.clone()));
         }
         match *key {
