@@ -1,15 +1,20 @@
 //! The mainnet corpus through each way a client can execute it, side by side at P threads:
 //! alloy-evm's sequential `EthBlockExecutor` over revm's `State` (what clients run today),
 //! `BlockStmExecutorFactory` driven the same way (the executor's `State` serving the workers'
-//! reads), and `execute_block` over the `DatabaseRef` (`DatabaseStorage`). Each block's three
-//! runs are interleaved, `RUNS` rounds, medians summed over the corpus.
+//! reads), and `execute_block` over the `DatabaseRef` (`DatabaseStorage`); and, to isolate what
+//! the client API adds around the executors, `execute_block_sequential` against blockstm's
+//! sequential executor run directly on the same `DatabaseStorage`. Each block's runs are
+//! interleaved, `RUNS` rounds, medians summed over the corpus.
 //!
 //! `cargo run --release -p blockstm-evm --example client_paths -- ../shared/fixtures/ethereum-mainnet 2`
 
 use alloy_evm::eth::spec::EthSpec;
 use blockstm_evm::oracle::{alloy_evm_block, through_factory};
-use blockstm_evm::{BlockInput, BlockStmExecutorFactory, Fixtures, execute_block};
-use blockstm_executor::Config;
+use blockstm_evm::{
+    BlockInput, BlockStmExecutorFactory, DatabaseStorage, EvmTx, EvmVm, Fixtures, execute_block,
+    execute_block_sequential,
+};
+use blockstm_executor::{BlockExecutor, Config, SequentialExecutor};
 use std::time::Instant;
 
 #[global_allocator]
@@ -31,36 +36,56 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let config = blockstm_evm::adaptive_rules(Config::new(threads)?);
     let chain = EthSpec::mainnet();
     let (mut alloy, mut factory_ms, mut api) = (0.0, 0.0, 0.0);
-    println!("{:>9} {:>5} {:>10} {:>10} {:>10}", "block", "txns", "alloy ms", "factory", "api");
+    let (mut api_seq, mut raw_seq) = (0.0, 0.0);
+    println!(
+        "{:>9} {:>5} {:>10} {:>10} {:>10} {:>10} {:>10}",
+        "block", "txns", "alloy ms", "factory", "api", "api seq", "raw seq"
+    );
     for number in fixtures.block_numbers()? {
         let block = fixtures.load(number)?;
         let client = fixtures.load_client(&block)?;
         let factory = BlockStmExecutorFactory::new(EthSpec::mainnet(), config);
-        let (mut a, mut f, mut p) = (Vec::new(), Vec::new(), Vec::new());
+        let storage = DatabaseStorage::new(&client.db);
+        let vm = EvmVm::from_env(client.env.clone(), &storage);
+        let (mut a, mut f, mut p, mut q, mut r) =
+            (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
         for round in 0..RUNS {
-            for which in 0..3 {
-                let which = (which + round) % 3;
+            for which in 0..5 {
+                let which = (which + round) % 5;
                 let BlockInput { env, ctx, transactions } = client.input();
                 let start = Instant::now();
                 match which {
                     0 => drop(alloy_evm_block(&client.db, &chain, env, ctx, transactions)?),
                     1 => drop(through_factory(&factory, &client.db, env, ctx, transactions)?),
-                    _ => drop(execute_block(&client.db, &chain, client.input(), config)?),
+                    2 => drop(execute_block(&client.db, &chain, client.input(), config)?),
+                    3 => drop(execute_block_sequential(&client.db, &chain, client.input())?),
+                    // The executor alone: the transactions converted, run, nothing around them.
+                    _ => {
+                        let txns: Vec<EvmTx> = transactions.iter().map(EvmTx::from_recovered).collect();
+                        drop(SequentialExecutor::new(vm.clone()).execute_block(&storage, &txns)?);
+                    }
                 }
                 let ms = start.elapsed().as_secs_f64() * 1e3;
-                [&mut a, &mut f, &mut p][which].push(ms);
+                [&mut a, &mut f, &mut p, &mut q, &mut r][which].push(ms);
             }
         }
-        let (a, f, p) = (median(a), median(f), median(p));
-        println!("{number:>9} {:>5} {a:>10.3} {f:>10.3} {p:>10.3}", client.transactions.len());
+        let (a, f, p, q, r) = (median(a), median(f), median(p), median(q), median(r));
+        let txns = client.transactions.len();
+        println!("{number:>9} {txns:>5} {a:>10.3} {f:>10.3} {p:>10.3} {q:>10.3} {r:>10.3}");
         alloy += a;
         factory_ms += f;
         api += p;
+        api_seq += q;
+        raw_seq += r;
     }
     println!(
         "total at {threads} threads: alloy-evm {alloy:.1} ms, factory {factory_ms:.1} ms ({:.3}x), execute_block {api:.1} ms ({:.3}x)",
         alloy / factory_ms,
         alloy / api
+    );
+    println!(
+        "sequential: execute_block_sequential {api_seq:.1} ms, the sequential executor alone on the same storage {raw_seq:.1} ms ({:+.1} % for the API)",
+        (api_seq / raw_seq - 1.0) * 100.0
     );
     Ok(())
 }
