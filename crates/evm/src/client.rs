@@ -28,7 +28,7 @@ use alloy_evm::eth::{EthBlockExecutionCtx, eip6110};
 use alloy_evm::precompiles::PrecompilesMap;
 use alloy_evm::{EthEvm, EthEvmFactory, EvmEnv, EvmFactory};
 use alloy_hardforks::EthereumHardfork;
-use alloy_primitives::map::HashMap;
+use alloy_primitives::map::{AddressMap, HashMap};
 use alloy_primitives::{Address, U256};
 use blockstm_executor::{
     BlockError, BlockExecutor, Config, Delta, ParallelExecutor, SequentialExecutor, Stats, Storage,
@@ -40,7 +40,6 @@ use revm::database_interface::DatabaseRef;
 use revm::inspector::NoOpInspector;
 use revm::primitives::hardfork::SpecId;
 use revm::state::{Account, AccountInfo, AccountStatus, EvmState, EvmStorageSlot, TransactionId};
-use std::collections::BTreeMap;
 use std::fmt;
 use std::ops::ControlFlow;
 
@@ -315,24 +314,26 @@ fn credit<DB: DatabaseRef + Sync>(
 /// block) or self-destructed (absent at the end); each slot written in the account's current
 /// storage epoch with its value before the block and after.
 pub(crate) fn evm_state<DB: DatabaseRef>(storage: &DatabaseStorage<DB>) -> Result<EvmState, DB::Error> {
-    let mut slots: BTreeMap<Address, Vec<(U256, SlotValue)>> = BTreeMap::new();
+    // Grouped by account in a hash map: the result is one, so no order is needed.
+    let mut slots: AddressMap<Vec<(U256, SlotValue)>> = AddressMap::default();
     for (key, value) in storage.changes() {
         match (key, value) {
-            (EvmKey::Account(address), _) => slots.entry(*address).or_default(),
-            (EvmKey::Storage(address, slot), EvmValue::Storage(value)) => {
-                let entry = slots.entry(*address).or_default();
-                entry.push((*slot, *value));
-                entry
+            (EvmKey::Account(address), _) => {
+                slots.entry(*address).or_default();
             }
-            (EvmKey::Storage(..), EvmValue::Account(_)) => continue,
-        };
+            (EvmKey::Storage(address, slot), EvmValue::Storage(value)) => {
+                slots.entry(*address).or_default().push((*slot, *value));
+            }
+            (EvmKey::Storage(..), EvmValue::Account(_)) => {}
+        }
     }
-    let mut state: EvmState = HashMap::default();
+    let mut state: EvmState = HashMap::with_capacity_and_hasher(slots.len(), Default::default());
     for (address, written) in slots {
         let before = storage.db().basic_ref(address)?;
         let now = storage.account(address)?;
-        let mut account = match &before {
-            Some(info) => Account::from(info.clone()),
+        let mut account = match before {
+            // Moved in: `Account::from` keeps a copy as the original.
+            Some(info) => Account::from(info),
             None if now.info.is_none() => continue,
             None => {
                 let mut account = Account::default();
@@ -352,6 +353,7 @@ pub(crate) fn evm_state<DB: DatabaseRef>(storage: &DatabaseStorage<DB>) -> Resul
         if created {
             account.mark_created();
         }
+        account.storage.reserve(written.len());
         for (slot, value) in written {
             if value.epoch != now.storage_epoch {
                 continue;
