@@ -1,6 +1,6 @@
 //! Each block of the blockchain tests through the client API ([`execute_block`]) as a client
-//! runs it, and through alloy-evm's block executor (the independent oracle), for the runner's
-//! cross-checks.
+//! runs it, through alloy-evm's block executor (the independent oracle), and through the
+//! executor factory alloy-evm-based clients hold, for the runner's cross-checks.
 
 use super::model::TestHeader;
 use super::rules::{BlockForks, Fork, Rejection};
@@ -8,6 +8,7 @@ use super::run::{Parent, RunOptions};
 use super::world;
 use crate::chain::{EthBlock, PreState};
 use crate::client::{BlockInput, ClientError, execute_block};
+use crate::factory::BlockStmExecutorFactory;
 use crate::oracle;
 use alloy_consensus::transaction::Recovered;
 use alloy_consensus::{Block, ReceiptEnvelope, TxEnvelope};
@@ -113,10 +114,11 @@ impl<'a> ClientCase<'a> {
     }
 
     /// Where alloy-evm's `EthBlockExecutor` (the independent oracle) disagrees with the client
-    /// API's `run` of the block: receipts, gas used, or the state once committed into revm's
-    /// `State`. Not asked on the DAO fork's block: alloy-evm 0.39 drains the DAO accounts after
-    /// the transactions, where geth and the tests drain them before.
-    pub(super) fn alloy_evm_disagreement(&self, run: &ClientRun) -> Option<String> {
+    /// API's `run` of the block, or with [`BlockStmExecutorFactory`] driven as a client drives
+    /// it at the largest thread count of `options`: receipts, gas used, or the state once
+    /// committed into revm's `State`. Not asked on the DAO fork's block: alloy-evm 0.39 drains
+    /// the DAO accounts after the transactions, where geth and the tests drain them before.
+    pub(super) fn alloy_evm_disagreement(&self, run: &ClientRun, options: &RunOptions) -> Option<String> {
         if self.fork.is_dao_fork(self.header.number) {
             return None;
         }
@@ -133,7 +135,24 @@ impl<'a> ClientCase<'a> {
             ));
         }
         let actual = oracle::committed(db, run.changes.clone());
-        oracle::bundle_difference(db, &expected.bundle, &actual)
+        if let Some(difference) = oracle::bundle_difference(db, &expected.bundle, &actual) {
+            return Some(difference);
+        }
+        let config = Config::new(options.threads.iter().copied().max().unwrap_or(2)).ok()?;
+        let factory = BlockStmExecutorFactory::new(self.forks(), config);
+        let env = self.block.evm_env();
+        let through = match oracle::through_factory(&factory, db, env, self.ctx(), transactions) {
+            Ok(through) => through,
+            Err(e) => return Some(format!("the executor factory rejects the block: {e}")),
+        };
+        if (&through.receipts, through.gas_used) != (&expected.receipts, expected.gas_used) {
+            return Some(format!(
+                "the executor factory's receipts or gas used ({} against alloy-evm's {})",
+                through.gas_used, expected.gas_used
+            ));
+        }
+        oracle::bundle_difference(db, &expected.bundle, &through.bundle)
+            .map(|difference| format!("the executor factory: {difference}"))
     }
 }
 

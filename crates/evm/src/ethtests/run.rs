@@ -383,9 +383,9 @@ fn execute(
                 header.number
             )));
         }
-        if let Some(difference) = case.alloy_evm_disagreement(run) {
+        if let Some(difference) = case.alloy_evm_disagreement(run, options) {
             return Err(Rejection::Divergence(format!(
-                "block {}: alloy-evm's block executor disagrees with the client API: {difference}",
+                "block {}: alloy-evm's block executor disagrees: {difference}",
                 header.number
             )));
         }
