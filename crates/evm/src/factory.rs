@@ -153,11 +153,15 @@ impl<Spec: EthExecutorSpec + 'static> BlockExecutorFactory for BlockStmExecutorF
     }
 }
 
+/// alloy-evm's executor as the factory's executors wrap it.
+type Inner<'a, DB, I, Spec> =
+    EthBlockExecutor<'a, EthEvm<DB, I, PrecompilesMap>, &'a Spec, &'a AlloyReceiptBuilder>;
+
 /// The executor of [`BlockStmExecutorFactory`]: alloy-evm's `EthBlockExecutor` (its public
 /// fields and every method but `execute_block`), with `execute_block` on Block-STM.
 pub struct BlockStmExecutor<'a, DB: alloy_evm::Database, I, Spec> {
     /// alloy-evm's executor, holding the EVM, its database and the block's receipts.
-    pub inner: EthBlockExecutor<'a, EthEvm<DB, I, PrecompilesMap>, &'a Spec, &'a AlloyReceiptBuilder>,
+    pub inner: Inner<'a, DB, I, Spec>,
     config: Config,
     counts: &'a Counts,
 }
@@ -167,9 +171,6 @@ impl<DB: alloy_evm::Database, I, Spec> fmt::Debug for BlockStmExecutor<'_, DB, I
         f.debug_struct("BlockStmExecutor").field("config", &self.config).finish_non_exhaustive()
     }
 }
-
-type Inner<'a, DB, I, Spec> =
-    EthBlockExecutor<'a, EthEvm<DB, I, PrecompilesMap>, &'a Spec, &'a AlloyReceiptBuilder>;
 
 impl<'a, DB, I, Spec> BlockExecutor for BlockStmExecutor<'a, DB, I, Spec>
 where
@@ -243,13 +244,12 @@ where
     DB: alloy_evm::Database,
     I: Inspector<EthEvmContext<DB>>,
 {
-    let spec = evm.cfg_env().spec;
-    let own: Vec<&Address> = EthPrecompiles::new(spec).precompiles.addresses().collect();
-    let theirs: Vec<&Address> = evm.precompiles().addresses().collect();
+    let own = EthPrecompiles::new(evm.cfg_env().spec).precompiles;
+    let theirs = evm.precompiles();
     std::any::type_name::<I>() == std::any::type_name::<NoOpInspector>()
         && !evm.cfg_env().enable_amsterdam_eip8037
-        && own.len() == theirs.len()
-        && own.iter().all(|a| evm.precompiles().get(a).is_some())
+        && own.len() == theirs.addresses().count()
+        && own.addresses().all(|a| theirs.get(a).is_some())
 }
 
 /// `txns` on Block-STM over the executor's database, committed into it with the receipts and
@@ -391,7 +391,6 @@ const SHARDS: usize = 16;
 /// was read, sharded by location, and the channel of the reads it misses.
 struct Served<E> {
     requests: mpsc::Sender<Request<E>>,
-    hasher: RandomState,
     // Lock order: one lock at a time (a shard or the hashes), never held across the channel.
     shards: [SpinMutex<HashMap<EvmKey, Option<EvmValue>, RandomState>>; SHARDS],
     hashes: SpinMutex<HashMap<u64, B256, RandomState>>,
@@ -407,14 +406,20 @@ impl<E> Served<E> {
     fn new(requests: mpsc::Sender<Request<E>>) -> Self {
         Self {
             requests,
-            hasher: RandomState::new(),
             shards: std::array::from_fn(|_| SpinMutex::new(HashMap::with_hasher(RandomState::new()))),
             hashes: SpinMutex::new(HashMap::with_hasher(RandomState::new())),
         }
     }
 
+    /// The shard of `key`, from a byte of it rather than a second hash (the map hashes it
+    /// again): addresses and most slots are keccak outputs already, and the slot's low byte
+    /// spreads a contract's small slot numbers over the shards.
     fn shard(&self, key: &EvmKey) -> &SpinMutex<HashMap<EvmKey, Option<EvmValue>, RandomState>> {
-        &self.shards[self.hasher.hash_one(key) as usize % SHARDS]
+        let byte = match key {
+            EvmKey::Account(address) => address[19],
+            EvmKey::Storage(address, slot) => address[19] ^ slot.byte(0),
+        };
+        &self.shards[usize::from(byte) % SHARDS]
     }
 
     fn insert(&self, key: EvmKey, value: Option<EvmValue>) {

@@ -7,7 +7,7 @@ use crate::state::{AccountState, EvmKey, EvmValue};
 use alloy_consensus::transaction::Recovered;
 use alloy_consensus::{ReceiptEnvelope, TxEnvelope};
 use alloy_eips::eip7685::Requests;
-use alloy_evm::block::{BlockExecutionError, BlockExecutor, BlockExecutorFactory};
+use alloy_evm::block::{BlockExecutionError, BlockExecutionResult, BlockExecutor, BlockExecutorFactory};
 use alloy_evm::eth::receipt_builder::AlloyReceiptBuilder;
 use alloy_evm::eth::spec::EthExecutorSpec;
 use alloy_evm::eth::{EthBlockExecutionCtx, EthBlockExecutor};
@@ -76,14 +76,22 @@ where
     let evm = EthEvmFactory::default().create_evm(&mut state, env);
     let executor = EthBlockExecutor::new(evm, ctx, chain, AlloyReceiptBuilder::default());
     let result = executor.execute_block(transactions.iter())?;
-    state.merge_transitions(BundleRetention::PlainState);
-    Ok(OracleBlock {
-        receipts: result.receipts,
-        gas_used: result.gas_used,
-        blob_gas_used: result.blob_gas_used,
-        requests: result.requests,
-        bundle: state.take_bundle(),
-    })
+    Ok(OracleBlock::new(result, state))
+}
+
+impl OracleBlock {
+    /// `result` with the bundle of the `state` it was executed over, merged as a client
+    /// merges it.
+    fn new<DB: revm::Database>(result: BlockExecutionResult<ReceiptEnvelope>, mut state: State<DB>) -> Self {
+        state.merge_transitions(BundleRetention::Reverts);
+        OracleBlock {
+            receipts: result.receipts,
+            gas_used: result.gas_used,
+            blob_gas_used: result.blob_gas_used,
+            requests: result.requests,
+            bundle: state.take_bundle(),
+        }
+    }
 }
 
 /// The block executed by `factory`'s executor as a client validating a block drives it:
@@ -109,14 +117,7 @@ where
     let mut state = State::builder().with_database_ref(db).with_bundle_update().build();
     let evm = factory.evm_factory().create_evm(&mut state, env);
     let result = factory.create_executor(evm, ctx).execute_block(transactions.iter())?;
-    state.merge_transitions(BundleRetention::Reverts);
-    Ok(OracleBlock {
-        receipts: result.receipts,
-        gas_used: result.gas_used,
-        blob_gas_used: result.blob_gas_used,
-        requests: result.requests,
-        bundle: state.take_bundle(),
-    })
+    Ok(OracleBlock::new(result, state))
 }
 
 /// `changes` (the client API's [`BlockExecution::state`](crate::BlockExecution::state))

@@ -120,8 +120,12 @@ impl Txns {
         *nonce - 1
     }
 
-    fn push(&mut self, from: Address, tx: TxEnvelope) {
-        self.txns.push(Recovered::new_unchecked(tx, from));
+    /// `tx` from `from`, as the `envelope` variant (signature not checked: the sender is
+    /// given), hashed by its position.
+    fn push<T>(&mut self, from: Address, tx: T, envelope: impl FnOnce(Signed<T>) -> TxEnvelope) {
+        let hash = B256::from(U256::from(self.txns.len()));
+        let signed = Signed::new_unchecked(tx, Signature::test_signature(), hash);
+        self.txns.push(Recovered::new_unchecked(envelope(signed), from));
     }
 
     fn call(&mut self, from: Address, to: TxKind, value: u64, input: Bytes, gas_limit: u64) {
@@ -136,8 +140,7 @@ impl Txns {
             input,
             ..Default::default()
         };
-        let hash = B256::from(U256::from(self.txns.len()));
-        self.push(from, TxEnvelope::Eip1559(Signed::new_unchecked(tx, Signature::test_signature(), hash)));
+        self.push(from, tx, TxEnvelope::Eip1559);
     }
 
     fn legacy(&mut self, from: Address, to: Address, value: u64) {
@@ -150,8 +153,7 @@ impl Txns {
             value: U256::from(value),
             ..Default::default()
         };
-        let hash = B256::from(U256::from(self.txns.len()));
-        self.push(from, TxEnvelope::Legacy(Signed::new_unchecked(tx, Signature::test_signature(), hash)));
+        self.push(from, tx, TxEnvelope::Legacy);
     }
 
     fn blob(&mut self, from: Address, to: Address, blobs: u8) {
@@ -163,18 +165,16 @@ impl Txns {
             max_priority_fee_per_gas: GWEI,
             to,
             value: U256::from(1),
-            blob_versioned_hashes: (0..blobs).map(|b| B256::with_last_byte(b).with_version()).collect(),
+            blob_versioned_hashes: (0..blobs).map(versioned_hash).collect(),
             max_fee_per_blob_gas: 100,
             ..Default::default()
         };
-        let hash = B256::from(U256::from(self.txns.len()));
-        let tx = TxEip4844Variant::TxEip4844(tx);
-        self.push(from, TxEnvelope::Eip4844(Signed::new_unchecked(tx, Signature::test_signature(), hash)));
+        self.push(from, TxEip4844Variant::TxEip4844(tx), TxEnvelope::Eip4844);
     }
 
-    /// A set-code transaction; `auths` signs each authorization at the nonce this builder
-    /// expects (after the transaction's own nonce, for a self-sponsored one) unless it fixes
-    /// its own, and counts the valid ones.
+    /// A set-code transaction; each valid authorization of `auths` is signed at the nonce this
+    /// builder expects (after the transaction's own nonce, for a self-sponsored one), which it
+    /// then advances; a skipped one carries its own.
     fn set_code(&mut self, from: Address, to: Address, value: u64, auths: Vec<Auth<'_>>) {
         let nonce = self.nonce(from);
         let authorization_list = auths
@@ -202,21 +202,15 @@ impl Txns {
             authorization_list,
             ..Default::default()
         };
-        let hash = B256::from(U256::from(self.txns.len()));
-        self.push(from, TxEnvelope::Eip7702(Signed::new_unchecked(tx, Signature::test_signature(), hash)));
+        self.push(from, tx, TxEnvelope::Eip7702);
     }
 }
 
-trait Versioned {
-    fn with_version(self) -> B256;
-}
-
-impl Versioned for B256 {
-    /// A KZG versioned hash (EIP-4844's version byte 1).
-    fn with_version(mut self) -> B256 {
-        self.0[0] = 1;
-        self
-    }
+/// A KZG versioned hash (EIP-4844's version byte 1) ending in `i`.
+fn versioned_hash(i: u8) -> B256 {
+    let mut hash = B256::with_last_byte(i);
+    hash.0[0] = 1;
+    hash
 }
 
 /// An authorization of a set-code transaction.

@@ -124,7 +124,8 @@ impl<'a> ClientCase<'a> {
         }
         let (db, transactions) = self.inputs.as_ref()?;
         let env = self.block.evm_env();
-        let expected = match oracle::alloy_evm_block(db, &self.forks(), env, self.ctx(), transactions) {
+        let expected = match oracle::alloy_evm_block(db, &self.forks(), env.clone(), self.ctx(), transactions)
+        {
             Ok(expected) => expected,
             Err(e) => return Some(format!("alloy-evm rejects the block: {e}")),
         };
@@ -140,7 +141,6 @@ impl<'a> ClientCase<'a> {
         }
         let config = Config::new(options.threads.iter().copied().max().unwrap_or(2)).ok()?;
         let factory = BlockStmExecutorFactory::new(self.forks(), config);
-        let env = self.block.evm_env();
         let through = match oracle::through_factory(&factory, db, env, self.ctx(), transactions) {
             Ok(through) => through,
             Err(e) => return Some(format!("the executor factory rejects the block: {e}")),
