@@ -252,6 +252,11 @@ impl<H: BlockHashes> Vm for EvmVm<H> {
         Some(txns.iter().fold(0u64, |sum, EvmTx(tx)| sum.saturating_add(tx.gas_limit)))
     }
 
+    /// The beneficiary: every transaction credits it its fee (a delta), few read it.
+    fn accumulator(&self) -> Option<EvmKey> {
+        Some(EvmKey::Account(self.block.beneficiary))
+    }
+
     /// Each transaction is hinted with the last lower transaction that changed its sender's or
     /// its recipient's account as far as the transaction fields tell: sent from it, or sent
     /// value to it. Every transaction reads both accounts, so these are real dependencies (the

@@ -115,6 +115,16 @@ pub trait Vm: Sync {
         let _ = txns;
         None
     }
+
+    /// Optional: the one location of the block that most transactions apply deltas to (an EVM
+    /// block's fee recipient, credited by every transaction). The parallel executor keeps each
+    /// transaction's deltas to it apart, in a slot of the transaction's own, instead of one
+    /// version entry per transaction under one lock that every core writes; a read of it sums
+    /// the slots between the commit point and the reader, so it suits a location that is
+    /// rarely read. Results are identical either way. `None` (the default): no such location.
+    fn accumulator(&self) -> Option<Self::Key> {
+        None
+    }
 }
 
 /// The state as one transaction sees it.

@@ -14,10 +14,15 @@ fn parallel(threads: usize) -> ParallelExecutor<TestVm> {
 /// sequential result.
 fn agree(storage: &TestStorage, txns: &[Tx]) -> Comparable {
     let (expected, _) = run(&SequentialExecutor::new(TestVm), storage, txns);
+    let accumulating = AccumulatingVm(delta_hotspot(txns));
     for threads in THREADS {
         for _ in 0..20 {
             let (actual, _) = run(&parallel(threads), storage, txns);
             assert_eq!(actual, expected, "threads = {threads}");
+            // Its most delta-written location kept per transaction: the same.
+            let config = Config::new(threads).unwrap().with_adaptive(false);
+            let (actual, _) = run(&ParallelExecutor::new(accumulating, config), storage, txns);
+            assert_eq!(actual, expected, "{accumulating:?}, threads = {threads}");
         }
     }
     expected

@@ -51,6 +51,7 @@
 //! assert_eq!(mv.read(&"alice", 0), MvRead::NotFound);
 //! ```
 
+mod accumulator;
 mod delta;
 mod snapshot;
 mod table;
@@ -58,6 +59,7 @@ mod versions;
 
 pub use delta::{Add, AddOverflow, Delta, NoDelta, apply_deltas};
 
+use accumulator::Accumulator;
 use ahash::RandomState;
 use blockstm_sync::{CachePadded, SpinMutex};
 use smallvec::SmallVec;
@@ -233,6 +235,9 @@ pub struct MvMemory<K, V, D = NoDelta> {
     /// those, so the mutex is never contended; it exists so the structure is `Sync` without
     /// `unsafe`.
     last_writes: Box<[SpinMutex<SmallVec<[K; 2]>>]>,
+    /// The location whose deltas are kept per transaction, if the block has one (see the
+    /// `accumulator` module).
+    accumulator: Option<Accumulator<K, D>>,
 }
 
 impl<K, V, D> fmt::Debug for MvMemory<K, V, D> {
@@ -249,8 +254,23 @@ where
 {
     /// Memory for a block of `num_txns` transactions.
     pub fn new(num_txns: usize) -> Self {
+        Self::with_accumulator(num_txns, None)
+    }
+
+    /// Memory for a block of `num_txns` transactions in which `accumulator`, if given, is a
+    /// location most transactions apply deltas to (an EVM block's fee recipient). Its deltas are
+    /// kept per transaction rather than in its version list, so the transactions crediting it
+    /// share no lock or cache line; reads of it cost a scan of the transactions between the
+    /// commit point and the reader. Results are the same either way.
+    pub fn with_accumulator(num_txns: usize, accumulator: Option<K>) -> Self {
+        let hasher = hasher();
+        let accumulator = accumulator.map(|key| {
+            let hash = hasher.hash_one(&key);
+            Accumulator::new(key, hash, num_txns)
+        });
         Self {
-            hasher: hasher(),
+            accumulator,
+            hasher,
             shards: (0..SHARDS)
                 // Room for about two locations per transaction up front (a transfer creates its
                 // sender's and its recipient's): growing moves every location and showed in
@@ -294,6 +314,17 @@ where
     #[inline]
     pub fn read(&self, key: &K, txn_idx: TxnIndex) -> MvRead<V, D> {
         let (hash, shard) = self.shard(key);
+        if let Some(accumulator) = self.accumulator_at(hash, key) {
+            let start = {
+                let shard = shard.lock();
+                let location = shard.find(hash, |location| location.key == *key);
+                Accumulator::<K, D>::start(location.and_then(|location| location.versions.below(txn_idx)))
+            };
+            return match start {
+                Ok(start) => accumulator.read(start, txn_idx),
+                Err(read) => read,
+            };
+        }
         let mut shard = shard.lock();
         if let Some(location) = shard.find(hash, |location| location.key == *key) {
             return location.versions.read(txn_idx);
@@ -305,6 +336,15 @@ where
     /// Like [`read`](Self::read) without cloning the value: what validation needs.
     #[inline]
     pub fn read_version(&self, key: &K, txn_idx: TxnIndex) -> MvVersion {
+        if self.accumulator.as_ref().is_some_and(|accumulator| accumulator.key == *key) {
+            // Rare (a transaction reading the fee recipient), and the slots must be read too.
+            return match self.read(key, txn_idx) {
+                MvRead::Value { version, .. } => MvVersion::Version(version),
+                MvRead::Estimate { blocking } => MvVersion::Estimate(blocking),
+                MvRead::NotFound => MvVersion::NotFound,
+                MvRead::Deltas { .. } => MvVersion::Deltas,
+            };
+        }
         self.with_versions(key, |versions| match versions.below(txn_idx) {
             Some((j, Entry::Value { incarnation, .. })) => MvVersion::Version(Version::new(j, *incarnation)),
             Some((_, Entry::Deltas { .. })) => MvVersion::Deltas,
@@ -312,6 +352,28 @@ where
             None => MvVersion::NotFound,
         })
         .unwrap_or(MvVersion::NotFound)
+    }
+
+    /// The accumulator, if `key` (of hash `hash`) is its key.
+    #[inline]
+    fn accumulator_at(&self, hash: u64, key: &K) -> Option<&Accumulator<K, D>> {
+        self.accumulator.as_ref().filter(|accumulator| accumulator.hash == hash && accumulator.key == *key)
+    }
+
+    /// Runs `f` on the versions of `key`, created empty if the location was never written.
+    fn with_versions_or_new<R>(&self, key: &K, f: impl FnOnce(&mut VersionList<V, D>) -> R) -> R {
+        let (hash, shard) = self.shard(key);
+        let mut shard = shard.lock();
+        match shard.find_mut(hash, |location| location.key == *key) {
+            Ok(location) => f(&mut location.versions),
+            Err(vacant) => {
+                let mut versions = VersionList::default();
+                let result = f(&mut versions);
+                let rehash = |location: &Location<K, V, D>| self.hasher.hash_one(&location.key);
+                shard.insert(vacant, hash, Location { key: key.clone(), versions }, rehash);
+                result
+            }
+        }
     }
 
     /// Inserts `entry` for `txn_idx` at `key`; true if the transaction had no entry there.
@@ -352,13 +414,32 @@ where
         let mut last_writes = self.last_writes[txn_idx].lock();
         let mut wrote_new_location = false;
         let mut keys = SmallVec::with_capacity(last_writes.len());
+        let mut accumulated = false;
         for (key, write) in writes {
             let entry = match write {
                 Write::Value(value) => Entry::Value { incarnation, value },
-                Write::Deltas(deltas) => Entry::Deltas { incarnation, deltas: deltas.into_boxed_slice() },
+                Write::Deltas(deltas) => {
+                    let deltas = deltas.into_boxed_slice();
+                    match &self.accumulator {
+                        Some(accumulator) if accumulator.key == key => {
+                            wrote_new_location |= accumulator.record(txn_idx, incarnation, deltas);
+                            accumulated = true;
+                            keys.push(key);
+                            continue;
+                        }
+                        _ => Entry::Deltas { incarnation, deltas },
+                    }
+                }
             };
             wrote_new_location |= self.insert(&key, txn_idx, entry);
             keys.push(key);
+        }
+        // The previous incarnation's deltas to the accumulator, if this one applied none.
+        if let Some(accumulator) = &self.accumulator
+            && !accumulated
+            && last_writes.contains(&accumulator.key)
+        {
+            accumulator.clear(txn_idx);
         }
         // Every location this incarnation wrote now holds an entry of `incarnation`; any other
         // entry of this transaction is a leftover (value, deltas or ESTIMATE) of an earlier
@@ -392,12 +473,26 @@ where
     ) -> Result<(), MaterializeError<K, E>> {
         let last_writes = self.last_writes[txn_idx].lock();
         for key in last_writes.iter() {
+            // The accumulator's deltas, kept in the transaction's slot, become a value in the
+            // list (a full value it wrote is there already).
+            let accumulated = match &self.accumulator {
+                Some(accumulator) if accumulator.key == *key => match accumulator.deltas(txn_idx) {
+                    Some(deltas) => Some(deltas),
+                    None => continue,
+                },
+                _ => None,
+            };
             // Storage is read outside the shard lock, and only when no value is below;
             // nothing below a committed transaction changes, so it stays the value below.
             let mut from_storage = None;
             loop {
-                let step =
-                    self.with_versions(key, |versions| versions.materialize(txn_idx, from_storage.as_ref()));
+                let step = match &accumulated {
+                    Some((incarnation, deltas)) => Some(self.with_versions_or_new(key, |versions| {
+                        versions.materialize_deltas(txn_idx, *incarnation, deltas, from_storage.as_ref())
+                    })),
+                    None => self
+                        .with_versions(key, |versions| versions.materialize(txn_idx, from_storage.as_ref())),
+                };
                 match step {
                     Some(Materialized::Done) => break,
                     Some(Materialized::NeedsStorage) => {
@@ -428,6 +523,10 @@ where
     pub fn convert_writes_to_estimates(&self, txn_idx: TxnIndex) {
         let last_writes = self.last_writes[txn_idx].lock();
         for key in last_writes.iter() {
+            if let Some(accumulator) = self.accumulator.as_ref().filter(|accumulator| accumulator.key == *key)
+            {
+                accumulator.convert_to_estimate(txn_idx);
+            }
             self.with_versions(key, |versions| {
                 if let Some(entry) = versions.get_mut(txn_idx) {
                     *entry = Entry::Estimate;

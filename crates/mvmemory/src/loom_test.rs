@@ -124,12 +124,12 @@ fn resolve_below_2(read: MvRead<u64, Add>) -> Option<u64> {
     }
 }
 
-#[test]
-fn loom_mvmemory_delta_entries() {
-    // Transaction 0 writes 100 to location 1; transaction 1 adds 5, is aborted, adds 7 instead;
-    // transaction 2 reads meanwhile, then reads while the committer materialises 0 and 1.
-    run("deltas", 3, || {
-        let mv: Arc<MvMemory<u8, u64, Add>> = Arc::new(MvMemory::new(3));
+/// Transaction 0 writes 100 to location 1; transaction 1 adds 5, is aborted, adds 7 instead;
+/// transaction 2 reads meanwhile, then reads while the committer materialises 0 and 1. With
+/// `accumulator`, location 1's deltas are kept in per-transaction slots.
+fn delta_model(name: &str, accumulator: Option<u8>) {
+    run(name, 3, move || {
+        let mv: Arc<MvMemory<u8, u64, Add>> = Arc::new(MvMemory::with_accumulator(3, accumulator));
         let adder = {
             let mv = Arc::clone(&mv);
             thread::spawn(move || {
@@ -163,4 +163,14 @@ fn loom_mvmemory_delta_entries() {
         assert_eq!(reader.join().unwrap(), Some(107));
         assert_eq!(mv.read(&1, 2), MvRead::Value { version: Version::new(1, 1), value: 107 });
     });
+}
+
+#[test]
+fn loom_mvmemory_delta_entries() {
+    delta_model("deltas", None);
+}
+
+#[test]
+fn loom_mvmemory_accumulator_slots() {
+    delta_model("accumulator", Some(1));
 }

@@ -254,3 +254,181 @@ fn pruning_committed_entries_keeps_a_hot_location_short_and_reads_exact() {
         assert!(len <= 2 * 11 + 1, "{len} entries after transaction {txn}");
     }
 }
+
+/// An accumulator memory (key 1's deltas in per-transaction slots) and a plain one.
+fn accumulator_and_plain(num_txns: usize) -> (MvMemory<u32, u64, Add>, MvMemory<u32, u64, Add>) {
+    (MvMemory::with_accumulator(num_txns, Some(1)), MvMemory::new(num_txns))
+}
+
+#[test]
+fn accumulator_deltas_stay_in_slots_and_reads_sum_them_in_block_order() {
+    let (mv, _) = accumulator_and_plain(6);
+    assert!(mv.record_writes(v(0, 0), vec![(1, add(&[5]))]), "a first delta is a new location");
+    assert!(mv.record_writes(v(2, 0), vec![(1, add(&[1, 2])), (2, Write::Value(9))]));
+    // Nothing in the list: a reader sums the slots on top of storage.
+    assert_eq!(mv.read(&1, 1), MvRead::Deltas { base: None, deltas: smallvec::smallvec![Add(5)] });
+    assert_eq!(
+        mv.read(&1, 5),
+        MvRead::Deltas { base: None, deltas: smallvec::smallvec![Add(5), Add(1), Add(2)] }
+    );
+    assert_eq!(mv.read(&1, 0), MvRead::NotFound);
+    assert_eq!(mv.read_version(&1, 3), MvVersion::Deltas);
+    // A full value written by transaction 3 hides everything below it.
+    mv.record(v(3, 0), vec![(1, 50)]);
+    assert_eq!(mv.read(&1, 4), MvRead::Value { version: v(3, 0), value: 50 });
+    assert_eq!(mv.read_version(&1, 4), MvVersion::Version(v(3, 0)));
+    assert!(mv.record_writes(v(4, 0), vec![(1, add(&[7]))]));
+    assert_eq!(
+        mv.read(&1, 5),
+        MvRead::Deltas { base: Some((v(3, 0), 50)), deltas: smallvec::smallvec![Add(7)] }
+    );
+    // An aborted delta writer is an ESTIMATE to every reader above it.
+    mv.convert_writes_to_estimates(2);
+    assert_eq!(mv.read(&1, 3), MvRead::Estimate { blocking: 2 });
+    assert_eq!(mv.read_version(&1, 3), MvVersion::Estimate(2));
+    assert_eq!(
+        mv.read(&1, 5),
+        MvRead::Deltas { base: Some((v(3, 0), 50)), deltas: smallvec::smallvec![Add(7)] }
+    );
+    // Its next incarnation applies none: the slot is emptied, not a new location.
+    assert!(!mv.record_writes(v(2, 1), vec![(2, Write::Value(9))]));
+    assert_eq!(mv.read(&1, 3), MvRead::Deltas { base: None, deltas: smallvec::smallvec![Add(5)] });
+    // Committed in order, the deltas become values in the list, and the snapshot has the sum.
+    for txn in 0..5 {
+        mv.materialize(txn, storage_of(Some(100))).unwrap();
+    }
+    assert_eq!(mv.read(&1, 5), MvRead::Value { version: v(4, 0), value: 57 });
+    assert_eq!(mv.snapshot(6).unwrap(), vec![(1, 57), (2, 9)]);
+}
+
+#[test]
+fn accumulator_materialisation_reports_failures_as_the_list_does() {
+    let (mv, plain) = accumulator_and_plain(3);
+    for mv in [&mv, &plain] {
+        mv.record_writes(v(0, 0), vec![(2, add(&[1])), (1, add(&[-1]))]);
+        assert_eq!(
+            mv.materialize(0, storage_of(None)),
+            Err(MaterializeError::Delta { key: 1, message: "0 + -1 does not fit in u64".into() })
+        );
+    }
+    let (mv, _) = accumulator_and_plain(3);
+    mv.record_writes(v(0, 0), vec![(1, add(&[1]))]);
+    assert_eq!(
+        mv.materialize(0, |_: &u32| Err::<Option<u64>, _>("down")),
+        Err(MaterializeError::Storage { key: 1, error: "down" })
+    );
+}
+
+/// A small deterministic generator (xorshift64*), for the random schedules below.
+struct Rng(u64);
+
+impl Rng {
+    fn below(&mut self, n: u64) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D) % n
+    }
+}
+
+/// What `txn_idx` reads at `key`, deltas resolved over storage value 100; every `ESTIMATE` alike
+/// (the two memories may name different aborted writers: both make the reader wait).
+fn resolved(mv: &MvMemory<u32, u64, Add>, key: u32, txn_idx: TxnIndex) -> Result<Option<u64>, String> {
+    match mv.read(&key, txn_idx) {
+        MvRead::Value { value, .. } => Ok(Some(value)),
+        MvRead::NotFound => Ok(Some(100)),
+        MvRead::Estimate { .. } => Err("estimate".into()),
+        MvRead::Deltas { base, deltas } => {
+            let base = base.map_or(100, |(_, value)| value);
+            apply_deltas(Some(&base), &deltas).map(Some).map_err(|_| "delta failed".into())
+        }
+    }
+}
+
+/// What validation of a read captured as a version or as storage makes of `version`: the
+/// version, or a failure (deltas to resolve or an `ESTIMATE`: the plain memory reports deltas
+/// where an `ESTIMATE` lies under them, the accumulator the `ESTIMATE`).
+fn version_class(version: MvVersion) -> Option<MvVersion> {
+    match version {
+        MvVersion::Estimate(_) | MvVersion::Deltas => None,
+        other => Some(other),
+    }
+}
+
+/// Random Block-STM-like schedules (records of values and deltas, aborts, commits in order,
+/// reads) applied to an accumulator memory and a plain one: every read resolves to the same
+/// value, every validation sees the same kind of version, the accumulator reports every new
+/// location the plain memory reports, commits fail alike, and the final states are equal
+/// (when no commit failed: the block ends at a failing commit).
+#[test]
+fn an_accumulator_reads_exactly_what_the_version_list_would() {
+    const TXNS: usize = 12;
+    for seed in 1..=300u64 {
+        let mut rng = Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1);
+        let (mv, plain) = accumulator_and_plain(TXNS);
+        let mut incarnation = [0u32; TXNS];
+        let mut recorded = [false; TXNS];
+        let mut committed = 0;
+        let mut failed = false;
+        for _ in 0..120 {
+            match rng.below(10) {
+                0..=3 if committed < TXNS => {
+                    let txn = committed + rng.below((TXNS - committed) as u64) as usize;
+                    let mut writes = Vec::new();
+                    for key in 1..=3u32 {
+                        match rng.below(4) {
+                            0 => writes.push((key, Write::Value(rng.below(200)))),
+                            1 => writes.push((key, add(&[i128::from(rng.below(20) as u8) - 5]))),
+                            2 => writes.push((key, add(&[1, 2]))),
+                            _ => {}
+                        }
+                    }
+                    let version = v(txn, incarnation[txn]);
+                    incarnation[txn] += 1;
+                    recorded[txn] = true;
+                    let new = mv.record_writes(version, writes.clone());
+                    let plain_new = plain.record_writes(version, writes);
+                    assert!(new || !plain_new, "seed {seed}: a new location went unreported");
+                }
+                4 if committed < TXNS => {
+                    let txn = committed + rng.below((TXNS - committed) as u64) as usize;
+                    mv.convert_writes_to_estimates(txn);
+                    plain.convert_writes_to_estimates(txn);
+                    recorded[txn] = false;
+                }
+                5 if committed < TXNS && (recorded[committed] || incarnation[committed] == 0) => {
+                    let (a, b) = (
+                        mv.materialize(committed, storage_of(Some(100))),
+                        plain.materialize(committed, storage_of(Some(100))),
+                    );
+                    assert_eq!(a, b, "seed {seed}: commit of {committed}");
+                    if a.is_err() {
+                        // The block ends there with that error; its state is not used.
+                        failed = true;
+                        break;
+                    }
+                    committed += 1;
+                }
+                _ => {
+                    // Readers at or above the commit point: nothing below it reads any more
+                    // (both memories prune what only those would see).
+                    let txn = committed + rng.below((TXNS - committed) as u64 + 1) as usize;
+                    let key = 1 + rng.below(3) as u32;
+                    assert_eq!(
+                        resolved(&mv, key, txn),
+                        resolved(&plain, key, txn),
+                        "seed {seed}: {key} below {txn}"
+                    );
+                    assert_eq!(
+                        version_class(mv.read_version(&key, txn)),
+                        version_class(plain.read_version(&key, txn)),
+                        "seed {seed}: version of {key} below {txn}"
+                    );
+                }
+            }
+        }
+        if !failed {
+            assert_eq!(mv.snapshot(committed), plain.snapshot(committed), "seed {seed}: final state");
+        }
+    }
+}

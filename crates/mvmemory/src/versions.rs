@@ -141,16 +141,52 @@ impl<V: Clone, D: Clone> VersionList<V, D> {
             return Materialized::Done;
         };
         let incarnation = *incarnation;
+        match self.value_of_deltas(txn_idx, deltas, storage) {
+            Ok(value) => self.commit_value(txn_idx, incarnation, value),
+            Err(step) => step,
+        }
+    }
+
+    /// [`materialize`](Self::materialize) for deltas kept outside the list (an accumulator's):
+    /// sets the entry of committed `txn_idx` to the value `deltas`, applied by its incarnation
+    /// `incarnation`, give on the value below it.
+    pub(crate) fn materialize_deltas(
+        &mut self,
+        txn_idx: TxnIndex,
+        incarnation: Incarnation,
+        deltas: &[D],
+        storage: Option<&Option<V>>,
+    ) -> Materialized
+    where
+        D: Delta<V>,
+    {
+        match self.value_of_deltas(txn_idx, deltas, storage) {
+            Ok(value) => self.commit_value(txn_idx, incarnation, value),
+            Err(step) => step,
+        }
+    }
+
+    /// The value `deltas` of `txn_idx` give on the full value below it, or what stops them.
+    fn value_of_deltas(
+        &self,
+        txn_idx: TxnIndex,
+        deltas: &[D],
+        storage: Option<&Option<V>>,
+    ) -> Result<V, Materialized>
+    where
+        D: Delta<V>,
+    {
         let base = match (self.below(txn_idx), storage) {
             (Some((_, Entry::Value { value, .. })), _) => Some(value),
-            (Some((j, _)), _) => return Materialized::NotAValueBelow(j),
+            (Some((j, _)), _) => return Err(Materialized::NotAValueBelow(j)),
             (None, Some(value)) => value.as_ref(),
-            (None, None) => return Materialized::NeedsStorage,
+            (None, None) => return Err(Materialized::NeedsStorage),
         };
-        let value = match apply_deltas(base, deltas) {
-            Ok(value) => value,
-            Err(message) => return Materialized::Failed(message),
-        };
+        apply_deltas(base, deltas).map_err(Materialized::Failed)
+    }
+
+    /// Sets the committed value of `txn_idx` and prunes below it.
+    fn commit_value(&mut self, txn_idx: TxnIndex, incarnation: Incarnation, value: V) -> Materialized {
         self.insert(txn_idx, Entry::Value { incarnation, value });
         // Everything below is committed and now hidden by this value from every reader that can
         // still come (all above it): drop it, so a location bumped by every transaction keeps a

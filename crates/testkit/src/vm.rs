@@ -152,6 +152,59 @@ impl Vm for TestVm {
     }
 }
 
+/// [`TestVm`] with one location as the block's accumulator ([`Vm::accumulator`]): the same
+/// transactions and results, the location's deltas kept per transaction by the parallel
+/// executor.
+#[derive(Clone, Copy, Debug)]
+pub struct AccumulatingVm(pub Key);
+
+impl Vm for AccumulatingVm {
+    type Key = Key;
+    type Value = Value;
+    type Transaction = Tx;
+    type Output = TxOut;
+    type Error = TestError;
+    type Delta = Add;
+
+    fn cost_estimate(&self, txns: &[Tx]) -> Option<u64> {
+        TestVm.cost_estimate(txns)
+    }
+
+    fn dependency_hints(&self, txns: &[Tx]) -> Vec<Option<TxnIndex>> {
+        TestVm.dependency_hints(txns)
+    }
+
+    fn accumulator(&self) -> Option<Key> {
+        Some(self.0)
+    }
+
+    fn execute<V: TxnView<Key, Value, Add>>(
+        &self,
+        txn_idx: usize,
+        tx: &Tx,
+        view: &mut V,
+    ) -> Result<TxOut, TestError> {
+        TestVm.execute(txn_idx, tx, view)
+    }
+}
+
+/// The location the most delta operations of `txns` name (the lowest on a tie; 0 if none):
+/// the accumulator a VM would declare for the block.
+pub fn delta_hotspot(txns: &[Tx]) -> Key {
+    let mut counts: HashMap<Key, usize> = HashMap::new();
+    for op in txns.iter().flat_map(|tx| &tx.ops) {
+        match *op {
+            Op::Delta(k, _) => *counts.entry(k).or_default() += 1,
+            Op::DeltaEither(a, b, _) => {
+                *counts.entry(a).or_default() += 1;
+                *counts.entry(b).or_default() += 1;
+            }
+            _ => {}
+        }
+    }
+    counts.into_iter().max_by_key(|&(k, n)| (n, std::cmp::Reverse(k))).map_or(0, |(k, _)| k)
+}
+
 /// Storage with optional failing locations.
 #[derive(Clone, Debug, Default)]
 pub struct TestStorage {
@@ -193,11 +246,11 @@ pub fn storage(keys: u32) -> TestStorage {
 pub type Comparable = Result<(Vec<TxOut>, Vec<(Key, Value)>, bool), BlockError<TestError>>;
 
 /// Runs a block with the "end block" hook and keeps what must match.
-pub fn run<E: BlockExecutor<TestVm>>(
-    executor: &E,
-    storage: &TestStorage,
-    txns: &[Tx],
-) -> (Comparable, Option<VmBlockOutput<TestVm>>) {
+pub fn run<VM, E>(executor: &E, storage: &TestStorage, txns: &[Tx]) -> (Comparable, Option<VmBlockOutput<VM>>)
+where
+    VM: Vm<Key = Key, Value = Value, Transaction = Tx, Output = TxOut, Error = TestError, Delta = Add>,
+    E: BlockExecutor<VM>,
+{
     let mut hook = |_: usize, out: &TxOut| {
         if out.end_block { ControlFlow::Break(()) } else { ControlFlow::Continue(()) }
     };

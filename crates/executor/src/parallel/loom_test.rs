@@ -16,6 +16,7 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize as StdAtomicUsize, Ordering as StdOrdering};
 
 /// `Add { read, write }`: `write := read + 1` (a missing location reads as 0).
+#[derive(Clone)]
 struct AddVm;
 
 #[derive(Debug)]
@@ -47,17 +48,57 @@ impl Vm for AddVm {
     }
 }
 
+/// [`AddVm`], then a fee of 1 credited to location 9 as a delta; location 9 is the block's
+/// accumulator (its deltas kept per transaction).
+#[derive(Clone)]
+struct FeeVm;
+
+impl Vm for FeeVm {
+    type Key = u8;
+    type Value = u64;
+    type Transaction = (u8, u8);
+    type Output = u64;
+    type Error = AddError;
+    type Delta = crate::Add;
+
+    fn execute<V: TxnView<u8, u64, crate::Add>>(
+        &self,
+        _: TxnIndex,
+        &(read, write): &(u8, u8),
+        view: &mut V,
+    ) -> Result<u64, AddError> {
+        let value = view.read(&read)?.unwrap_or(0) + 1;
+        view.write(write, value);
+        view.apply_delta(FEE_RECIPIENT, crate::Add(1))?;
+        Ok(value)
+    }
+
+    fn accumulator(&self) -> Option<u8> {
+        Some(FEE_RECIPIENT)
+    }
+}
+
+const FEE_RECIPIENT: u8 = 9;
+
 fn run_model(txns: &'static [(u8, u8)], batch: usize, preemption_bound: usize) {
+    run_model_of(AddVm, txns, batch, preemption_bound);
+}
+
+fn run_model_of<VM>(vm: VM, txns: &'static [(u8, u8)], batch: usize, preemption_bound: usize)
+where
+    VM: Vm<Key = u8, Value = u64, Transaction = (u8, u8), Output = u64> + Clone + Sync + Send + 'static,
+{
     let iterations = std::sync::Arc::new(StdAtomicUsize::new(0));
     let counter = std::sync::Arc::clone(&iterations);
     let storage: &'static HashMap<u8, u64> = Box::leak(Box::new(HashMap::from([(0, 10)])));
-    let expected = SequentialExecutor::new(AddVm).execute_block(storage, txns).expect("sequential");
+    let expected = SequentialExecutor::new(vm.clone()).execute_block(storage, txns).expect("sequential");
     let start = std::time::Instant::now();
     let mut builder = loom::model::Builder::new();
     builder.preemption_bound = Some(preemption_bound);
     // Idle workers spin (yielding) while the other progresses; each spin is a branch.
     builder.max_branches = 100_000;
     let (outputs, state) = (expected.outputs.clone(), expected.state.clone());
+    let vm: &'static VM = Box::leak(Box::new(vm));
     // Block-STM itself (no adaptive rule), claims of `batch` from the start.
     let config = Config::new(2)
         .expect("two threads")
@@ -68,7 +109,7 @@ fn run_model(txns: &'static [(u8, u8)], batch: usize, preemption_bound: usize) {
     builder.check(move || {
         counter.fetch_add(1, StdOrdering::Relaxed);
         let hook: &'static mut NoHook = Box::leak(Box::new(NoHook));
-        let block = Arc::new(Block::new(&AddVm, storage, txns, Vec::new(), &config, 2, hook));
+        let block = Arc::new(Block::new(vm, storage, txns, Vec::new(), &config, 2, hook));
         let other = {
             let block = Arc::clone(&block);
             loom::thread::spawn(move || block.worker(1))
@@ -98,4 +139,11 @@ fn loom_executor_three_conflicting_transactions_batched() {
     // The same block with claims of two transactions: the second worker's first claim starts
     // at 2, and validations wait for the worker that executed them.
     run_model(&[(0, 1), (1, 2), (2, 1)], 2, 2);
+}
+
+#[test]
+fn loom_executor_fees_to_an_accumulator_and_a_reader_of_it() {
+    // Every transaction credits location 9 a fee (kept per transaction); 1 reads location 9
+    // (the fee of 0) and writes 2, which 2 reads.
+    run_model_of(FeeVm, &[(0, 1), (FEE_RECIPIENT, 2), (2, 1)], 1, 2);
 }

@@ -237,7 +237,7 @@ impl<'a, VM: Vm, S, H: ?Sized> Block<'a, VM, S, H> {
             storage,
             txns,
             hints,
-            mv: MvMemory::new(num_txns),
+            mv: MvMemory::with_accumulator(num_txns, vm.accumulator()),
             last: (0..num_txns).map(|_| SpinMutex::new(LastExecution::default())).collect(),
             scheduler: Scheduler::new(num_txns, config.max_incarnations()),
             max_batch: config.batch(),
