@@ -2,7 +2,7 @@
 
 use blockstm_evm::Gigagas;
 use blockstm_executor::{Config, ParallelExecutor, SequentialExecutor, Stats, Storage, Vm};
-use blockstm_workloads::measure::{Comparison, compare};
+use blockstm_workloads::measure::{Comparison, compare_with_baseline};
 use blockstm_workloads::oracle::{Dag, profile};
 use blockstm_workloads::{WorkVm, Workload};
 use clap::Args;
@@ -11,7 +11,7 @@ use serde::Serialize;
 use std::fs::File;
 use std::io::Write;
 use std::path::PathBuf;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// Options of `blockstm bench`.
 #[derive(Debug, Args)]
@@ -109,6 +109,15 @@ pub(crate) struct Row {
     pub(crate) gas: Option<u64>,
     /// Transactions per second of the parallel run.
     pub(crate) tps: f64,
+    /// alloy-evm's sequential block executor on the same block (EVM workloads), in the same
+    /// rounds: its median time (ms), and the medians of its time over the parallel and over
+    /// the sequential time.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) alloy_ms: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) speedup_vs_alloy: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) sequential_vs_alloy: Option<f64>,
 }
 
 /// The figures of one side-by-side measurement of a block, shared by `bench` and `eth` rows
@@ -264,7 +273,7 @@ pub(crate) fn run(args: &BenchArgs) -> Result<(), String> {
         match workload {
             BenchWorkload::Synthetic(w) => {
                 let block = w.generate(txns, args.seed);
-                rows.extend(bench.measure(vm, &block.storage, &block.txns, None, |c| c)?);
+                rows.extend(bench.measure(vm, &block.storage, &block.txns, None, None, |c| c)?);
             }
             BenchWorkload::Evm(g) => {
                 bench.progress.set_message(format!("{workload}: building the block"));
@@ -272,7 +281,38 @@ pub(crate) fn run(args: &BenchArgs) -> Result<(), String> {
                 let gas: GasOf<blockstm_evm::EvmReceipt> =
                     |receipts| receipts.iter().map(|r| r.gas_used).sum();
                 let rules = blockstm_evm::adaptive_rules;
-                rows.extend(bench.measure(block.vm(), &block.pre_state, &block.txns, Some(gas), rules)?);
+                // alloy-evm's block executor on the same block, as a client holds it.
+                let db = blockstm_evm::oracle::cache_db(&block.pre_state, block.block_hashes());
+                let envelopes = blockstm_evm::oracle::eip1559_envelopes(&block.txns)?;
+                let env = block.evm_env();
+                let expected_gas = gas(&blockstm_executor::BlockExecutor::execute_block(
+                    &SequentialExecutor::new(block.vm()),
+                    &block.pre_state,
+                    &block.txns,
+                )
+                .map_err(|e| format!("{workload}: sequential run failed: {e}"))?
+                .outputs);
+                let mut alloy = || -> Result<f64, String> {
+                    let start = Instant::now();
+                    let out = blockstm_evm::oracle::alloy_evm_synthetic(&db, env.clone(), &envelopes);
+                    let elapsed = start.elapsed().as_secs_f64();
+                    let out = out.map_err(|e| format!("{workload}: alloy-evm's run failed: {e}"))?;
+                    if out.gas_used != expected_gas {
+                        return Err(format!(
+                            "{workload}: alloy-evm used {} gas, blockstm {expected_gas}",
+                            out.gas_used
+                        ));
+                    }
+                    Ok(elapsed)
+                };
+                rows.extend(bench.measure(
+                    block.vm(),
+                    &block.pre_state,
+                    &block.txns,
+                    Some(gas),
+                    Some(&mut alloy),
+                    rules,
+                )?);
             }
         }
     }
@@ -317,13 +357,15 @@ struct Bench<'a> {
 impl Bench<'_> {
     /// Rows for `txns` on `vm` from `storage`: the oracle bound from a profiled sequential run,
     /// then a side-by-side comparison per thread count. `gas` sums a block's gas from its
-    /// outputs (EVM); `config` adds the VM's own settings to each thread count's.
+    /// outputs (EVM); `baseline` times another executor of the block in the same rounds
+    /// (alloy-evm's); `config` adds the VM's own settings to each thread count's.
     fn measure<VM, S>(
         &self,
         vm: VM,
         storage: &S,
         txns: &[VM::Transaction],
         gas: Option<GasOf<VM::Output>>,
+        mut baseline: Option<&mut dyn FnMut() -> Result<f64, String>>,
         config: impl Fn(Config) -> Config,
     ) -> Result<Vec<Row>, String>
     where
@@ -350,8 +392,11 @@ impl Bench<'_> {
             let base = Config::new(p).map_err(|e| e.to_string())?;
             let config = config(base.with_adaptive(self.adaptive).with_batch(self.batch));
             let parallel = ParallelExecutor::new(vm.clone(), config);
-            let c =
-                compare(&sequential, &parallel, storage, txns, self.runs as usize, || self.progress.inc(1))
+            let runs = self.runs as usize;
+            let progress = || self.progress.inc(1);
+            let base_time = baseline.as_deref_mut();
+            let (c, base) =
+                compare_with_baseline(&sequential, &parallel, storage, txns, runs, base_time, progress)
                     .map_err(|e| format!("{name} at {p} threads: {e}"))?;
             rows.push(Row {
                 workload: name.clone(),
@@ -361,6 +406,9 @@ impl Bench<'_> {
                 parallelism: dag.work() / dag.critical_path().max(f64::MIN_POSITIVE),
                 gas: gas_used,
                 tps: txns.len() as f64 / c.par.median,
+                alloy_ms: base.map(|b| b.time.median * 1e3),
+                speedup_vs_alloy: base.map(|b| b.speedup.median),
+                sequential_vs_alloy: base.map(|b| b.time.median / c.seq.median),
             });
         }
         Ok(rows)
@@ -369,7 +417,7 @@ impl Bench<'_> {
 
 fn print_table(rows: &[Row]) {
     println!(
-        "{:<13} {:>6} {:>3} {:>9} {:>9} {} {:>9} {:>8} {:>9}  path",
+        "{:<13} {:>6} {:>3} {:>9} {:>9} {} {:>9} {:>8} {:>9} {:>9} {:>8}  path",
         "workload",
         "txns",
         "P",
@@ -378,11 +426,13 @@ fn print_table(rows: &[Row]) {
         Figures::ratio_header(),
         "exec/txn",
         "val/txn",
-        "tps"
+        "tps",
+        "alloy ms",
+        "vs alloy"
     );
     for r in rows {
         println!(
-            "{:<13} {:>6} {:>3} {:>9.2} {:>9.2} {} {:>9.3} {:>8.3} {:>9.0}  {}",
+            "{:<13} {:>6} {:>3} {:>9.2} {:>9.2} {} {:>9.3} {:>8.3} {:>9.0} {:>9} {:>8}  {}",
             r.workload,
             r.txns,
             r.threads,
@@ -392,6 +442,8 @@ fn print_table(rows: &[Row]) {
             r.fig.exec_per_txn,
             r.fig.val_per_txn,
             r.tps,
+            r.alloy_ms.map_or_else(|| "-".to_owned(), |ms| format!("{ms:.2}")),
+            r.speedup_vs_alloy.map_or_else(|| "-".to_owned(), |x| format!("{x:.3}x")),
             r.fig.path
         );
     }

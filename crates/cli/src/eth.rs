@@ -1,10 +1,12 @@
 //! `blockstm eth`: real mainnet blocks through the client API (`execute_block`), sequential
 //! against parallel, with each block's oracle bound, after checking the block against its
-//! header.
+//! header; and alloy-evm's sequential block executor over revm's `State` (what a client runs
+//! today) timed in the same rounds.
 
 use crate::bench::Figures;
 use alloy_evm::eth::spec::EthSpec;
-use blockstm_evm::{FIXTURES_ENV, Fixtures, execute_block, execute_block_sequential};
+use blockstm_evm::oracle::alloy_evm_block;
+use blockstm_evm::{BlockInput, FIXTURES_ENV, Fixtures, execute_block, execute_block_sequential};
 use blockstm_executor::Config;
 use blockstm_workloads::measure::interleave;
 use blockstm_workloads::oracle::{Dag, profile};
@@ -52,6 +54,10 @@ struct BlockRow {
     threads: usize,
     #[serde(flatten)]
     fig: Figures,
+    /// alloy-evm's sequential block executor (median, ms).
+    alloy_ms: f64,
+    /// alloy-evm's time over the parallel time, median of the rounds.
+    speedup_vs_alloy: f64,
 }
 
 /// Figures over all blocks.
@@ -67,6 +73,10 @@ struct Totals {
     time_weighted_bound: f64,
     /// time_weighted_speedup / time_weighted_bound.
     time_weighted_efficiency: f64,
+    /// Sum of alloy-evm's medians over sum of parallel medians.
+    time_weighted_speedup_vs_alloy: f64,
+    /// Sum of alloy-evm's medians over sum of sequential medians (above 1: ours is faster).
+    sequential_vs_alloy: f64,
     geomean_speedup: f64,
     geomean_bound: f64,
     min_speedup: f64,
@@ -147,6 +157,9 @@ pub(crate) fn run(args: &EthArgs) -> Result<(), String> {
         let gas = checked.gas_used;
         let vm = block.vm();
         let dag = Dag::from_profiles(&profile(&vm, &block.pre_state, &block.txns)?);
+        // alloy-evm runs in each round just before the parallel run (pairs alternate which of
+        // sequential and parallel comes first).
+        let (mut alloy, mut vs_alloy) = (Vec::new(), Vec::new());
         let c = interleave(
             || {
                 let start = Instant::now();
@@ -156,10 +169,17 @@ pub(crate) fn run(args: &EthArgs) -> Result<(), String> {
                 Ok(elapsed)
             },
             || {
+                let BlockInput { env, ctx, transactions } = client.input();
+                let start = Instant::now();
+                let out = alloy_evm_block(&client.db, &chain, env, ctx, transactions);
+                let baseline = start.elapsed().as_secs_f64();
+                out.map_err(|e| format!("block {number}: alloy-evm's execution failed: {e}"))?;
                 let start = Instant::now();
                 let out = execute_block(&client.db, &chain, client.input(), config);
                 let elapsed = start.elapsed().as_secs_f64();
                 let out = out.map_err(|e| format!("block {number}: parallel execution failed: {e}"))?;
+                alloy.push(baseline);
+                vs_alloy.push(baseline / elapsed);
                 Ok((elapsed, out.stats))
             },
             args.runs as usize,
@@ -172,6 +192,8 @@ pub(crate) fn run(args: &EthArgs) -> Result<(), String> {
             gas,
             threads,
             fig: Figures::new(&c, dag.bound(threads), block.txns.len()),
+            alloy_ms: median(&mut alloy) * 1e3,
+            speedup_vs_alloy: median(&mut vs_alloy),
         });
     }
     progress.finish_and_clear();
@@ -193,8 +215,14 @@ pub(crate) fn run(args: &EthArgs) -> Result<(), String> {
     Ok(())
 }
 
+fn median(values: &mut [f64]) -> f64 {
+    values.sort_by(f64::total_cmp);
+    values.get(values.len() / 2).copied().unwrap_or(f64::NAN)
+}
+
 fn totals(rows: &[BlockRow]) -> Totals {
     let seq: f64 = rows.iter().map(|r| r.fig.seq_ms).sum();
+    let alloy: f64 = rows.iter().map(|r| r.alloy_ms).sum();
     let par: f64 = rows.iter().map(|r| r.fig.par_ms).sum();
     let at_bound: f64 = rows.iter().map(|r| r.fig.seq_ms / r.fig.bound).sum();
     let geomean = |f: fn(&BlockRow) -> f64| {
@@ -210,6 +238,8 @@ fn totals(rows: &[BlockRow]) -> Totals {
         time_weighted_speedup,
         time_weighted_bound,
         time_weighted_efficiency: time_weighted_speedup / time_weighted_bound,
+        time_weighted_speedup_vs_alloy: alloy / par,
+        sequential_vs_alloy: alloy / seq,
         geomean_speedup: geomean(|r| r.fig.speedup),
         geomean_bound: geomean(|r| r.fig.bound),
         min_speedup: rows.iter().map(|r| r.fig.speedup).fold(f64::INFINITY, f64::min),
@@ -220,7 +250,7 @@ fn totals(rows: &[BlockRow]) -> Totals {
 
 fn print_table(rows: &[BlockRow], t: &Totals) {
     println!(
-        "{:>9} {:<15} {:>5} {:>10} {:>3} {:>8} {:>8} {} {:>8}  path",
+        "{:>9} {:<15} {:>5} {:>10} {:>3} {:>8} {:>8} {} {:>8} {:>8} {:>8}  path",
         "block",
         "fork",
         "txns",
@@ -229,11 +259,13 @@ fn print_table(rows: &[BlockRow], t: &Totals) {
         "seq ms",
         "par ms",
         Figures::ratio_header(),
-        "exec/txn"
+        "exec/txn",
+        "alloy ms",
+        "vs alloy"
     );
     for r in rows {
         println!(
-            "{:>9} {:<15} {:>5} {:>10} {:>3} {:>8.3} {:>8.3} {} {:>8.3}  {}",
+            "{:>9} {:<15} {:>5} {:>10} {:>3} {:>8.3} {:>8.3} {} {:>8.3} {:>8.3} {:>7.3}x  {}",
             r.block,
             r.fork,
             r.txns,
@@ -243,12 +275,14 @@ fn print_table(rows: &[BlockRow], t: &Totals) {
             r.fig.par_ms,
             r.fig.ratio_columns(),
             r.fig.exec_per_txn,
+            r.alloy_ms,
+            r.speedup_vs_alloy,
             r.fig.path
         );
     }
     println!(
         "total: {} blocks, {} txns, {} gas; time-weighted speedup {:.3}x against a time-weighted bound of {:.3}x \
-         ({:.0} %); geometric mean {:.3}x (bound {:.3}x); slowest block {:.3}x; {:.0} Mgas/s sequential, {:.0} Mgas/s parallel",
+         ({:.0} %); geometric mean {:.3}x (bound {:.3}x); slowest block {:.3}x; {:.0} Mgas/s sequential, {:.0} Mgas/s parallel\n         against alloy-evm's sequential block executor: parallel {:.3}x time-weighted, our sequential executor {:.3}x",
         t.blocks,
         t.txns,
         t.gas,
@@ -259,6 +293,8 @@ fn print_table(rows: &[BlockRow], t: &Totals) {
         t.geomean_bound,
         t.min_speedup,
         t.seq_gas_per_s / 1e6,
-        t.par_gas_per_s / 1e6
+        t.par_gas_per_s / 1e6,
+        t.time_weighted_speedup_vs_alloy,
+        t.sequential_vs_alloy
     );
 }

@@ -1,5 +1,6 @@
-//! `blockstm bench` on the EVM workloads: small blocks run and report their gas; an unknown EVM
-//! workload and a block below one transaction's gas are clear errors.
+//! `blockstm bench` on the EVM workloads: small blocks run and report their gas and alloy-evm's
+//! time beside; an unknown EVM workload and a block below one transaction's gas are clear
+//! errors.
 
 use std::process::Command;
 
@@ -40,6 +41,9 @@ fn evm_workloads_run_and_report_gas() {
         let gas = row["gas"].as_u64().unwrap();
         assert!((2_700_000..=3_300_000).contains(&gas), "{row}");
         assert!(row["speedup"].as_f64().unwrap() > 0.0, "{row}");
+        // alloy-evm's block executor ran the same block (same gas, or the run fails) beside.
+        assert!(row["alloy_ms"].as_f64().unwrap() > 0.0, "{row}");
+        assert!(row["speedup_vs_alloy"].as_f64().unwrap() > 0.0, "{row}");
     }
     let _ = std::fs::remove_file(json);
 }

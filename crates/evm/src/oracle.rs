@@ -5,19 +5,20 @@
 use crate::chain::PreState;
 use crate::state::{AccountState, EvmKey, EvmValue};
 use alloy_consensus::transaction::Recovered;
-use alloy_consensus::{ReceiptEnvelope, TxEnvelope};
+use alloy_consensus::{ReceiptEnvelope, SignableTransaction, TxEnvelope};
 use alloy_eips::eip7685::Requests;
 use alloy_evm::block::{BlockExecutionError, BlockExecutionResult, BlockExecutor, BlockExecutorFactory};
 use alloy_evm::eth::receipt_builder::AlloyReceiptBuilder;
 use alloy_evm::eth::spec::EthExecutorSpec;
 use alloy_evm::eth::{EthBlockExecutionCtx, EthBlockExecutor};
 use alloy_evm::{EthEvmFactory, EvmEnv, EvmFactory};
-use alloy_primitives::{Address, B256, U256};
+use alloy_primitives::{Address, B256, Signature, U256};
 use revm::DatabaseCommit;
 use revm::database::states::bundle_state::BundleRetention;
 use revm::database::{BundleState, CacheDB, EmptyDB, State};
 use revm::database_interface::DatabaseRef;
 use revm::state::EvmState;
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::fmt::Debug;
 
@@ -163,4 +164,50 @@ where
         }
     }
     None
+}
+
+/// `txns` (EIP-1559 transactions, the gigagas blocks' kind) as alloy's recovered envelopes,
+/// for executors that take a client's transactions. The signature is a placeholder: a
+/// recovered transaction carries its sender, and nothing checks it again.
+pub fn eip1559_envelopes(txns: &[crate::EvmTx]) -> Result<Vec<Recovered<TxEnvelope>>, String> {
+    txns.iter()
+        .enumerate()
+        .map(|(i, crate::EvmTx(tx))| {
+            if tx.tx_type != 2 {
+                return Err(format!("transaction {i} has type {}, not EIP-1559", tx.tx_type));
+            }
+            let signed = alloy_consensus::TxEip1559 {
+                chain_id: tx.chain_id.unwrap_or_default(),
+                nonce: tx.nonce,
+                gas_limit: tx.gas_limit,
+                max_fee_per_gas: tx.gas_price,
+                max_priority_fee_per_gas: tx.gas_priority_fee.unwrap_or_default(),
+                to: tx.kind,
+                value: tx.value,
+                access_list: tx.access_list.clone(),
+                input: tx.data.clone(),
+            }
+            .into_signed(Signature::test_signature());
+            Ok(Recovered::new_unchecked(TxEnvelope::from(signed), tx.caller))
+        })
+        .collect()
+}
+
+/// A synthetic block (the gigagas blocks: no parent, no withdrawals) on alloy-evm's sequential
+/// block executor over revm's `State` on `db`: what a client runs today, for the benchmarks.
+pub fn alloy_evm_synthetic<DB: DatabaseRef + Debug>(
+    db: &DB,
+    env: EvmEnv,
+    transactions: &[Recovered<TxEnvelope>],
+) -> Result<OracleBlock, BlockExecutionError> {
+    let ctx = EthBlockExecutionCtx {
+        parent_hash: B256::ZERO,
+        parent_beacon_block_root: Some(B256::ZERO),
+        ommers: &[],
+        withdrawals: Some(Cow::Borrowed(&[])),
+        extra_data: Default::default(),
+        tx_count_hint: Some(transactions.len()),
+        slot_number: None,
+    };
+    alloy_evm_block(db, &alloy_evm::eth::spec::EthSpec::mainnet(), env, ctx, transactions)
 }

@@ -59,13 +59,46 @@ where
     A: BlockExecutor<VM>,
     B: BlockExecutor<VM>,
 {
+    compare_with_baseline(sequential, parallel, storage, txns, pairs, None, on_pair).map(|(c, _)| c)
+}
+
+/// A third executor of the same block, timed in the same rounds as a [`compare`].
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Baseline {
+    /// Its times, seconds.
+    pub time: Summary,
+    /// Per-round ratios of its time over the parallel time.
+    pub speedup: Summary,
+}
+
+/// [`compare`], with `baseline` (if given: another executor of the same block, timing itself
+/// in seconds, such as alloy-evm's, the one a client runs today) run in every round just
+/// before the parallel run, and its figures.
+pub fn compare_with_baseline<VM, S, A, B>(
+    sequential: &A,
+    parallel: &B,
+    storage: &S,
+    txns: &[VM::Transaction],
+    pairs: usize,
+    mut baseline: Option<&mut (dyn FnMut() -> Result<f64, String> + '_)>,
+    on_pair: impl FnMut(),
+) -> Result<(Comparison, Option<Baseline>), String>
+where
+    VM: Vm,
+    VM::Output: PartialEq,
+    VM::Value: PartialEq,
+    S: Storage<VM::Key, VM::Value>,
+    A: BlockExecutor<VM>,
+    B: BlockExecutor<VM>,
+{
     let expected =
         sequential.execute_block(storage, txns).map_err(|e| format!("sequential run failed: {e}"))?;
     let actual = parallel.execute_block(storage, txns).map_err(|e| format!("parallel run failed: {e}"))?;
     if expected.outputs != actual.outputs || expected.state != actual.state {
         return Err("the parallel result differs from the sequential one".into());
     }
-    interleave(
+    let (mut base_times, mut base_ratios) = (Vec::new(), Vec::new());
+    let c = interleave(
         || {
             let start = Instant::now();
             let out = sequential.execute_block(storage, txns);
@@ -74,15 +107,23 @@ where
             Ok(elapsed)
         },
         || {
+            let base = baseline.as_mut().map(|time| time()).transpose()?;
             let start = Instant::now();
             let out =
                 parallel.execute_block(storage, txns).map_err(|e| format!("parallel run failed: {e}"))?;
             let elapsed = start.elapsed().as_secs_f64();
+            if let Some(base) = base {
+                base_times.push(base);
+                base_ratios.push(base / elapsed);
+            }
             Ok((elapsed, out.stats))
         },
         pairs,
         on_pair,
-    )
+    )?;
+    let baseline = (!base_times.is_empty())
+        .then(|| Baseline { time: Summary::of(&mut base_times), speedup: Summary::of(&mut base_ratios) });
+    Ok((c, baseline))
 }
 
 /// The measurement of [`compare`] over any two timed runs: `time_seq` and `time_par` (each
