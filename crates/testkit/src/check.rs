@@ -1,7 +1,7 @@
 //! The differential check: sequential against parallel on one block.
 
 use crate::generate::Case;
-use crate::vm::{Comparable, TestVm, run};
+use crate::vm::{AccumulatingVm, Comparable, Key, TestVm, delta_hotspot, run};
 use blockstm_executor::{Config, ParallelExecutor, SequentialExecutor, Stats};
 use std::fmt;
 use std::time::Duration;
@@ -17,6 +17,8 @@ pub struct Divergence {
     pub max_incarnations: u32,
     /// Whether the adaptive choice of the sequential path was on.
     pub adaptive: bool,
+    /// The accumulator of the parallel run's VM ([`AccumulatingVm`]), if it had one.
+    pub accumulator: Option<Key>,
     /// What sequential execution returned.
     pub expected: Comparable,
     /// What the parallel run returned.
@@ -27,8 +29,14 @@ impl fmt::Display for Divergence {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "divergence: seed {} threads {} max_incarnations {} adaptive {}\nexpected: {:?}\nactual:   {:?}",
-            self.seed, self.threads, self.max_incarnations, self.adaptive, self.expected, self.actual
+            "divergence: seed {} threads {} max_incarnations {} adaptive {} accumulator {:?}\nexpected: {:?}\nactual:   {:?}",
+            self.seed,
+            self.threads,
+            self.max_incarnations,
+            self.adaptive,
+            self.accumulator,
+            self.expected,
+            self.actual
         )
     }
 }
@@ -39,21 +47,29 @@ pub fn run_case(case: &Case, config: Config) -> (Comparable, Option<Stats>) {
     (result, out.map(|o| o.stats))
 }
 
-/// Runs `case` sequentially and in parallel with each of `configs`; the first divergence, if
-/// any. A watchdog in the configs turns a hang into an error carrying the scheduler's state.
+/// Runs `case` sequentially and in parallel with each of `configs`, each twice: on [`TestVm`]
+/// and on [`AccumulatingVm`] with the block's most delta-written location as the accumulator;
+/// the first divergence, if any. A watchdog in the configs turns a hang into an error carrying
+/// the scheduler's state.
 pub fn check_case(case: &Case, configs: &[Config]) -> Result<(), Box<Divergence>> {
     let (expected, _) = run(&SequentialExecutor::new(TestVm), &case.storage, &case.txns);
+    let accumulating = AccumulatingVm(delta_hotspot(&case.txns));
     for config in configs {
-        let (actual, _) = run_case(case, *config);
-        if actual != expected {
-            return Err(Box::new(Divergence {
-                seed: case.seed,
-                threads: config.threads(),
-                max_incarnations: config.max_incarnations(),
-                adaptive: config.adaptive(),
-                expected,
-                actual,
-            }));
+        let plain = run_case(case, *config).0;
+        let with_accumulator =
+            run(&ParallelExecutor::new(accumulating, *config), &case.storage, &case.txns).0;
+        for (actual, accumulator) in [(plain, None), (with_accumulator, Some(accumulating.0))] {
+            if actual != expected {
+                return Err(Box::new(Divergence {
+                    seed: case.seed,
+                    threads: config.threads(),
+                    max_incarnations: config.max_incarnations(),
+                    adaptive: config.adaptive(),
+                    accumulator,
+                    expected,
+                    actual,
+                }));
+            }
         }
     }
     Ok(())
