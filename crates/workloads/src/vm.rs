@@ -123,6 +123,13 @@ impl Vm for WorkVm {
     type Error = WorkHalt;
     type Delta = Add;
 
+    /// The fee account: in `fee-account-delta` every transaction credits it a delta, as every
+    /// EVM transaction credits the block's beneficiary, and the executor keeps those per
+    /// transaction as it does the EVM's.
+    fn accumulator(&self) -> Option<u32> {
+        Some(crate::FEE_ACCOUNT)
+    }
+
     fn execute<V: TxnView<u32, u64, Add>>(
         &self,
         _txn_idx: usize,
