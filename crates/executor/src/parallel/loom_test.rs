@@ -143,7 +143,7 @@ fn loom_executor_three_conflicting_transactions_batched() {
 
 #[test]
 fn loom_executor_fees_to_an_accumulator_and_a_reader_of_it() {
-    // Every transaction credits location 9 a fee (kept per transaction); 1 reads location 9
-    // (the fee of 0) and writes 2, which 2 reads.
-    run_model_of(FeeVm, &[(0, 1), (FEE_RECIPIENT, 2), (2, 1)], 1, 2);
+    // Every transaction credits location 9 a fee (kept per transaction); 1 reads what 0 wrote,
+    // 2 reads location 9 (the fees of 0 and 1).
+    run_model_of(FeeVm, &[(0, 1), (1, 2), (FEE_RECIPIENT, 3)], 1, 2);
 }
