@@ -278,20 +278,23 @@ pub(crate) fn run(args: &BenchArgs) -> Result<(), String> {
             BenchWorkload::Evm(g) => {
                 bench.progress.set_message(format!("{workload}: building the block"));
                 let block = g.block(args.gas, args.seed);
-                let gas: GasOf<blockstm_evm::EvmReceipt> =
-                    |receipts| receipts.iter().map(|r| r.gas_used).sum();
                 let rules = blockstm_evm::adaptive_rules;
                 // alloy-evm's block executor on the same block, as a client holds it.
                 let db = blockstm_evm::oracle::cache_db(&block.pre_state, block.block_hashes());
                 let envelopes = blockstm_evm::oracle::eip1559_envelopes(&block.txns)?;
                 let env = block.evm_env();
-                let expected_gas = gas(&blockstm_executor::BlockExecutor::execute_block(
+                // The gas needs the outputs, which the oracle's profile does not keep: one more
+                // sequential run, untimed.
+                let expected_gas: u64 = blockstm_executor::BlockExecutor::execute_block(
                     &SequentialExecutor::new(block.vm()),
                     &block.pre_state,
                     &block.txns,
                 )
                 .map_err(|e| format!("{workload}: sequential run failed: {e}"))?
-                .outputs);
+                .outputs
+                .iter()
+                .map(|r| r.gas_used)
+                .sum();
                 let mut alloy = || -> Result<f64, String> {
                     let start = Instant::now();
                     let out = blockstm_evm::oracle::alloy_evm_synthetic(&db, env.clone(), &envelopes);
@@ -309,7 +312,7 @@ pub(crate) fn run(args: &BenchArgs) -> Result<(), String> {
                     block.vm(),
                     &block.pre_state,
                     &block.txns,
-                    Some(gas),
+                    Some(expected_gas),
                     Some(&mut alloy),
                     rules,
                 )?);
@@ -341,9 +344,6 @@ pub(crate) fn run(args: &BenchArgs) -> Result<(), String> {
     Ok(())
 }
 
-/// Sums the gas of a block from its outputs.
-type GasOf<O> = fn(&[O]) -> u64;
-
 /// One workload's measurement at each thread count.
 struct Bench<'a> {
     name: String,
@@ -356,15 +356,14 @@ struct Bench<'a> {
 
 impl Bench<'_> {
     /// Rows for `txns` on `vm` from `storage`: the oracle bound from a profiled sequential run,
-    /// then a side-by-side comparison per thread count. `gas` sums a block's gas from its
-    /// outputs (EVM); `baseline` times another executor of the block in the same rounds
+    /// then a side-by-side comparison per thread count. `gas_used` is the block's gas (EVM); `baseline` times another executor of the block in the same rounds
     /// (alloy-evm's); `config` adds the VM's own settings to each thread count's.
     fn measure<VM, S>(
         &self,
         vm: VM,
         storage: &S,
         txns: &[VM::Transaction],
-        gas: Option<GasOf<VM::Output>>,
+        gas_used: Option<u64>,
         mut baseline: Option<&mut dyn FnMut() -> Result<f64, String>>,
         config: impl Fn(Config) -> Config,
     ) -> Result<Vec<Row>, String>
@@ -377,15 +376,6 @@ impl Bench<'_> {
         let name = &self.name;
         let sequential = SequentialExecutor::new(vm.clone());
         let dag = Dag::from_profiles(&profile(&vm, storage, txns)?);
-        // The gas needs the outputs, which the profile does not keep: one more sequential run,
-        // only for blocks that report gas.
-        let gas_used = gas
-            .map(|gas_of| {
-                blockstm_executor::BlockExecutor::execute_block(&sequential, storage, txns)
-                    .map(|seq| gas_of(&seq.outputs))
-                    .map_err(|e| format!("{name}: sequential run failed: {e}"))
-            })
-            .transpose()?;
         let mut rows = Vec::new();
         for &p in self.threads {
             self.progress.set_message(format!("{name} P={p}"));

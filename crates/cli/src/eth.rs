@@ -8,7 +8,7 @@ use alloy_evm::eth::spec::EthSpec;
 use blockstm_evm::oracle::alloy_evm_block;
 use blockstm_evm::{BlockInput, FIXTURES_ENV, Fixtures, execute_block, execute_block_sequential};
 use blockstm_executor::Config;
-use blockstm_workloads::measure::interleave;
+use blockstm_workloads::measure::interleave_with_baseline;
 use blockstm_workloads::oracle::{Dag, profile};
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
@@ -159,8 +159,15 @@ pub(crate) fn run(args: &EthArgs) -> Result<(), String> {
         let dag = Dag::from_profiles(&profile(&vm, &block.pre_state, &block.txns)?);
         // alloy-evm runs in each round just before the parallel run (pairs alternate which of
         // sequential and parallel comes first).
-        let (mut alloy, mut vs_alloy) = (Vec::new(), Vec::new());
-        let c = interleave(
+        let mut alloy = || -> Result<f64, String> {
+            let BlockInput { env, ctx, transactions } = client.input();
+            let start = Instant::now();
+            let out = alloy_evm_block(&client.db, &chain, env, ctx, transactions);
+            let elapsed = start.elapsed().as_secs_f64();
+            out.map_err(|e| format!("block {number}: alloy-evm's execution failed: {e}"))?;
+            Ok(elapsed)
+        };
+        let (c, alloy) = interleave_with_baseline(
             || {
                 let start = Instant::now();
                 let out = execute_block_sequential(&client.db, &chain, client.input());
@@ -169,19 +176,13 @@ pub(crate) fn run(args: &EthArgs) -> Result<(), String> {
                 Ok(elapsed)
             },
             || {
-                let BlockInput { env, ctx, transactions } = client.input();
-                let start = Instant::now();
-                let out = alloy_evm_block(&client.db, &chain, env, ctx, transactions);
-                let baseline = start.elapsed().as_secs_f64();
-                out.map_err(|e| format!("block {number}: alloy-evm's execution failed: {e}"))?;
                 let start = Instant::now();
                 let out = execute_block(&client.db, &chain, client.input(), config);
                 let elapsed = start.elapsed().as_secs_f64();
                 let out = out.map_err(|e| format!("block {number}: parallel execution failed: {e}"))?;
-                alloy.push(baseline);
-                vs_alloy.push(baseline / elapsed);
                 Ok((elapsed, out.stats))
             },
+            Some(&mut alloy),
             args.runs as usize,
             || progress.inc(1),
         )?;
@@ -192,8 +193,8 @@ pub(crate) fn run(args: &EthArgs) -> Result<(), String> {
             gas,
             threads,
             fig: Figures::new(&c, dag.bound(threads), block.txns.len()),
-            alloy_ms: median(&mut alloy) * 1e3,
-            speedup_vs_alloy: median(&mut vs_alloy),
+            alloy_ms: alloy.map_or(f64::NAN, |a| a.time.median * 1e3),
+            speedup_vs_alloy: alloy.map_or(f64::NAN, |a| a.speedup.median),
         });
     }
     progress.finish_and_clear();
@@ -213,11 +214,6 @@ pub(crate) fn run(args: &EthArgs) -> Result<(), String> {
         writeln!(file).map_err(|e| format!("writing --json: {e}"))?;
     }
     Ok(())
-}
-
-fn median(values: &mut [f64]) -> f64 {
-    values.sort_by(f64::total_cmp);
-    values.get(values.len() / 2).copied().unwrap_or(f64::NAN)
 }
 
 fn totals(rows: &[BlockRow]) -> Totals {

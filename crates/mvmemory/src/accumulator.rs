@@ -25,9 +25,10 @@
 //!
 //! # Lock order
 //!
-//! `last_writes[txn]` → slot, and `last_writes[txn]` → shard lock; a read takes the shard lock,
-//! releases it, then takes the slots one at a time. No code holds a slot and a shard lock at
-//! once, or two slots.
+//! `last_writes[txn]` → slot, and `last_writes[txn]` → shard lock; materialising a committed
+//! transaction holds its slot while it takes the shard lock (slot → shard, the only nesting of
+//! the two). A read takes the shard lock, releases it, then takes the slots one at a time. No
+//! code holds a shard lock while it takes a slot, or two slots.
 
 use crate::versions::Entry;
 use crate::{Incarnation, MvRead, TxnIndex, Version};
@@ -80,10 +81,15 @@ impl<K, D: Clone> Accumulator<K, D> {
         }
     }
 
-    /// The deltas of `txn_idx` and the incarnation that applied them, if its slot holds any.
-    pub(crate) fn deltas(&self, txn_idx: TxnIndex) -> Option<(Incarnation, Box<[D]>)> {
+    /// `f` on the deltas of `txn_idx` and the incarnation that applied them, under the slot's
+    /// lock, if its slot holds any.
+    pub(crate) fn with_deltas<R>(
+        &self,
+        txn_idx: TxnIndex,
+        f: impl FnOnce(Incarnation, &[D]) -> R,
+    ) -> Option<R> {
         match &*self.slots[txn_idx].lock() {
-            Slot::Deltas { incarnation, deltas } => Some((*incarnation, deltas.clone())),
+            Slot::Deltas { incarnation, deltas } => Some(f(*incarnation, deltas)),
             Slot::Empty | Slot::Estimate => None,
         }
     }

@@ -336,7 +336,8 @@ where
     /// Like [`read`](Self::read) without cloning the value: what validation needs.
     #[inline]
     pub fn read_version(&self, key: &K, txn_idx: TxnIndex) -> MvVersion {
-        if self.accumulator.as_ref().is_some_and(|accumulator| accumulator.key == *key) {
+        let (hash, shard) = self.shard(key);
+        if self.accumulator_at(hash, key).is_some() {
             // Rare (a transaction reading the fee recipient), and the slots must be read too.
             return match self.read(key, txn_idx) {
                 MvRead::Value { version, .. } => MvVersion::Version(version),
@@ -345,13 +346,20 @@ where
                 MvRead::Deltas { .. } => MvVersion::Deltas,
             };
         }
-        self.with_versions(key, |versions| match versions.below(txn_idx) {
+        let shard = shard.lock();
+        match shard.find(hash, |location| location.key == *key).and_then(|l| l.versions.below(txn_idx)) {
             Some((j, Entry::Value { incarnation, .. })) => MvVersion::Version(Version::new(j, *incarnation)),
             Some((_, Entry::Deltas { .. })) => MvVersion::Deltas,
             Some((j, Entry::Estimate)) => MvVersion::Estimate(j),
             None => MvVersion::NotFound,
-        })
-        .unwrap_or(MvVersion::NotFound)
+        }
+    }
+
+    /// The accumulator, if `key` is its key (off the read path: without the hash to compare
+    /// first).
+    #[inline]
+    fn accumulator_is(&self, key: &K) -> Option<&Accumulator<K, D>> {
+        self.accumulator.as_ref().filter(|accumulator| accumulator.key == *key)
     }
 
     /// The accumulator, if `key` (of hash `hash`) is its key.
@@ -420,8 +428,8 @@ where
                 Write::Value(value) => Entry::Value { incarnation, value },
                 Write::Deltas(deltas) => {
                     let deltas = deltas.into_boxed_slice();
-                    match &self.accumulator {
-                        Some(accumulator) if accumulator.key == key => {
+                    match self.accumulator_is(&key) {
+                        Some(accumulator) => {
                             wrote_new_location |= accumulator.record(txn_idx, incarnation, deltas);
                             accumulated = true;
                             keys.push(key);
@@ -434,17 +442,13 @@ where
             wrote_new_location |= self.insert(&key, txn_idx, entry);
             keys.push(key);
         }
-        // The previous incarnation's deltas to the accumulator, if this one applied none.
-        if let Some(accumulator) = &self.accumulator
-            && !accumulated
-            && last_writes.contains(&accumulator.key)
-        {
-            accumulator.clear(txn_idx);
-        }
         // Every location this incarnation wrote now holds an entry of `incarnation`; any other
         // entry of this transaction is a leftover (value, deltas or ESTIMATE) of an earlier
-        // incarnation.
+        // incarnation, and so are its deltas to the accumulator if this one applied none.
         for key in last_writes.iter() {
+            if !accumulated && let Some(accumulator) = self.accumulator_is(key) {
+                accumulator.clear(txn_idx);
+            }
             self.with_versions(key, |versions| {
                 let current = versions.get(txn_idx).and_then(Entry::incarnation) == Some(incarnation);
                 if !current {
@@ -474,22 +478,30 @@ where
         let last_writes = self.last_writes[txn_idx].lock();
         for key in last_writes.iter() {
             // The accumulator's deltas, kept in the transaction's slot, become a value in the
-            // list (a full value it wrote is there already).
-            let accumulated = match &self.accumulator {
-                Some(accumulator) if accumulator.key == *key => match accumulator.deltas(txn_idx) {
-                    Some(deltas) => Some(deltas),
-                    None => continue,
-                },
-                _ => None,
-            };
-            // Storage is read outside the shard lock, and only when no value is below;
-            // nothing below a committed transaction changes, so it stays the value below.
+            // list, applied under the slot's lock (no copy of them); a full value it wrote is
+            // there already.
+            let accumulator = self.accumulator_is(key);
+            // Storage is read outside the shard lock (and the slot's), and only when no value is
+            // below; nothing below a committed transaction changes, so it stays the value below.
             let mut from_storage = None;
             loop {
-                let step = match &accumulated {
-                    Some((incarnation, deltas)) => Some(self.with_versions_or_new(key, |versions| {
-                        versions.materialize_deltas(txn_idx, *incarnation, deltas, from_storage.as_ref())
-                    })),
+                let step = match accumulator {
+                    Some(accumulator) => {
+                        let step = accumulator.with_deltas(txn_idx, |incarnation, deltas| {
+                            self.with_versions_or_new(key, |versions| {
+                                versions.materialize_deltas(
+                                    txn_idx,
+                                    incarnation,
+                                    deltas,
+                                    from_storage.as_ref(),
+                                )
+                            })
+                        });
+                        match step {
+                            Some(step) => Some(step),
+                            None => break,
+                        }
+                    }
                     None => self
                         .with_versions(key, |versions| versions.materialize(txn_idx, from_storage.as_ref())),
                 };
@@ -523,8 +535,7 @@ where
     pub fn convert_writes_to_estimates(&self, txn_idx: TxnIndex) {
         let last_writes = self.last_writes[txn_idx].lock();
         for key in last_writes.iter() {
-            if let Some(accumulator) = self.accumulator.as_ref().filter(|accumulator| accumulator.key == *key)
-            {
+            if let Some(accumulator) = self.accumulator_is(key) {
                 accumulator.convert_to_estimate(txn_idx);
             }
             self.with_versions(key, |versions| {

@@ -80,7 +80,7 @@ pub fn compare_with_baseline<VM, S, A, B>(
     storage: &S,
     txns: &[VM::Transaction],
     pairs: usize,
-    mut baseline: Option<&mut (dyn FnMut() -> Result<f64, String> + '_)>,
+    baseline: Option<&mut (dyn FnMut() -> Result<f64, String> + '_)>,
     on_pair: impl FnMut(),
 ) -> Result<(Comparison, Option<Baseline>), String>
 where
@@ -97,8 +97,7 @@ where
     if expected.outputs != actual.outputs || expected.state != actual.state {
         return Err("the parallel result differs from the sequential one".into());
     }
-    let (mut base_times, mut base_ratios) = (Vec::new(), Vec::new());
-    let c = interleave(
+    interleave_with_baseline(
         || {
             let start = Instant::now();
             let out = sequential.execute_block(storage, txns);
@@ -107,36 +106,51 @@ where
             Ok(elapsed)
         },
         || {
-            let base = baseline.as_mut().map(|time| time()).transpose()?;
             let start = Instant::now();
             let out =
                 parallel.execute_block(storage, txns).map_err(|e| format!("parallel run failed: {e}"))?;
             let elapsed = start.elapsed().as_secs_f64();
-            if let Some(base) = base {
-                base_times.push(base);
-                base_ratios.push(base / elapsed);
-            }
             Ok((elapsed, out.stats))
         },
+        baseline,
         pairs,
         on_pair,
-    )?;
-    let baseline = (!base_times.is_empty())
-        .then(|| Baseline { time: Summary::of(&mut base_times), speedup: Summary::of(&mut base_ratios) });
-    Ok((c, baseline))
+    )
 }
 
 /// The measurement of [`compare`] over any two timed runs: `time_seq` and `time_par` (each
 /// returning its time in seconds, the parallel one with its statistics) `pairs` times (at
 /// least 1), interleaved, the order alternating each pair; `on_pair` after each pair.
 pub fn interleave(
+    time_seq: impl FnMut() -> Result<f64, String>,
+    time_par: impl FnMut() -> Result<(f64, Stats), String>,
+    pairs: usize,
+    on_pair: impl FnMut(),
+) -> Result<Comparison, String> {
+    interleave_with_baseline(time_seq, time_par, None, pairs, on_pair).map(|(c, _)| c)
+}
+
+/// [`interleave`], with `baseline` (if given: a third run timing itself in seconds) run in
+/// every pair just before the parallel run, and its figures.
+pub fn interleave_with_baseline(
     mut time_seq: impl FnMut() -> Result<f64, String>,
     mut time_par: impl FnMut() -> Result<(f64, Stats), String>,
+    mut baseline: Option<&mut (dyn FnMut() -> Result<f64, String> + '_)>,
     pairs: usize,
     mut on_pair: impl FnMut(),
-) -> Result<Comparison, String> {
+) -> Result<(Comparison, Option<Baseline>), String> {
     let (mut seq, mut par, mut ratio) = (Vec::new(), Vec::new(), Vec::new());
+    let (mut base, mut base_ratio) = (Vec::new(), Vec::new());
     let mut stats = None;
+    let mut time_par = || -> Result<(f64, Stats), String> {
+        let b = baseline.as_mut().map(|time| time()).transpose()?;
+        let (p, st) = time_par()?;
+        if let Some(b) = b {
+            base.push(b);
+            base_ratio.push(b / p);
+        }
+        Ok((p, st))
+    };
     for pair in 0..pairs.max(1) {
         let (s, (p, st)) = if pair % 2 == 0 {
             let s = time_seq()?;
@@ -151,10 +165,13 @@ pub fn interleave(
         stats = Some(st);
         on_pair();
     }
-    Ok(Comparison {
+    let comparison = Comparison {
         seq: Summary::of(&mut seq),
         par: Summary::of(&mut par),
         speedup: Summary::of(&mut ratio),
         stats: stats.expect("at least one pair"),
-    })
+    };
+    let baseline = (!base.is_empty())
+        .then(|| Baseline { time: Summary::of(&mut base), speedup: Summary::of(&mut base_ratio) });
+    Ok((comparison, baseline))
 }

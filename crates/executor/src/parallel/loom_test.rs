@@ -15,9 +15,13 @@ use blockstm_sync::Arc;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize as StdAtomicUsize, Ordering as StdOrdering};
 
-/// `Add { read, write }`: `write := read + 1` (a missing location reads as 0).
-#[derive(Clone)]
-struct AddVm;
+/// `Add { read, write }`: `write := read + 1` (a missing location reads as 0); with `fee`, then
+/// a fee of 1 credited to that location as a delta, the location being the block's accumulator
+/// (its deltas kept per transaction).
+#[derive(Clone, Copy)]
+struct AddVm {
+    fee: Option<u8>,
+}
 
 #[derive(Debug)]
 struct AddError;
@@ -34,31 +38,6 @@ impl Vm for AddVm {
     type Transaction = (u8, u8);
     type Output = u64;
     type Error = AddError;
-    type Delta = crate::NoDelta;
-
-    fn execute<V: TxnView<u8, u64>>(
-        &self,
-        _: TxnIndex,
-        &(read, write): &(u8, u8),
-        view: &mut V,
-    ) -> Result<u64, AddError> {
-        let value = view.read(&read)?.unwrap_or(0) + 1;
-        view.write(write, value);
-        Ok(value)
-    }
-}
-
-/// [`AddVm`], then a fee of 1 credited to location 9 as a delta; location 9 is the block's
-/// accumulator (its deltas kept per transaction).
-#[derive(Clone)]
-struct FeeVm;
-
-impl Vm for FeeVm {
-    type Key = u8;
-    type Value = u64;
-    type Transaction = (u8, u8);
-    type Output = u64;
-    type Error = AddError;
     type Delta = crate::Add;
 
     fn execute<V: TxnView<u8, u64, crate::Add>>(
@@ -69,36 +48,35 @@ impl Vm for FeeVm {
     ) -> Result<u64, AddError> {
         let value = view.read(&read)?.unwrap_or(0) + 1;
         view.write(write, value);
-        view.apply_delta(FEE_RECIPIENT, crate::Add(1))?;
+        if let Some(recipient) = self.fee {
+            view.apply_delta(recipient, crate::Add(1))?;
+        }
         Ok(value)
     }
 
     fn accumulator(&self) -> Option<u8> {
-        Some(FEE_RECIPIENT)
+        self.fee
     }
 }
 
 const FEE_RECIPIENT: u8 = 9;
 
 fn run_model(txns: &'static [(u8, u8)], batch: usize, preemption_bound: usize) {
-    run_model_of(AddVm, txns, batch, preemption_bound);
+    run_model_of(AddVm { fee: None }, txns, batch, preemption_bound);
 }
 
-fn run_model_of<VM>(vm: VM, txns: &'static [(u8, u8)], batch: usize, preemption_bound: usize)
-where
-    VM: Vm<Key = u8, Value = u64, Transaction = (u8, u8), Output = u64> + Clone + Sync + Send + 'static,
-{
+fn run_model_of(vm: AddVm, txns: &'static [(u8, u8)], batch: usize, preemption_bound: usize) {
     let iterations = std::sync::Arc::new(StdAtomicUsize::new(0));
     let counter = std::sync::Arc::clone(&iterations);
     let storage: &'static HashMap<u8, u64> = Box::leak(Box::new(HashMap::from([(0, 10)])));
-    let expected = SequentialExecutor::new(vm.clone()).execute_block(storage, txns).expect("sequential");
+    let expected = SequentialExecutor::new(vm).execute_block(storage, txns).expect("sequential");
     let start = std::time::Instant::now();
     let mut builder = loom::model::Builder::new();
     builder.preemption_bound = Some(preemption_bound);
     // Idle workers spin (yielding) while the other progresses; each spin is a branch.
     builder.max_branches = 100_000;
     let (outputs, state) = (expected.outputs.clone(), expected.state.clone());
-    let vm: &'static VM = Box::leak(Box::new(vm));
+    let vm: &'static AddVm = Box::leak(Box::new(vm));
     // Block-STM itself (no adaptive rule), claims of `batch` from the start.
     let config = Config::new(2)
         .expect("two threads")
@@ -145,5 +123,5 @@ fn loom_executor_three_conflicting_transactions_batched() {
 fn loom_executor_fees_to_an_accumulator_and_a_reader_of_it() {
     // Every transaction credits location 9 a fee (kept per transaction); 1 reads what 0 wrote,
     // 2 reads location 9 (the fees of 0 and 1).
-    run_model_of(FeeVm, &[(0, 1), (1, 2), (FEE_RECIPIENT, 3)], 1, 2);
+    run_model_of(AddVm { fee: Some(FEE_RECIPIENT) }, &[(0, 1), (1, 2), (FEE_RECIPIENT, 3)], 1, 2);
 }
