@@ -314,27 +314,23 @@ fn credit<DB: DatabaseRef + Sync>(
 /// block) or self-destructed (absent at the end); each slot written in the account's current
 /// storage epoch with its value before the block and after.
 pub(crate) fn evm_state<DB: DatabaseRef>(storage: &DatabaseStorage<DB>) -> Result<EvmState, DB::Error> {
-    // Grouped by account in a hash map: the result is one, so no order is needed.
-    let mut slots: AddressMap<Vec<(U256, SlotValue)>> = AddressMap::default();
+    // Two passes over the changes, no grouping: the accounts written, then the slots (an
+    // account only its slots were written to is unchanged: its value now is its value before).
+    // `epochs` holds what the slots' pass needs beyond that: the storage epoch of an account
+    // whose epoch is not 0, `None` for one whose slots are all gone (absent at the end).
+    let mut state: EvmState =
+        HashMap::with_capacity_and_hasher(storage.changes().len() / 2, Default::default());
+    let mut epochs: AddressMap<Option<u32>> = AddressMap::default();
     for (key, value) in storage.changes() {
-        match (key, value) {
-            (EvmKey::Account(address), _) => {
-                slots.entry(*address).or_default();
-            }
-            (EvmKey::Storage(address, slot), EvmValue::Storage(value)) => {
-                slots.entry(*address).or_default().push((*slot, *value));
-            }
-            (EvmKey::Storage(..), EvmValue::Account(_)) => {}
-        }
-    }
-    let mut state: EvmState = HashMap::with_capacity_and_hasher(slots.len(), Default::default());
-    for (address, written) in slots {
-        let before = storage.db().basic_ref(address)?;
-        let now = storage.account(address)?;
+        let (EvmKey::Account(address), EvmValue::Account(now)) = (key, value) else { continue };
+        let before = storage.db().basic_ref(*address)?;
         let mut account = match before {
             // Moved in: `Account::from` keeps a copy as the original.
             Some(info) => Account::from(info),
-            None if now.info.is_none() => continue,
+            None if now.info.is_none() => {
+                epochs.insert(*address, None);
+                continue;
+            }
             None => {
                 let mut account = Account::default();
                 account.status |= AccountStatus::LoadedAsNotExisting;
@@ -342,28 +338,46 @@ pub(crate) fn evm_state<DB: DatabaseRef>(storage: &DatabaseStorage<DB>) -> Resul
             }
         };
         account.mark_touch();
-        let Some(info) = &now.info else {
-            account.info = AccountInfo::default();
-            account.mark_selfdestruct();
-            state.insert(address, account);
-            continue;
-        };
-        account.info = info.to_revm();
-        let created = now.storage_epoch > 0;
-        if created {
-            account.mark_created();
-        }
-        account.storage.reserve(written.len());
-        for (slot, value) in written {
-            if value.epoch != now.storage_epoch {
-                continue;
+        match &now.info {
+            None => {
+                account.info = AccountInfo::default();
+                account.mark_selfdestruct();
+                epochs.insert(*address, None);
             }
-            let original = if created { U256::ZERO } else { storage.db().storage_ref(address, slot)? };
-            account
-                .storage
-                .insert(slot, EvmStorageSlot::new_changed(original, value.value, TransactionId::ZERO));
+            Some(info) => {
+                account.info = info.to_revm();
+                if now.storage_epoch > 0 {
+                    account.mark_created();
+                    epochs.insert(*address, Some(now.storage_epoch));
+                }
+            }
         }
-        state.insert(address, account);
+        state.insert(*address, account);
+    }
+    for (key, value) in storage.changes() {
+        let (EvmKey::Storage(address, slot), EvmValue::Storage(value)) = (key, value) else { continue };
+        let epoch = if epochs.is_empty() { Some(0) } else { epochs.get(address).copied().unwrap_or(Some(0)) };
+        if epoch != Some(value.epoch) {
+            // Written in an earlier epoch (cleared since), or the account is gone.
+            continue;
+        }
+        let account = match state.entry(*address) {
+            std::collections::hash_map::Entry::Occupied(entry) => entry.into_mut(),
+            std::collections::hash_map::Entry::Vacant(entry) => {
+                // Only slots written: the account is as before the block (it exists, as
+                // something wrote its storage in epoch 0).
+                let Some(info) = storage.db().basic_ref(*address)? else { continue };
+                let mut account = Account::from(info);
+                account.mark_touch();
+                entry.insert(account)
+            }
+        };
+        // A created account's storage started empty in the block.
+        let original =
+            if value.epoch > 0 { U256::ZERO } else { storage.db().storage_ref(*address, *slot)? };
+        account
+            .storage
+            .insert(*slot, EvmStorageSlot::new_changed(original, value.value, TransactionId::ZERO));
     }
     Ok(state)
 }
