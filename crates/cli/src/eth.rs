@@ -3,6 +3,8 @@
 //! header; and alloy-evm's sequential block executor over revm's `State` (what a client runs
 //! today) timed in the same rounds.
 
+mod bal;
+
 use crate::bench::Figures;
 use alloy_evm::eth::spec::EthSpec;
 use blockstm_evm::oracle::alloy_evm_block;
@@ -42,6 +44,11 @@ pub(crate) struct EthArgs {
     /// Also write the results as JSON to FILE
     #[arg(long, value_name = "FILE")]
     json: Option<PathBuf>,
+    /// Block-level access lists (EIP-7928): build each block's list with Block-STM, check it
+    /// against revm's builder, and time sequential execution, Block-STM, Block-STM building the
+    /// list, and execution from the list side by side
+    #[arg(long)]
+    bal: bool,
 }
 
 /// One block's figures.
@@ -115,6 +122,9 @@ pub(crate) fn run(args: &EthArgs) -> Result<(), String> {
         args.block.clone()
     };
     let machine = crate::bench::Machine::this();
+    if args.bal {
+        return bal::run(args, &fixtures, &numbers, machine);
+    }
     let threads = args.threads.unwrap_or(machine.cores);
     let adaptive = !args.no_adaptive;
     let batch = args.batch.map_or(blockstm_executor::tuning::AUTO_BATCH, |b| b as usize);

@@ -13,6 +13,8 @@
 //! `post_block_balance_increments`). The DAO fork's irregular state change runs before the
 //! transactions of its block, as geth runs it (the blockchain tests' gas figures require it).
 
+use crate::bal::{BalBuilder, BlockAccessList};
+use crate::bal_driven::AccessListError;
 use crate::chain::into_receipt_envelopes;
 use crate::database::DatabaseStorage;
 use crate::state::{AccountBasic, AccountState, BalanceCredit, EvmKey, EvmValue, SlotValue};
@@ -39,6 +41,7 @@ use revm::database::{State, WrapDatabaseRef};
 use revm::database_interface::DatabaseRef;
 use revm::inspector::NoOpInspector;
 use revm::primitives::hardfork::SpecId;
+use revm::state::bal::{Bal, BlockAccessIndex};
 use revm::state::{Account, AccountInfo, AccountStatus, EvmState, EvmStorageSlot, TransactionId};
 use std::fmt;
 use std::ops::ControlFlow;
@@ -76,6 +79,37 @@ pub struct BlockExecution {
     pub state: EvmState,
     /// What the parallel executor did.
     pub stats: Stats,
+    /// The block-level access list (EIP-7928), when asked for
+    /// ([`ExecuteOptions::with_block_access_list`]).
+    pub block_access_list: Option<BlockAccessList>,
+}
+
+/// How [`execute_block_with`] runs a block: on Block-STM or sequentially, and whether it builds
+/// the block's access list.
+#[derive(Clone, Copy, Debug)]
+pub struct ExecuteOptions {
+    parallel: Option<Config>,
+    block_access_list: bool,
+}
+
+impl ExecuteOptions {
+    /// On Block-STM with `config`.
+    pub fn parallel(config: Config) -> Self {
+        Self { parallel: Some(config), block_access_list: false }
+    }
+
+    /// On blockstm's sequential executor.
+    pub fn sequential() -> Self {
+        Self { parallel: None, block_access_list: false }
+    }
+
+    /// Also building the block-level access list (EIP-7928) from the execution, as a block
+    /// builder needs it: each transaction's accesses are kept by the execution that commits,
+    /// so the list costs no second pass over the state.
+    pub fn with_block_access_list(mut self) -> Self {
+        self.block_access_list = true;
+        self
+    }
 }
 
 /// Why a block could not be executed.
@@ -95,6 +129,9 @@ pub enum ClientError {
         /// Its gas limit.
         gas_limit: u64,
     },
+    /// The block's access list is malformed or is not the block's
+    /// ([`execute_block_from_access_list`](crate::execute_block_from_access_list)).
+    AccessList(AccessListError),
 }
 
 impl fmt::Display for ClientError {
@@ -106,6 +143,7 @@ impl fmt::Display for ClientError {
                 f,
                 "transaction {txn_idx}: gas limit {gas_limit} above what the block's gas limit leaves"
             ),
+            ClientError::AccessList(e) => e.fmt(f),
         }
     }
 }
@@ -116,6 +154,7 @@ impl std::error::Error for ClientError {
             ClientError::Block(e) => Some(e),
             ClientError::System(e) => Some(e),
             ClientError::BlockGasExceeded { .. } => None,
+            ClientError::AccessList(e) => Some(e),
         }
     }
 }
@@ -123,6 +162,12 @@ impl std::error::Error for ClientError {
 impl From<BlockError<EvmError>> for ClientError {
     fn from(e: BlockError<EvmError>) -> Self {
         ClientError::Block(e)
+    }
+}
+
+impl From<AccessListError> for ClientError {
+    fn from(e: AccessListError) -> Self {
+        ClientError::AccessList(e)
     }
 }
 
@@ -145,7 +190,7 @@ where
     DB: DatabaseRef + Sync + fmt::Debug,
     C: EthExecutorSpec,
 {
-    execute_on(db, chain, block, Some(config))
+    execute_block_with(db, chain, block, ExecuteOptions::parallel(config))
 }
 
 /// [`execute_block`] on blockstm's sequential executor: the transactions one after another on
@@ -160,50 +205,125 @@ where
     DB: DatabaseRef + Sync + fmt::Debug,
     C: EthExecutorSpec,
 {
-    execute_on(db, chain, block, None)
+    execute_block_with(db, chain, block, ExecuteOptions::sequential())
 }
 
-/// `block` with its transactions on Block-STM with `parallel`'s configuration, or on the
-/// sequential executor if `None`.
-fn execute_on<DB, C>(
+/// [`execute_block`] or [`execute_block_sequential`] as `options` say, building the block's
+/// access list if they ask for it (the DAO fork's irregular change, made before the
+/// transactions here, is then listed at index 0).
+pub fn execute_block_with<DB, C>(
     db: &DB,
     chain: &C,
     block: BlockInput<'_>,
-    parallel: Option<Config>,
+    options: ExecuteOptions,
 ) -> Result<BlockExecution, ClientError>
 where
     DB: DatabaseRef + Sync + fmt::Debug,
     C: EthExecutorSpec,
 {
+    run_block(db, chain, block, options.block_access_list, |storage, vm, txns, allowance| {
+        let mut hook = |i, receipt: &EvmReceipt| allowance.on_commit(i, receipt);
+        let out = match options.parallel {
+            Some(config) => {
+                ParallelExecutor::new(vm, config).execute_block_with_hook(storage, txns, &mut hook)
+            }
+            None => SequentialExecutor::new(vm).execute_block_with_hook(storage, txns, &mut hook),
+        }?;
+        Ok(TransactionsRun { outputs: out.outputs, state: out.state, stats: out.stats })
+    })
+}
+
+/// What the transactions of a block left: a receipt each, the final value of every location
+/// they wrote, and how they were run.
+pub(crate) struct TransactionsRun {
+    pub(crate) outputs: Vec<EvmReceipt>,
+    pub(crate) state: Vec<(EvmKey, EvmValue)>,
+    pub(crate) stats: Stats,
+}
+
+/// The VM the transactions of a block run on: reading block hashes through the database.
+pub(crate) type BlockVm<'s, 'db, DB> = EvmVm<&'s DatabaseStorage<&'db DB>>;
+
+/// `block` over `db`: the changes before the transactions, the transactions as `transactions`
+/// runs them (over the state the changes before left, on a VM recording accesses if
+/// `build_bal`, with the block's gas allowance to enforce), the changes after them; with the
+/// block's access list if `build_bal`.
+pub(crate) fn run_block<DB, C, F>(
+    db: &DB,
+    chain: &C,
+    block: BlockInput<'_>,
+    build_bal: bool,
+    transactions_run: F,
+) -> Result<BlockExecution, ClientError>
+where
+    DB: DatabaseRef + Sync + fmt::Debug,
+    C: EthExecutorSpec,
+    F: for<'s> FnOnce(
+        &'s DatabaseStorage<&DB>,
+        BlockVm<'s, '_, DB>,
+        &[EvmTx],
+        &mut GasAllowance<'_>,
+    ) -> Result<TransactionsRun, ClientError>,
+{
     let BlockInput { env, ctx, transactions } = block;
     let number: u64 = env.block_env.number.saturating_to();
     let mut storage = DatabaseStorage::new(db);
+    let post_index = transactions.len() as u64 + 1;
 
     // Before the transactions.
+    let mut pre_bal = Bal::new();
     if chain.ethereum_fork_activation(EthereumHardfork::Dao).transitions_at_block(number) {
         let writes = dao_fork_writes(&storage)?;
+        if build_bal {
+            for (key, value) in &writes {
+                if let (EvmKey::Account(address), EvmValue::Account(now)) = (key, value) {
+                    let before = storage.basic_ref(*address).map_err(BlockExecutionError::other)?;
+                    let mut account =
+                        before.map_or_else(|| Account::new_not_existing(TransactionId::ZERO), Account::from);
+                    account.info = now.info.as_ref().map(AccountBasic::to_revm).unwrap_or_default();
+                    account.mark_touch();
+                    pre_bal.update_account(BlockAccessIndex::PRE_EXECUTION, *address, &account);
+                }
+            }
+        }
         storage.extend(writes);
     }
-    system_calls(&mut storage, &env, |evm| {
+    let built = system_calls(&mut storage, &env, build_bal.then_some(0), |evm| {
         let mut caller = SystemCaller::new(chain);
         caller.apply_blockhashes_contract_call(ctx.parent_hash, evm)?;
         caller.apply_beacon_root_contract_call(ctx.parent_beacon_block_root, evm)
     })?;
+    let mut bal = build_bal
+        .then(|| -> Result<BalBuilder, BlockExecutionError> {
+            let beneficiary = env.block_env.beneficiary;
+            let before = storage.basic_ref(beneficiary).map_err(BlockExecutionError::other)?;
+            let mut bal = BalBuilder::new(pre_bal, beneficiary, before.unwrap_or_default());
+            bal.extend(built.unwrap_or_default());
+            Ok(bal)
+        })
+        .transpose()?;
 
     // The transactions.
-    let vm = EvmVm::from_env(env.clone(), &storage);
+    let mut vm = EvmVm::from_env(env.clone(), &storage);
+    if build_bal {
+        vm = vm.recording_accesses();
+    }
     let txns: Vec<EvmTx> = transactions.iter().map(EvmTx::from_recovered).collect();
     let gas_limits: Vec<u64> = txns.iter().map(|tx| tx.0.gas_limit).collect();
     let mut allowance = GasAllowance::new(env.block_env.gas_limit, &gas_limits);
-    let mut hook = |i, receipt: &EvmReceipt| allowance.on_commit(i, receipt);
-    let out = match parallel {
-        Some(config) => ParallelExecutor::new(vm, config).execute_block_with_hook(&storage, &txns, &mut hook),
-        None => SequentialExecutor::new(vm).execute_block_with_hook(&storage, &txns, &mut hook),
-    }?;
+    let out = transactions_run(&storage, vm, &txns, &mut allowance)?;
     if let Some(txn_idx) = allowance.exceeded {
         return Err(ClientError::BlockGasExceeded { txn_idx, gas_limit: gas_limits[txn_idx] });
     }
     let gas_used = out.outputs.iter().map(|r| r.gas_used).sum();
+    if let Some(bal) = &mut bal {
+        for (txn_idx, receipt) in out.outputs.iter().enumerate() {
+            let accesses = receipt.accesses.as_deref().ok_or_else(|| {
+                BlockExecutionError::msg(format!("transaction {txn_idx}: its accesses were not recorded"))
+            })?;
+            bal.transaction(txn_idx, accesses);
+        }
+    }
     let receipts = into_receipt_envelopes(out.outputs);
     let blob_gas_used = txns.iter().map(|tx| tx.0.total_blob_gas()).sum();
     storage.extend(out.state);
@@ -217,37 +337,66 @@ where
         if !deposits.is_empty() {
             requests.push_request_with_type(eip6110::DEPOSIT_REQUEST_TYPE, deposits);
         }
-        system_calls(&mut storage, &env, |evm| {
+        let built = system_calls(&mut storage, &env, build_bal.then_some(post_index), |evm| {
             SystemCaller::new(chain).append_post_execution_changes(evm, &mut requests)
         })?;
+        if let (Some(bal), Some(built)) = (&mut bal, built) {
+            bal.extend(built);
+        }
     }
     let increments =
         post_block_balance_increments(chain, &env.block_env, ctx.ommers, ctx.withdrawals.as_deref());
     let clear_empty = env.cfg_env.spec.is_enabled_in(SpecId::SPURIOUS_DRAGON);
     for (address, amount) in increments {
+        if let Some(bal) = &mut bal {
+            let before = storage.basic_ref(address).map_err(BlockExecutionError::other)?;
+            bal.post_credit(post_index, address, before, U256::from(amount));
+        }
         credit(&mut storage, address, U256::from(amount), clear_empty)?;
     }
 
     let state = evm_state(&storage).map_err(BlockExecutionError::other)?;
-    Ok(BlockExecution { receipts, gas_used, blob_gas_used, requests, state, stats: out.stats })
+    let block_access_list = bal.map(BalBuilder::finish);
+    Ok(BlockExecution {
+        receipts,
+        gas_used,
+        blob_gas_used,
+        requests,
+        state,
+        stats: out.stats,
+        block_access_list,
+    })
 }
 
 /// Runs system calls (`calls`, through alloy-evm's `SystemCaller`) on the state `storage`
-/// holds, and adds what they wrote to its changes.
-fn system_calls<DB, F>(storage: &mut DatabaseStorage<&DB>, env: &EvmEnv, calls: F) -> Result<(), ClientError>
+/// holds, and adds what they wrote to its changes. With `bal_index`, also returns their
+/// entries of the block's access list at that index, as revm's builder records them.
+fn system_calls<DB, F>(
+    storage: &mut DatabaseStorage<&DB>,
+    env: &EvmEnv,
+    bal_index: Option<u64>,
+    calls: F,
+) -> Result<Option<Bal>, ClientError>
 where
     DB: DatabaseRef + Sync + fmt::Debug,
     F: FnOnce(
         &mut EthEvm<&mut State<WrapDatabaseRef<&DatabaseStorage<&DB>>>, NoOpInspector, PrecompilesMap>,
     ) -> Result<(), BlockExecutionError>,
 {
-    let bundle = {
-        let mut state = State::builder().with_database_ref(&*storage).with_bundle_update().build();
+    let (bundle, built) = {
+        let mut state = State::builder()
+            .with_database_ref(&*storage)
+            .with_bundle_update()
+            .with_bal_builder_if(bal_index.is_some())
+            .build();
+        if let Some(index) = bal_index {
+            state.set_bal_index(BlockAccessIndex::new(index));
+        }
         let mut evm = EthEvmFactory::default().create_evm(&mut state, env.clone());
         calls(&mut evm)?;
         drop(evm);
         state.merge_transitions(BundleRetention::PlainState);
-        state.take_bundle()
+        (state.take_bundle(), state.take_built_bal())
     };
     let mut writes = Vec::new();
     for (address, account) in bundle.state {
@@ -264,7 +413,7 @@ where
         }
     }
     storage.extend(writes);
-    Ok(())
+    Ok(built)
 }
 
 /// The DAO fork's irregular state change (EIP-779) over `state`, as writes: every DAO

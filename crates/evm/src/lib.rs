@@ -116,6 +116,8 @@ pub fn adaptive_rules(config: blockstm_executor::Config) -> blockstm_executor::C
     config.with_min_parallel_txns(MIN_PARALLEL_TXNS).with_min_mean_cost(MIN_MEAN_GAS_LIMIT)
 }
 
+mod bal;
+mod bal_driven;
 mod chain;
 mod client;
 mod client_fixture;
@@ -129,10 +131,15 @@ mod state;
 mod vm;
 mod warm;
 
+pub use bal::{BalDiff, BlockAccessList, block_access_list_hash, block_access_list_rlp};
+pub use bal_driven::{AccessListError, execute_block_from_access_list};
 pub use chain::{
     BlockHeader, EthBlock, HeaderMismatch, MAINNET_CHAIN_ID, PreState, Withdrawal, block_reward, spec_at,
 };
-pub use client::{BlockExecution, BlockInput, ClientError, execute_block, execute_block_sequential};
+pub use client::{
+    BlockExecution, BlockInput, ClientError, ExecuteOptions, execute_block, execute_block_sequential,
+    execute_block_with,
+};
 pub use client_fixture::ClientBlock;
 pub use database::DatabaseStorage;
 pub use factory::{BlockStmExecutor, BlockStmExecutorFactory, PathCounts};
@@ -140,5 +147,5 @@ pub use fixture::{FIXTURES_ENV, FixtureError, Fixtures};
 pub use gigagas::{AMM_POOLS, ERC20_TOKENS, Gigagas, UnknownGigagas};
 pub use revm::primitives::hardfork::SpecId;
 pub use state::{AccountBasic, AccountState, BalanceCredit, CreditError, EvmKey, EvmValue, SlotValue};
-pub use vm::{BlockHashes, EvmError, EvmReceipt, EvmTx, EvmVm};
+pub use vm::{BlockHashes, EvmError, EvmReceipt, EvmTx, EvmVm, TxAccesses};
 pub use warm::{WarmUpError, warm_up};

@@ -6,18 +6,20 @@ use crate::chain::PreState;
 use crate::state::{AccountState, EvmKey, EvmValue};
 use alloy_consensus::transaction::Recovered;
 use alloy_consensus::{ReceiptEnvelope, SignableTransaction, TxEnvelope};
+use alloy_eip7928::BlockAccessList;
 use alloy_eips::eip7685::Requests;
 use alloy_evm::block::{BlockExecutionError, BlockExecutionResult, BlockExecutor, BlockExecutorFactory};
 use alloy_evm::eth::receipt_builder::AlloyReceiptBuilder;
 use alloy_evm::eth::spec::EthExecutorSpec;
 use alloy_evm::eth::{EthBlockExecutionCtx, EthBlockExecutor};
-use alloy_evm::{EthEvmFactory, EvmEnv, EvmFactory};
+use alloy_evm::{EthEvmFactory, Evm, EvmEnv, EvmFactory};
 use alloy_primitives::{Address, B256, Signature, U256};
 use revm::DatabaseCommit;
 use revm::database::states::bundle_state::BundleRetention;
 use revm::database::{BundleState, CacheDB, EmptyDB, State};
 use revm::database_interface::DatabaseRef;
 use revm::state::EvmState;
+use revm::state::bal::BlockAccessIndex;
 use std::borrow::Cow;
 use std::collections::HashMap;
 use std::fmt::Debug;
@@ -78,6 +80,35 @@ where
     let executor = EthBlockExecutor::new(evm, ctx, chain, AlloyReceiptBuilder::default());
     let result = executor.execute_block(transactions.iter())?;
     Ok(OracleBlock::new(result, state))
+}
+
+/// The block-level access list revm's sequential builder records for the block, executed by
+/// alloy-evm's `EthBlockExecutor` over revm's `State` as a client building blocks drives it:
+/// the pre-execution changes at index 0, each transaction at its index
+/// (`execute_transaction_with_index`), the post-execution changes at the index after the last.
+pub fn alloy_evm_block_access_list<DB, C>(
+    db: &DB,
+    chain: &C,
+    env: EvmEnv,
+    ctx: EthBlockExecutionCtx<'_>,
+    transactions: &[Recovered<TxEnvelope>],
+) -> Result<BlockAccessList, BlockExecutionError>
+where
+    DB: DatabaseRef + Debug,
+    C: EthExecutorSpec,
+{
+    let state = State::builder().with_database_ref(db).with_bundle_update().with_bal_builder().build();
+    let evm = EthEvmFactory::default().create_evm(state, env);
+    let mut executor = EthBlockExecutor::new(evm, ctx, chain, AlloyReceiptBuilder::default());
+    executor.apply_pre_execution_changes()?;
+    for (index, tx) in transactions.iter().enumerate() {
+        executor.execute_transaction_with_index(tx, index)?;
+    }
+    executor.evm_mut().db_mut().set_bal_index(BlockAccessIndex::new(transactions.len() as u64 + 1));
+    let (mut evm, _) = executor.finish()?;
+    evm.db_mut()
+        .take_built_alloy_bal()
+        .ok_or_else(|| BlockExecutionError::msg("revm's access-list builder was not on"))
 }
 
 impl OracleBlock {

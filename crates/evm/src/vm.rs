@@ -55,6 +55,21 @@ pub struct EvmReceipt {
     /// The bloom filter of the logs (computed where the transaction executes, so that blocks
     /// of many logs do not hash them all on one thread after the block).
     pub logs_bloom: Bloom,
+    /// What the transaction accessed, when its VM records it ([`EvmVm::recording_accesses`]):
+    /// the makings of its entries in the block-level access list.
+    pub accesses: Option<Box<TxAccesses>>,
+}
+
+/// Every account and slot one execution of a transaction loaded, as revm's journal hands its
+/// state to `State::commit` (each account with its value when the transaction began and when
+/// it ended, each slot with its value before and after), and the fee it owes the beneficiary,
+/// which this VM credits as a delta rather than in the journal.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TxAccesses {
+    /// The journal's state at the end of the transaction.
+    pub state: EvmState,
+    /// The fee credited to the beneficiary after the transaction.
+    pub fee: U256,
 }
 
 /// Why a transaction could not be executed.
@@ -128,6 +143,7 @@ pub struct EvmVm<H = Arc<HashMap<u64, B256>>> {
     block: BlockEnv,
     cfg: CfgEnv,
     block_hashes: H,
+    record_accesses: bool,
 }
 
 impl EvmVm {
@@ -143,7 +159,25 @@ impl<H: BlockHashes> EvmVm<H> {
     /// with `block_hashes` for `BLOCKHASH` (a map, or a [`DatabaseStorage`](crate::DatabaseStorage)
     /// reading its database when asked).
     pub fn from_env(env: EvmEnv, block_hashes: H) -> Self {
-        Self { spec: env.cfg_env.spec, block: env.block_env, cfg: env.cfg_env, block_hashes }
+        Self {
+            spec: env.cfg_env.spec,
+            block: env.block_env,
+            cfg: env.cfg_env,
+            block_hashes,
+            record_accesses: false,
+        }
+    }
+
+    /// This VM, keeping in each receipt what its transaction accessed ([`TxAccesses`]), from
+    /// which the block-level access list is built.
+    pub fn recording_accesses(mut self) -> Self {
+        self.record_accesses = true;
+        self
+    }
+
+    /// The block's beneficiary (the fee recipient).
+    pub fn beneficiary(&self) -> Address {
+        self.block.beneficiary
     }
 
     /// The fork this VM executes under.
@@ -235,7 +269,7 @@ impl<H: BlockHashes> Vm for EvmVm<H> {
             other => EvmError::Other(other.to_string()),
         })?;
         let clear_empty = self.spec.is_enabled_in(SpecId::SPURIOUS_DRAGON);
-        db.write_state(state, clear_empty)?;
+        db.write_state(&state, clear_empty)?;
         db.view.apply_delta(
             EvmKey::Account(self.block.beneficiary),
             BalanceCredit { amount: fee, clear_empty },
@@ -244,7 +278,8 @@ impl<H: BlockHashes> Vm for EvmVm<H> {
         let gas_used = result.tx_gas_used();
         let logs = result.into_logs();
         let logs_bloom = alloy_primitives::logs_bloom(&logs);
-        Ok(EvmReceipt { tx_type: txn.0.tx_type, success, gas_used, logs, logs_bloom })
+        let accesses = self.record_accesses.then(|| Box::new(TxAccesses { state, fee }));
+        Ok(EvmReceipt { tx_type: txn.0.tx_type, success, gas_used, logs, logs_bloom, accesses })
     }
 
     /// The transactions' gas limits: what each may spend, known before it runs.
@@ -350,8 +385,8 @@ impl<V: TxnView<EvmKey, EvmValue, BalanceCredit>, H> ViewDb<'_, V, H> {
     }
 
     /// Records revm's state diff as writes (see the module docs).
-    fn write_state(&mut self, state: EvmState, clear_empty: bool) -> Result<(), Halt> {
-        for (address, account) in state {
+    fn write_state(&mut self, state: &EvmState, clear_empty: bool) -> Result<(), Halt> {
+        for (&address, account) in state {
             if !account.is_touched() {
                 continue;
             }

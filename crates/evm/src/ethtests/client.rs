@@ -6,8 +6,10 @@ use super::model::TestHeader;
 use super::rules::{BlockForks, Fork, Rejection};
 use super::run::{Parent, RunOptions};
 use super::world;
+use crate::bal::{BlockAccessList, block_access_list_rlp};
+use crate::bal_driven::execute_block_from_access_list;
 use crate::chain::{EthBlock, PreState};
-use crate::client::{BlockInput, ClientError, execute_block};
+use crate::client::{BlockInput, ClientError, ExecuteOptions, execute_block_with};
 use crate::factory::BlockStmExecutorFactory;
 use crate::oracle;
 use alloy_consensus::transaction::Recovered;
@@ -30,6 +32,8 @@ pub(super) struct ClientRun {
     changes: EvmState,
     /// The parent's state with them applied.
     pub(super) state: PreState,
+    /// The block-level access list it built.
+    block_access_list: Option<BlockAccessList>,
 }
 
 /// One block as the client API and alloy-evm's block executor take it.
@@ -105,11 +109,13 @@ impl<'a> ClientCase<'a> {
         let (db, transactions) = self.inputs.as_ref()?;
         let config = Config::new(options.threads.iter().copied().max().unwrap_or(2)).ok()?;
         let input = BlockInput { env: self.block.evm_env(), ctx: self.ctx(), transactions };
-        Some(execute_block(db, &self.forks(), input, config).map(|out| ClientRun {
+        let options = ExecuteOptions::parallel(config).with_block_access_list();
+        Some(execute_block_with(db, &self.forks(), input, options).map(|out| ClientRun {
             receipts: out.receipts,
             gas_used: out.gas_used,
             state: world::apply_evm_state(&self.parent.state, &out.state),
             changes: out.state,
+            block_access_list: out.block_access_list,
         }))
     }
 
@@ -151,8 +157,79 @@ impl<'a> ClientCase<'a> {
                 through.gas_used, expected.gas_used
             ));
         }
-        oracle::bundle_difference(db, &expected.bundle, &through.bundle)
-            .map(|difference| format!("the executor factory: {difference}"))
+        if let Some(difference) = oracle::bundle_difference(db, &expected.bundle, &through.bundle) {
+            return Some(format!("the executor factory: {difference}"));
+        }
+        self.access_list_disagreement(run, options)
+    }
+
+    /// Where the block-level access list the client API builds, sequentially and at each
+    /// thread count of `options` (the adaptive rule off), differs from the one revm's
+    /// sequential builder records under alloy-evm's block executor, byte for byte.
+    fn access_list_disagreement(&self, run: &ClientRun, options: &RunOptions) -> Option<String> {
+        let (db, transactions) = self.inputs.as_ref()?;
+        let env = self.block.evm_env();
+        let expected = match oracle::alloy_evm_block_access_list(
+            db,
+            &self.forks(),
+            env.clone(),
+            self.ctx(),
+            transactions,
+        ) {
+            Ok(expected) => expected,
+            Err(e) => return Some(format!("alloy-evm rejects the block when building its access list: {e}")),
+        };
+        let expected_rlp = block_access_list_rlp(&expected);
+        let differs = |name: &str, ours: Option<&BlockAccessList>| match ours {
+            None => Some(format!("the client API at {name} built no access list")),
+            Some(ours) if block_access_list_rlp(ours) != expected_rlp => Some(format!(
+                "the access list at {name} differs from revm's builder's: {}",
+                alloy_eip7928::BalDiff::between(ours, &expected)
+            )),
+            Some(_) => None,
+        };
+        let largest = options.threads.iter().copied().max().unwrap_or(2);
+        if let Some(difference) = differs(&format!("{largest} threads"), run.block_access_list.as_ref()) {
+            return Some(difference);
+        }
+        let mut others: Vec<(String, ExecuteOptions)> =
+            vec![("sequential".into(), ExecuteOptions::sequential())];
+        for &threads in options.threads.iter().filter(|&&t| t != largest) {
+            let config = Config::new(threads).ok()?.with_adaptive(false);
+            others.push((format!("{threads} threads"), ExecuteOptions::parallel(config)));
+        }
+        for (name, options) in others {
+            let input = BlockInput { env: env.clone(), ctx: self.ctx(), transactions };
+            let out = match execute_block_with(db, &self.forks(), input, options.with_block_access_list()) {
+                Ok(out) => out,
+                Err(e) => return Some(format!("the client API at {name} rejects the block: {e}")),
+            };
+            if let Some(difference) = differs(&name, out.block_access_list.as_ref()) {
+                return Some(difference);
+            }
+        }
+        // Executed from the list: the client API's result, each transaction executed once.
+        for &threads in &options.threads {
+            let config = Config::new(threads).ok()?;
+            let input = BlockInput { env: env.clone(), ctx: self.ctx(), transactions };
+            let out = match execute_block_from_access_list(db, &self.forks(), input, &expected, config) {
+                Ok(out) => out,
+                Err(e) => return Some(format!("executed from its access list at {threads} threads: {e}")),
+            };
+            if (&out.receipts, out.gas_used, &out.state) != (&run.receipts, run.gas_used, &run.changes) {
+                return Some(format!(
+                    "executed from its access list at {threads} threads: the result differs"
+                ));
+            }
+            if out.stats.executions != transactions.len() {
+                return Some(format!(
+                    "executed from its access list at {threads} threads: {} executions of {} transactions",
+                    out.stats.executions,
+                    transactions.len()
+                ));
+            }
+        }
+        None
     }
 }
 

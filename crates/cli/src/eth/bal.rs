@@ -1,0 +1,253 @@
+//! `blockstm eth --bal`: the corpus with block-level access lists (EIP-7928). The blocks
+//! predate the fork, so each block's list is built by Block-STM in builder mode and checked,
+//! byte for byte, against the one revm's sequential builder records under alloy-evm's block
+//! executor; then, interleaved round after round, four runs of the block are timed through the
+//! client API: sequential, Block-STM, Block-STM building the list, and execution from the list
+//! (every transaction at once, no speculation). The list-driven result is checked against the
+//! sequential one, and its re-executions are counted (none expected).
+
+use super::EthArgs;
+use crate::bench::Machine;
+use alloy_evm::eth::spec::EthSpec;
+use blockstm_evm::oracle::alloy_evm_block_access_list;
+use blockstm_evm::{
+    BalDiff, ClientBlock, ExecuteOptions, Fixtures, block_access_list_rlp, execute_block_from_access_list,
+    execute_block_with,
+};
+use blockstm_executor::Config;
+use blockstm_workloads::measure::Summary;
+use blockstm_workloads::oracle::{Dag, profile};
+use indicatif::{ProgressBar, ProgressStyle};
+use serde::Serialize;
+use std::io::Write;
+use std::time::Instant;
+
+/// One block's figures (medians over the rounds, ms; ratios are medians of each round's).
+#[derive(Debug, Serialize)]
+struct Row {
+    block: u64,
+    txns: usize,
+    /// Accounts in the block's access list.
+    accounts: usize,
+    seq_ms: f64,
+    blockstm_ms: f64,
+    builder_ms: f64,
+    bal_ms: f64,
+    /// Sequential over Block-STM.
+    blockstm_speedup: f64,
+    /// Sequential over execution from the list, and its range over the rounds.
+    bal_speedup: f64,
+    bal_speedup_min: f64,
+    bal_speedup_max: f64,
+    /// Block-STM building the list over Block-STM alone, less one (a fraction).
+    builder_overhead: f64,
+    /// The oracle bound of Block-STM on `threads` threads (the block's dependency graph).
+    bound: f64,
+    /// Transactions executed again by list-driven execution (0 with a correct list).
+    reexecutions: usize,
+}
+
+#[derive(Debug, Serialize)]
+struct Totals {
+    blocks: usize,
+    /// Time-weighted: sums of medians over sums of medians.
+    blockstm_speedup: f64,
+    bal_speedup: f64,
+    builder_overhead: f64,
+    bound: f64,
+    slowest_bal: f64,
+    slowest_blockstm: f64,
+}
+
+#[derive(Debug, Serialize)]
+struct Report<'a> {
+    machine: Machine,
+    threads: usize,
+    runs: u32,
+    blocks: &'a [Row],
+    totals: &'a Totals,
+}
+
+pub(super) fn run(
+    args: &EthArgs,
+    fixtures: &Fixtures,
+    numbers: &[u64],
+    machine: Machine,
+) -> Result<(), String> {
+    let mut json = crate::bench::create(&args.json, "--json")?;
+    let threads = args.threads.unwrap_or(machine.cores);
+    let config = blockstm_evm::adaptive_rules(Config::new(threads).map_err(|e| e.to_string())?);
+    println!(
+        "machine: {} cores ({} {}); {} blocks; P = {threads}; medians of {} interleaved rounds of four runs",
+        machine.cores,
+        machine.os,
+        machine.arch,
+        numbers.len(),
+        args.runs
+    );
+    let progress = ProgressBar::new(numbers.len() as u64 * u64::from(args.runs));
+    progress
+        .set_style(ProgressStyle::with_template("{bar:40} {pos}/{len} {msg}").map_err(|e| e.to_string())?);
+    let mut rows = Vec::new();
+    for &number in numbers {
+        progress.set_message(format!("block {number}"));
+        let block = fixtures.load(number).map_err(|e| e.to_string())?;
+        let client = fixtures.load_client(&block).map_err(|e| e.to_string())?;
+        let dag = Dag::from_profiles(&profile(&block.vm(), &block.pre_state, &block.txns)?);
+        let mut row = time_block(&client, config, args.runs as usize, || progress.inc(1))?;
+        row.bound = dag.bound(threads);
+        rows.push(row);
+    }
+    progress.finish_and_clear();
+    let totals = totals(&rows);
+    print(&rows, &totals);
+    if let Some(file) = json.as_mut() {
+        let report = Report { machine, threads, runs: args.runs, blocks: &rows, totals: &totals };
+        serde_json::to_writer_pretty(&mut *file, &report).map_err(|e| format!("writing --json: {e}"))?;
+        writeln!(file).map_err(|e| format!("writing --json: {e}"))?;
+    }
+    Ok(())
+}
+
+/// `client`'s block checked (its list against revm's builder's, the list-driven result against
+/// the sequential one), then timed: `runs` rounds of the four runs, the order rotating.
+fn time_block(
+    client: &ClientBlock,
+    config: Config,
+    runs: usize,
+    mut on_round: impl FnMut(),
+) -> Result<Row, String> {
+    let number = client.header.number;
+    let chain = EthSpec::mainnet();
+    let fail = |what: &str, e: &dyn std::fmt::Display| format!("block {number}: {what}: {e}");
+    let input = client.input();
+    let expected = alloy_evm_block_access_list(&client.db, &chain, input.env, input.ctx, input.transactions)
+        .map_err(|e| fail("revm's access-list builder", &e))?;
+    let sequential = execute_block_with(&client.db, &chain, client.input(), ExecuteOptions::sequential())
+        .map_err(|e| fail("sequential execution", &e))?;
+    let builder = ExecuteOptions::parallel(config).with_block_access_list();
+    let built = execute_block_with(&client.db, &chain, client.input(), builder)
+        .map_err(|e| fail("Block-STM building the access list", &e))?;
+    let list = built.block_access_list.ok_or_else(|| format!("block {number}: no access list built"))?;
+    if block_access_list_rlp(&list) != block_access_list_rlp(&expected) {
+        return Err(format!(
+            "block {number}: the access list Block-STM built differs from revm's builder's: {}",
+            BalDiff::between(&list, &expected)
+        ));
+    }
+    let driven = execute_block_from_access_list(&client.db, &chain, client.input(), &list, config)
+        .map_err(|e| fail("execution from the access list", &e))?;
+    if (&driven.receipts, &driven.state) != (&sequential.receipts, &sequential.state) {
+        return Err(format!(
+            "block {number}: execution from the access list differs from sequential execution"
+        ));
+    }
+    let reexecutions = driven.stats.aborts;
+
+    let time = |run: usize| -> Result<f64, String> {
+        let start = Instant::now();
+        let out = match run {
+            0 => execute_block_with(&client.db, &chain, client.input(), ExecuteOptions::sequential()),
+            1 => execute_block_with(&client.db, &chain, client.input(), ExecuteOptions::parallel(config)),
+            2 => execute_block_with(&client.db, &chain, client.input(), builder),
+            _ => execute_block_from_access_list(&client.db, &chain, client.input(), &list, config),
+        };
+        let elapsed = start.elapsed().as_secs_f64() * 1e3;
+        out.map_err(|e| fail(["sequential", "Block-STM", "builder", "from the list"][run], &e))?;
+        Ok(elapsed)
+    };
+    let mut times: [Vec<f64>; 4] = Default::default();
+    for round in 0..runs.max(1) {
+        for k in 0..4 {
+            let run = (k + round) % 4;
+            times[run].push(time(run)?);
+        }
+        on_round();
+    }
+    let ratio = |a: usize, b: usize, times: &[Vec<f64>; 4]| {
+        let mut r: Vec<f64> = times[a].iter().zip(&times[b]).map(|(x, y)| x / y).collect();
+        Summary::of(&mut r)
+    };
+    let blockstm_speedup = ratio(0, 1, &times).median;
+    let bal_speedup = ratio(0, 3, &times);
+    let builder_overhead = ratio(2, 1, &times).median - 1.0;
+    let [seq, stm, builder, bal] = times.map(|mut t| Summary::of(&mut t).median);
+    Ok(Row {
+        block: number,
+        txns: client.transactions.len(),
+        accounts: list.len(),
+        seq_ms: seq,
+        blockstm_ms: stm,
+        builder_ms: builder,
+        bal_ms: bal,
+        blockstm_speedup,
+        bal_speedup: bal_speedup.median,
+        bal_speedup_min: bal_speedup.min,
+        bal_speedup_max: bal_speedup.max,
+        builder_overhead,
+        bound: f64::NAN,
+        reexecutions,
+    })
+}
+
+fn totals(rows: &[Row]) -> Totals {
+    let sum = |f: fn(&Row) -> f64| rows.iter().map(f).sum::<f64>();
+    let seq = sum(|r| r.seq_ms);
+    Totals {
+        blocks: rows.len(),
+        blockstm_speedup: seq / sum(|r| r.blockstm_ms),
+        bal_speedup: seq / sum(|r| r.bal_ms),
+        builder_overhead: sum(|r| r.builder_ms) / sum(|r| r.blockstm_ms) - 1.0,
+        bound: seq / sum(|r| r.seq_ms / r.bound),
+        slowest_bal: rows.iter().map(|r| r.bal_speedup).fold(f64::INFINITY, f64::min),
+        slowest_blockstm: rows.iter().map(|r| r.blockstm_speedup).fold(f64::INFINITY, f64::min),
+    }
+}
+
+fn print(rows: &[Row], t: &Totals) {
+    println!(
+        "{:>9} {:>5} {:>8} {:>8} {:>9} {:>8} {:>10} {:>8} {:>8} {:>16} {:>6} {:>5}",
+        "block",
+        "txns",
+        "accounts",
+        "seq ms",
+        "stm ms",
+        "stm",
+        "builder ms",
+        "builder",
+        "bal ms",
+        "bal (range)",
+        "bound",
+        "re-ex"
+    );
+    for r in rows {
+        println!(
+            "{:>9} {:>5} {:>8} {:>8.3} {:>9.3} {:>7.3}x {:>10.3} {:>+7.1}% {:>8.3} {:>6.3}x {:.2}..{:.2} {:>5.2}x {:>5}",
+            r.block,
+            r.txns,
+            r.accounts,
+            r.seq_ms,
+            r.blockstm_ms,
+            r.blockstm_speedup,
+            r.builder_ms,
+            r.builder_overhead * 100.0,
+            r.bal_ms,
+            r.bal_speedup,
+            r.bal_speedup_min,
+            r.bal_speedup_max,
+            r.bound,
+            r.reexecutions
+        );
+    }
+    println!(
+        "total: {} blocks; time-weighted over sequential: Block-STM {:.3}x (bound {:.3}x), from the access list {:.3}x; \
+         building the list costs Block-STM {:+.1} %; slowest block: Block-STM {:.3}x, from the list {:.3}x",
+        t.blocks,
+        t.blockstm_speedup,
+        t.bound,
+        t.bal_speedup,
+        t.builder_overhead * 100.0,
+        t.slowest_blockstm,
+        t.slowest_bal
+    );
+}
