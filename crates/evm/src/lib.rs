@@ -10,6 +10,11 @@
 //!   (alloy-evm's `EthExecutorSpec`) to alloy receipts, gas figures, requests and revm's
 //!   `EvmState`; [`execute_block_sequential`]: the same on the sequential executor;
 //!   [`DatabaseStorage`]: a client's database as the executor's pre-state.
+//! - Block-level access lists (EIP-7928): [`execute_block_with`] with
+//!   [`ExecuteOptions::with_block_access_list`] builds a block's list from Block-STM's
+//!   committed executions (a block builder's job); [`execute_block_from_access_list`] executes a
+//!   block from its list, every transaction at once, and rejects a list that is not the
+//!   block's ([`AccessListError`]) (a validator's job).
 //! - [`BlockStmExecutorFactory`]: alloy-evm's `BlockExecutorFactory` whose executors run
 //!   `execute_block` on Block-STM over the executor's own `State` (for a `ConfigureEvm`).
 //! - [`EvmKey`], [`EvmValue`]: the state as the multi-version memory holds it (account basics,

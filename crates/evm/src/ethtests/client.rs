@@ -1,6 +1,7 @@
 //! Each block of the blockchain tests through the client API ([`execute_block`]) as a client
 //! runs it, through alloy-evm's block executor (the independent oracle), and through the
-//! executor factory alloy-evm-based clients hold, for the runner's cross-checks.
+//! executor factory alloy-evm-based clients hold, for the runner's cross-checks; and its
+//! block-level access list, built and executed from.
 
 use super::model::TestHeader;
 use super::rules::{BlockForks, Fork, Rejection};
