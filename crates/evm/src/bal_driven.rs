@@ -27,7 +27,7 @@
 
 use crate::bal::BlockAccessList;
 use crate::client::{
-    BlockExecution, BlockInput, BlockVm, ClientError, GasAllowance, TransactionsRun, run_block,
+    BlockExecution, BlockInput, BlockVm, ClientError, CommitSteps, TransactionsRun, run_block,
 };
 use crate::database::DatabaseStorage;
 use crate::state::{AccountBasic, AccountState, BalanceCredit, EvmKey, EvmValue, SlotValue};
@@ -131,14 +131,22 @@ where
                 .map_err(|e| AccessListError::Code { address: account.address, message: e.to_string() })
         })
         .collect::<Result<_, _>>()?;
-    let out = run_block(db, chain, block, true, |storage, vm, txns, allowance| {
-        from_access_list(storage, &vm, txns, &bal, config.threads(), allowance)
+    let out = run_block(db, chain, block, true, |storage, vm, txns, steps| {
+        from_access_list(storage, &vm, txns, &bal, config.threads(), steps)
     })?;
     let built = out.block_access_list.as_ref().ok_or_else(|| {
         ClientError::System(alloy_evm::block::BlockExecutionError::msg("no access list built"))
     })?;
-    if let Some(mismatch) = first_mismatch(built, list, transactions) {
-        return Err(mismatch.into());
+    if built != list {
+        let mismatch = first_mismatch(built, list, transactions);
+        return Err(mismatch.unwrap_or(AccessListError::Mismatch {
+            index: None,
+            transactions,
+            address: Address::ZERO,
+            slot: None,
+            what: "the lists differ where no entry does".into(),
+        })
+        .into());
     }
     Ok(out)
 }
@@ -400,7 +408,7 @@ fn from_access_list<DB: DatabaseRef + Sync + fmt::Debug>(
     txns: &[EvmTx],
     bal: &Bal,
     threads: usize,
-    allowance: &mut GasAllowance<'_>,
+    steps: &mut CommitSteps<'_>,
 ) -> Result<TransactionsRun, ClientError> {
     let clear_empty = vm.spec().is_enabled_in(SpecId::SPURIOUS_DRAGON);
     let gas: u64 = txns.iter().map(|tx| tx.0.gas_limit).fold(0, u64::saturating_add);
@@ -416,7 +424,7 @@ fn from_access_list<DB: DatabaseRef + Sync + fmt::Debug>(
             committed: Committed::default(),
             outputs: Vec::with_capacity(txns.len()),
             stats,
-            allowance,
+            steps,
             error: None,
         }),
     };
@@ -476,7 +484,7 @@ struct Committer<'a, 'b> {
     committed: Committed,
     outputs: Vec<EvmReceipt>,
     stats: Stats,
-    allowance: &'a mut GasAllowance<'b>,
+    steps: &'a mut CommitSteps<'b>,
     error: Option<ClientError>,
 }
 
@@ -553,7 +561,7 @@ impl Committer<'_, '_> {
             Err(Failure::Panic(message)) => return Err(BlockError::Panic { txn_idx, message }.into()),
             Err(Failure::Storage(error)) => return Err(BlockError::Storage { txn_idx, error }.into()),
         };
-        commit_writes(storage, &mut self.committed, &run.reads, run.writes, txn_idx)?;
+        commit_writes(&mut self.committed, &run.reads, run.writes);
         for (key, delta) in run.deltas {
             let current = current(storage, &self.committed, &key)
                 .map_err(|error| BlockError::Storage { txn_idx, error })?;
@@ -565,7 +573,7 @@ impl Committer<'_, '_> {
             self.committed.insert(key, value);
         }
         self.stats.final_executions += 1;
-        let flow = self.allowance.on_commit(txn_idx, &receipt);
+        let flow = self.steps.on_commit(txn_idx, &receipt);
         self.outputs.push(receipt);
         Ok(flow)
     }
@@ -623,15 +631,9 @@ fn read_what_it_saw<DB: DatabaseRef>(
     Ok(true)
 }
 
-/// Commits `writes` of transaction `txn_idx`, each storage epoch moved from the one its
+/// Commits a transaction's `writes`, each storage epoch moved from the one its
 /// execution saw (in `reads`) to the account's true one.
-fn commit_writes<DB: DatabaseRef>(
-    storage: &DatabaseStorage<&DB>,
-    committed: &mut Committed,
-    reads: &[Read],
-    writes: Vec<(EvmKey, EvmValue)>,
-    txn_idx: usize,
-) -> Result<(), BlockError<EvmError>> {
+fn commit_writes(committed: &mut Committed, reads: &[Read], writes: Vec<(EvmKey, EvmValue)>) {
     // Each written account's epoch now, less the one the execution saw: taken before any of
     // the writes lands. (Most writes are to accounts of epoch 0 seen as 0: no shift.)
     let mut shifts: AddressMap<i64> = AddressMap::default();
@@ -642,14 +644,14 @@ fn commit_writes<DB: DatabaseRef>(
         if shifts.contains_key(&address) {
             continue;
         }
+        // An account no transaction below wrote is as before the block, whose epoch the
+        // execution saw: no shift, and no read of the database.
         let seen = seen_epoch(reads, address).unwrap_or(0);
-        let now = match current(storage, committed, &EvmKey::Account(address))
-            .map_err(|error| BlockError::Storage { txn_idx, error })?
-        {
-            Some(EvmValue::Account(account)) => account.storage_epoch,
+        let shift = match committed.get(&EvmKey::Account(address)) {
+            Some(EvmValue::Account(account)) => i64::from(account.storage_epoch) - i64::from(seen),
             _ => 0,
         };
-        shifts.insert(address, i64::from(now) - i64::from(seen));
+        shifts.insert(address, shift);
     }
     let rebase = |epoch: u32, shift: i64| u32::try_from(i64::from(epoch) + shift).unwrap_or(epoch);
     for (key, mut value) in writes {
@@ -664,7 +666,6 @@ fn commit_writes<DB: DatabaseRef>(
         }
         committed.insert(key, value);
     }
-    Ok(())
 }
 
 /// Where `ours` (the list the block's execution makes) and `theirs` (the given list,

@@ -221,8 +221,8 @@ where
     DB: DatabaseRef + Sync + fmt::Debug,
     C: EthExecutorSpec,
 {
-    run_block(db, chain, block, options.block_access_list, |storage, vm, txns, allowance| {
-        let mut hook = |i, receipt: &EvmReceipt| allowance.on_commit(i, receipt);
+    run_block(db, chain, block, options.block_access_list, |storage, vm, txns, steps| {
+        let mut hook = |i, receipt: &EvmReceipt| steps.on_commit(i, receipt);
         let out = match options.parallel {
             Some(config) => {
                 ParallelExecutor::new(vm, config).execute_block_with_hook(storage, txns, &mut hook)
@@ -262,7 +262,7 @@ where
         &'s DatabaseStorage<&DB>,
         BlockVm<'s, '_, DB>,
         &[EvmTx],
-        &mut GasAllowance<'_>,
+        &mut CommitSteps<'_>,
     ) -> Result<TransactionsRun, ClientError>,
 {
     let BlockInput { env, ctx, transactions } = block;
@@ -310,20 +310,21 @@ where
     }
     let txns: Vec<EvmTx> = transactions.iter().map(EvmTx::from_recovered).collect();
     let gas_limits: Vec<u64> = txns.iter().map(|tx| tx.0.gas_limit).collect();
-    let mut allowance = GasAllowance::new(env.block_env.gas_limit, &gas_limits);
-    let out = transactions_run(&storage, vm, &txns, &mut allowance)?;
-    if let Some(txn_idx) = allowance.exceeded {
+    let mut steps = CommitSteps {
+        allowance: GasAllowance::new(env.block_env.gas_limit, &gas_limits),
+        bal: bal.take(),
+        unrecorded: None,
+    };
+    let out = transactions_run(&storage, vm, &txns, &mut steps)?;
+    if let Some(txn_idx) = steps.allowance.exceeded {
         return Err(ClientError::BlockGasExceeded { txn_idx, gas_limit: gas_limits[txn_idx] });
     }
-    let gas_used = out.outputs.iter().map(|r| r.gas_used).sum();
-    if let Some(bal) = &mut bal {
-        for (txn_idx, receipt) in out.outputs.iter().enumerate() {
-            let accesses = receipt.accesses.as_deref().ok_or_else(|| {
-                BlockExecutionError::msg(format!("transaction {txn_idx}: its accesses were not recorded"))
-            })?;
-            bal.transaction(txn_idx, accesses);
-        }
+    if let Some(txn_idx) = steps.unrecorded {
+        let message = format!("transaction {txn_idx}: its accesses were not recorded");
+        return Err(BlockExecutionError::msg(message).into());
     }
+    let mut bal = steps.bal;
+    let gas_used = out.outputs.iter().map(|r| r.gas_used).sum();
     let receipts = into_receipt_envelopes(out.outputs);
     let blob_gas_used = txns.iter().map(|tx| tx.0.total_blob_gas()).sum();
     storage.extend(out.state);
@@ -529,6 +530,32 @@ pub(crate) fn evm_state<DB: DatabaseRef>(storage: &DatabaseStorage<DB>) -> Resul
             .insert(*slot, EvmStorageSlot::new_changed(original, value.value, TransactionId::ZERO));
     }
     Ok(state)
+}
+
+/// What is done with each transaction as it commits, in block order (the executor's commit
+/// hook, on whichever thread commits): the block's gas allowance enforced, and the
+/// transaction's entries added to the block's access list if one is built (so the list is
+/// built while the other workers execute, not after the block).
+pub(crate) struct CommitSteps<'a> {
+    pub(crate) allowance: GasAllowance<'a>,
+    bal: Option<BalBuilder>,
+    /// A transaction whose receipt came without its accesses (a VM not recording them).
+    unrecorded: Option<usize>,
+}
+
+impl CommitSteps<'_> {
+    pub(crate) fn on_commit(&mut self, txn_idx: usize, receipt: &EvmReceipt) -> ControlFlow<()> {
+        if let Some(bal) = &mut self.bal {
+            match receipt.accesses.as_deref() {
+                Some(accesses) => bal.transaction(txn_idx, accesses),
+                None => {
+                    self.unrecorded = Some(txn_idx);
+                    return ControlFlow::Break(());
+                }
+            }
+        }
+        self.allowance.on_commit(txn_idx, receipt)
+    }
 }
 
 /// The commit hook that enforces the block's gas: a transaction whose gas limit exceeds what
