@@ -139,14 +139,15 @@ where
     })?;
     if built != list {
         let mismatch = first_mismatch(built, list, transactions);
-        return Err(mismatch.unwrap_or(AccessListError::Mismatch {
-            index: None,
-            transactions,
-            address: Address::ZERO,
-            slot: None,
-            what: "the lists differ where no entry does".into(),
-        })
-        .into());
+        return Err(mismatch
+            .unwrap_or(AccessListError::Mismatch {
+                index: None,
+                transactions,
+                address: Address::ZERO,
+                slot: None,
+                what: "the lists differ where no entry does".into(),
+            })
+            .into());
     }
     Ok(out)
 }
