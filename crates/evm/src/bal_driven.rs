@@ -512,7 +512,15 @@ impl Shared<'_, '_> {
             {
                 let i = committer.next;
                 let Some(run) = self.slots[i].lock().take() else { break };
-                match committer.commit(vm, storage, txns, i, run) {
+                // A panic while committing (the gas hook, the list's builder) fails the block
+                // instead of escaping the thread scope.
+                let committed =
+                    catch_unwind(AssertUnwindSafe(|| committer.commit(vm, storage, txns, i, run)))
+                        .unwrap_or_else(|payload| {
+                            let message = format!("committing: {}", panic_message(&*payload));
+                            Err(BlockError::HookPanic { txn_idx: i, message }.into())
+                        });
+                match committed {
                     Ok(ControlFlow::Continue(())) => committer.next += 1,
                     Ok(ControlFlow::Break(())) => {
                         committer.next += 1;
