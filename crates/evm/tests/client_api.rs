@@ -1,8 +1,8 @@
 //! The client API on bad input: a transaction with a wrong nonce, one its sender cannot
 //! afford, one above what the block's gas limit leaves, a set-code transaction without
 //! authorizations, a database that fails on one account, and a block hash the database cannot
-//! read each fail the block with a typed error naming the transaction, at every thread count,
-//! without a panic; invalid EIP-7702 authorizations are skipped, as the EIP says, and the block
+//! read each fail the block with a typed error naming the transaction, at every thread count
+//! and executed from an access list, without a panic; invalid EIP-7702 authorizations are skipped, as the EIP says, and the block
 //! runs; `DatabaseStorage` on its own keeps the database's error whole; the alloy-evm executor
 //! factory gives alloy-evm's own errors.
 
@@ -22,7 +22,7 @@ use alloy_primitives::{Address, B256, U256, address};
 use blockstm_evm::oracle::through_factory;
 use blockstm_evm::{
     BlockInput, BlockStmExecutorFactory, ClientError, DatabaseStorage, EvmError, EvmTx, EvmVm, SpecId,
-    execute_block, execute_block_sequential,
+    execute_block, execute_block_from_access_list, execute_block_sequential,
 };
 use blockstm_executor::{BlockError, BlockExecutor, Config, ParallelExecutor, SequentialExecutor};
 use revm::bytecode::Bytecode;
@@ -219,11 +219,23 @@ fn invalid_transactions_and_a_failing_database_name_the_transaction() {
             30_000_000,
         ),
     ];
-    // `None`: the sequential executor.
+    // `None`: the sequential executor. Each parallel case also runs from an (empty) access
+    // list: a failure the list may have caused is retried on the true state, so the block's
+    // own error comes out, the same.
     for threads in [None, Some(1), Some(2), Some(4), Some(8)] {
-        for (what, txns, gas_limit) in &cases {
+        let list_runs: &[bool] = if threads.is_some() { &[false, true] } else { &[false] };
+        for (&from_list, (what, txns, gas_limit)) in
+            list_runs.iter().flat_map(|f| std::iter::repeat(f).zip(&cases))
+        {
             let block = input(txns, *gas_limit);
             let error = match threads {
+                Some(threads) if from_list => execute_block_from_access_list(
+                    &db,
+                    &EthSpec::mainnet(),
+                    block,
+                    &Default::default(),
+                    Config::new(threads).unwrap(),
+                ),
                 Some(threads) => {
                     execute_block(&db, &EthSpec::mainnet(), block, Config::new(threads).unwrap())
                 }
@@ -243,7 +255,7 @@ fn invalid_transactions_and_a_failing_database_name_the_transaction() {
                     assert_eq!(error.downcast_ref::<DiskFailure>(), Some(&DiskFailure(BROKEN)));
                     *txn_idx
                 }
-                other => panic!("{what}, {threads:?} threads: {other:?}"),
+                other => panic!("{what}, {threads:?} threads (from a list: {from_list}): {other:?}"),
             };
             assert_eq!(txn_idx, 1, "{what}, {threads:?} threads: {error}");
             assert!(error.to_string().contains('1'), "{what}: {error}");
