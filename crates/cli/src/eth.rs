@@ -122,12 +122,15 @@ pub(crate) fn run(args: &EthArgs) -> Result<(), String> {
         args.block.clone()
     };
     let machine = crate::bench::Machine::this();
-    if args.bal {
-        return bal::run(args, &fixtures, &numbers, machine);
-    }
     let threads = args.threads.unwrap_or(machine.cores);
     let adaptive = !args.no_adaptive;
     let batch = args.batch.map_or(blockstm_executor::tuning::AUTO_BATCH, |b| b as usize);
+    let config = blockstm_evm::adaptive_rules(
+        Config::new(threads).map_err(|e| e.to_string())?.with_adaptive(adaptive).with_batch(batch),
+    );
+    if args.bal {
+        return bal::run(args, &fixtures, &numbers, machine, config);
+    }
     println!(
         "machine: {} cores ({} {}); {} blocks from {}; P = {threads}; medians of {} interleaved pairs; adaptive {}",
         machine.cores,
@@ -141,9 +144,6 @@ pub(crate) fn run(args: &EthArgs) -> Result<(), String> {
     let progress = ProgressBar::new(numbers.len() as u64 * u64::from(args.runs));
     progress
         .set_style(ProgressStyle::with_template("{bar:40} {pos}/{len} {msg}").map_err(|e| e.to_string())?);
-    let config = blockstm_evm::adaptive_rules(
-        Config::new(threads).map_err(|e| e.to_string())?.with_adaptive(adaptive).with_batch(batch),
-    );
     let mut rows = Vec::new();
     for &number in &numbers {
         progress.set_message(format!("block {number}"));

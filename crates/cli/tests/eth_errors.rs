@@ -1,5 +1,5 @@
 //! `blockstm eth` on bad input: a clear error naming the file (and the field), a non-zero exit,
-//! no panic.
+//! no panic; and `blockstm eth --bal` on a corpus block.
 
 use std::path::PathBuf;
 use std::process::Command;
@@ -51,4 +51,33 @@ fn missing_fixtures_and_zero_threads_are_errors() {
     let (ok, stderr) = blockstm(&["eth", "--fixtures", "/nonexistent/fixtures", "--threads", "0"]);
     assert!(!ok);
     assert!(stderr.contains("at least 1"), "{stderr}");
+}
+
+/// `--bal` on a real block (the fixtures from `BLOCKSTM_ETH_FIXTURES`; skipped without them):
+/// the list checked against revm's builder, the four paths timed, the totals printed.
+#[test]
+fn access_lists_on_a_corpus_block() {
+    let Some(fixtures) = std::env::var_os("BLOCKSTM_ETH_FIXTURES") else {
+        eprintln!("skipped: set BLOCKSTM_ETH_FIXTURES to the mainnet fixture directory");
+        return;
+    };
+    let fixtures = fixtures.to_str().expect("a UTF-8 path").to_owned();
+    let out = Command::new(env!("CARGO_BIN_EXE_blockstm"))
+        .args([
+            "eth",
+            "--fixtures",
+            &fixtures,
+            "--block",
+            "4370000",
+            "--runs",
+            "1",
+            "--threads",
+            "2",
+            "--bal",
+        ])
+        .output()
+        .expect("run blockstm");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(stdout.contains("from the access list") && stdout.contains("4370000"), "{stdout}");
 }

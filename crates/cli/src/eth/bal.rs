@@ -68,15 +68,17 @@ struct Report<'a> {
     totals: &'a Totals,
 }
 
+/// `config`: the Block-STM runs' (and the list-driven run's thread count), from `--threads`,
+/// `--no-adaptive` and `--batch`.
 pub(super) fn run(
     args: &EthArgs,
     fixtures: &Fixtures,
     numbers: &[u64],
     machine: Machine,
+    config: Config,
 ) -> Result<(), String> {
     let mut json = crate::bench::create(&args.json, "--json")?;
-    let threads = args.threads.unwrap_or(machine.cores);
-    let config = blockstm_evm::adaptive_rules(Config::new(threads).map_err(|e| e.to_string())?);
+    let threads = config.threads();
     println!(
         "machine: {} cores ({} {}); {} blocks; P = {threads}; medians of {} interleaved rounds of four runs",
         machine.cores,
