@@ -79,7 +79,11 @@ pub(crate) fn run(args: &EthTestsArgs) -> Result<(), String> {
     }
     blockstm_evm::warm_up().map_err(|e| e.to_string())?;
     let files = ethtests::test_files(&dir, args.filter.as_deref()).map_err(|e| e.to_string())?;
-    let options = RunOptions { threads: args.threads.clone(), adaptive: vec![true, false] };
+    let options = RunOptions {
+        threads: args.threads.clone(),
+        adaptive: vec![true, false],
+        access_list_threads: args.threads.clone(),
+    };
     let jobs = args.jobs.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
     let start = std::time::Instant::now();
     let results = ethtests::run_files(&dir, &files, &options, jobs);

@@ -164,9 +164,11 @@ impl<'a> ClientCase<'a> {
         self.access_list_disagreement(run, options)
     }
 
-    /// Where the block-level access list the client API builds, sequentially and at each
-    /// thread count of `options` (the adaptive rule off), differs from the one revm's
-    /// sequential builder records under alloy-evm's block executor, byte for byte.
+    /// Where the block-level access list the client API builds (sequentially, at the largest
+    /// thread count, and at each of `options.access_list_threads` with the adaptive rule off)
+    /// differs from the one revm's sequential builder records under alloy-evm's block
+    /// executor, byte for byte; or where executing the block from that list at each of
+    /// `options.access_list_threads` differs from the client API's result.
     fn access_list_disagreement(&self, run: &ClientRun, options: &RunOptions) -> Option<String> {
         let (db, transactions) = self.inputs.as_ref()?;
         let env = self.block.evm_env();
@@ -195,7 +197,7 @@ impl<'a> ClientCase<'a> {
         }
         let mut others: Vec<(String, ExecuteOptions)> =
             vec![("sequential".into(), ExecuteOptions::sequential())];
-        for &threads in options.threads.iter().filter(|&&t| t != largest) {
+        for &threads in options.access_list_threads.iter().filter(|&&t| t != largest) {
             let config = Config::new(threads).ok()?.with_adaptive(false);
             others.push((format!("{threads} threads"), ExecuteOptions::parallel(config)));
         }
@@ -210,7 +212,7 @@ impl<'a> ClientCase<'a> {
             }
         }
         // Executed from the list: the client API's result, each transaction executed once.
-        for &threads in &options.threads {
+        for &threads in &options.access_list_threads {
             let config = Config::new(threads).ok()?;
             let input = BlockInput { env: env.clone(), ctx: self.ctx(), transactions };
             let out = match execute_block_from_access_list(db, &self.forks(), input, &expected, config) {

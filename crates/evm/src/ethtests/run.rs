@@ -29,12 +29,17 @@ pub struct RunOptions {
     pub threads: Vec<usize>,
     /// Whether each thread count runs with the adaptive rule on, off, or both.
     pub adaptive: Vec<bool>,
+    /// Thread counts at which each valid block's access list (EIP-7928) is also built by
+    /// Block-STM and the block executed from it, beside the sequential builder and the client
+    /// API's run at the largest thread count (which builds it too).
+    pub access_list_threads: Vec<usize>,
 }
 
 impl Default for RunOptions {
-    /// 1, 2, 4 and 8 threads, the adaptive rule on and off.
+    /// 1, 2, 4 and 8 threads, the adaptive rule on and off; the access lists at 8 threads
+    /// (every count costs the suite about a minute; `blockstm eth-tests` checks them at all).
     fn default() -> Self {
-        Self { threads: vec![1, 2, 4, 8], adaptive: vec![true, false] }
+        Self { threads: vec![1, 2, 4, 8], adaptive: vec![true, false], access_list_threads: vec![8] }
     }
 }
 
