@@ -24,6 +24,13 @@
 //! client whose state can be read from several threads gets the speed through
 //! `execute_block`; this executor is for code bound to alloy-evm's traits over any database.
 //!
+//! # Block-level access lists (EIP-7928)
+//!
+//! A block builder recording the block's access list in revm's `State`
+//! (`State::with_bal_builder`) calls [`BlockStmExecutor::execute_block_indexed`], which commits
+//! each transaction's changes at its block access index: the `State`'s builder then records the
+//! list the sequential executor records, byte for byte.
+//!
 //! # When a block runs sequentially instead
 //!
 //! - An inspector other than `NoOpInspector`: tracing sees every transaction, as it would.
@@ -37,9 +44,10 @@ use crate::chain::into_receipt_envelopes;
 use crate::client::{GasAllowance, evm_state};
 use crate::database::DatabaseStorage;
 use crate::state::{EvmKey, EvmValue};
-use crate::vm::{BlockHashes, EvmReceipt, EvmTx, EvmVm};
+use crate::vm::{BlockHashes, EvmReceipt, EvmTx, EvmVm, TxAccesses};
 use ahash::RandomState;
 use alloy_consensus::{ReceiptEnvelope, Transaction as _, TxEnvelope};
+use alloy_evm::block::state::BalIndexedDatabase;
 use alloy_evm::block::{
     BlockExecutionError, BlockExecutionResult, BlockExecutor, BlockExecutorFactory, ExecutableTx, GasOutput,
     StateDB,
@@ -61,9 +69,10 @@ use revm::database_interface::{Database, DatabaseRef};
 use revm::handler::EthPrecompiles;
 use revm::inspector::NoOpInspector;
 use revm::primitives::{StorageKey, StorageValue};
-use revm::state::{AccountInfo, EvmState};
+use revm::state::{Account, AccountInfo, EvmState, TransactionId};
 use std::cell::RefCell;
 use std::collections::HashMap;
+use std::collections::hash_map::Entry;
 use std::fmt;
 use std::sync::{Arc, mpsc};
 
@@ -153,6 +162,9 @@ impl<Spec: EthExecutorSpec + 'static> BlockExecutorFactory for BlockStmExecutorF
     }
 }
 
+/// The EVM of the factory's executors.
+type ExecutorEvm<DB, I> = EthEvm<DB, I, PrecompilesMap>;
+
 /// alloy-evm's executor as the factory's executors wrap it.
 type Inner<'a, DB, I, Spec> =
     EthBlockExecutor<'a, EthEvm<DB, I, PrecompilesMap>, &'a Spec, &'a AlloyReceiptBuilder>;
@@ -223,18 +235,106 @@ where
     ) -> Result<BlockExecutionResult<ReceiptEnvelope>, BlockExecutionError> {
         self.inner.apply_pre_execution_changes()?;
         let txns: Vec<_> = transactions.into_iter().map(|tx| tx.into_parts()).collect();
-        let parallel = !txns.is_empty()
-            && parallel_path_applies(&self.inner.evm)
-            && execute_in_parallel(&mut self.inner, &txns, self.config)?;
-        let path = if parallel { &self.counts.parallel } else { &self.counts.sequential };
-        path.fetch_add(1, Ordering::Relaxed);
-        if !parallel {
+        if !self.transactions_in_parallel(&txns, Commit::Merged)? {
             for (env, tx) in txns {
                 self.inner.execute_transaction((env, tx))?;
             }
         }
         self.inner.finish().map(|(_, result)| result)
     }
+}
+
+impl<DB, I, Spec> BlockStmExecutor<'_, DB, I, Spec>
+where
+    DB: StateDB,
+    I: Inspector<EthEvmContext<DB>>,
+    Spec: EthExecutorSpec,
+{
+    /// `txns` on Block-STM, committed as `commit` says, if the parallel path applies and the
+    /// block does not fail on it: `Ok(true)`; `Ok(false)` if nothing was committed. Counts
+    /// the path.
+    fn transactions_in_parallel<T: RecoveredTx<TxEnvelope>>(
+        &mut self,
+        txns: &[(TxEnv, T)],
+        commit: Commit<DB>,
+    ) -> Result<bool, BlockExecutionError> {
+        let parallel = !txns.is_empty()
+            && parallel_path_applies(&self.inner.evm)
+            && execute_in_parallel(&mut self.inner, txns, self.config, commit)?;
+        let path = if parallel { &self.counts.parallel } else { &self.counts.sequential };
+        path.fetch_add(1, Ordering::Relaxed);
+        Ok(parallel)
+    }
+}
+
+impl<DB, I, Spec> BlockStmExecutor<'_, DB, I, Spec>
+where
+    DB: StateDB + BalIndexedDatabase,
+    I: Inspector<EthEvmContext<DB>>,
+    Spec: EthExecutorSpec,
+{
+    /// [`execute_block`](BlockExecutor::execute_block) with every change committed at its
+    /// block access index (EIP-7928), as a client building a block's access list drives
+    /// alloy-evm's executor: the pre-execution changes at index 0, transaction `i` at `i + 1`
+    /// (as `execute_transaction_with_index` commits it), `finish`'s changes at `n + 1`.
+    ///
+    /// Over revm's `State` recording an access list (`State::with_bal_builder`),
+    /// `take_built_bal` then returns the block's list: the one the sequential executor
+    /// records, byte for byte. The transactions run on Block-STM; each one's journal state
+    /// is then committed in block order on the calling thread, as the sequential executor
+    /// commits it (so this costs more than `execute_block`'s one commit of the block's
+    /// changes). Returns the EVM, as `finish` does: alloy-evm's block-access-list index is set
+    /// on a database the EVM owns (`State`, not `&mut State`), which the caller takes back
+    /// from it.
+    pub fn execute_block_indexed(
+        mut self,
+        transactions: impl IntoIterator<Item = impl ExecutableTx<Self>>,
+    ) -> Result<(ExecutorEvm<DB, I>, BlockExecutionResult<ReceiptEnvelope>), BlockExecutionError> {
+        self.inner.evm.db_mut().set_bal_index(0);
+        self.inner.apply_pre_execution_changes()?;
+        let txns: Vec<_> = transactions.into_iter().map(|tx| tx.into_parts()).collect();
+        if !self
+            .transactions_in_parallel(&txns, Commit::Indexed(<DB as BalIndexedDatabase>::set_bal_index))?
+        {
+            for (index, (env, tx)) in txns.into_iter().enumerate() {
+                self.inner.execute_transaction_with_index((env, tx), index)?;
+            }
+        }
+        let post = self.inner.receipts.len() as u64 + 1;
+        self.inner.evm.db_mut().set_bal_index(post);
+        self.inner.finish()
+    }
+}
+
+/// How the transactions' changes go into the executor's database.
+enum Commit<DB> {
+    /// The block's changes at once.
+    Merged,
+    /// Each transaction's journal state in turn, after setting the database's block access
+    /// index to the transaction's with the function given.
+    Indexed(fn(&mut DB, u64)),
+}
+
+/// Commits a transaction's journal state (`accesses`) into `db` as the sequential executor
+/// commits it: with its fee credited to `beneficiary` (loaded as the transactions before left
+/// it when the transaction did not load it), as revm's handler credits it in the journal.
+fn commit_journal<DB: StateDB>(
+    db: &mut DB,
+    beneficiary: Address,
+    accesses: TxAccesses,
+) -> Result<(), BlockExecutionError> {
+    let TxAccesses { mut state, fee } = accesses;
+    let account = match state.entry(beneficiary) {
+        Entry::Occupied(entry) => entry.into_mut(),
+        Entry::Vacant(entry) => {
+            let before = db.basic(beneficiary).map_err(BlockExecutionError::other)?;
+            entry.insert(before.map_or_else(|| Account::new_not_existing(TransactionId::ZERO), Account::from))
+        }
+    };
+    account.info.balance = account.info.balance.saturating_add(fee);
+    account.mark_touch();
+    db.commit(state);
+    Ok(())
 }
 
 /// Whether the parallel VM executes what `evm` would: no inspector, the fork's own
@@ -259,6 +359,7 @@ fn execute_in_parallel<DB, I, Spec, T>(
     inner: &mut Inner<'_, DB, I, Spec>,
     txns: &[(TxEnv, T)],
     config: Config,
+    commit: Commit<DB>,
 ) -> Result<bool, BlockExecutionError>
 where
     DB: StateDB,
@@ -268,9 +369,26 @@ where
 {
     let env = EvmEnv { cfg_env: inner.evm.cfg_env().clone(), block_env: inner.evm.block().clone() };
     let cancun = inner.spec.is_cancun_active_at_timestamp(env.block_env.timestamp.saturating_to());
+    let beneficiary = env.block_env.beneficiary;
     let evm_txns: Vec<EvmTx> = txns.iter().map(|(env, _)| EvmTx(env.clone())).collect();
-    let Some((outputs, state)) = run(inner.evm.db_mut(), env, &evm_txns, config)? else { return Ok(false) };
-    inner.evm.db_mut().commit(state);
+    let journals = matches!(commit, Commit::Indexed(_));
+    let Some((mut outputs, state)) = run(inner.evm.db_mut(), env, &evm_txns, config, journals)? else {
+        return Ok(false);
+    };
+    let db = inner.evm.db_mut();
+    match (commit, state) {
+        (Commit::Merged, Some(state)) => db.commit(state),
+        (Commit::Indexed(set_index), None) => {
+            for (txn_idx, receipt) in outputs.iter_mut().enumerate() {
+                let journal = receipt.accesses.take().ok_or_else(|| {
+                    BlockExecutionError::msg(format!("transaction {txn_idx}: its journal state was not kept"))
+                })?;
+                set_index(db, txn_idx as u64 + 1);
+                commit_journal(db, beneficiary, *journal)?;
+            }
+        }
+        _ => return Err(BlockExecutionError::msg("the block's changes came in the wrong form")),
+    }
     inner.cumulative_tx_gas_used = outputs.iter().map(|r| r.gas_used).sum();
     inner.receipts = into_receipt_envelopes(outputs);
     inner.block_regular_gas_used = inner.cumulative_tx_gas_used;
@@ -281,13 +399,16 @@ where
 }
 
 /// `txns` on Block-STM over `db` in the block `env`, reads served from this thread: the
-/// receipts and the state changes, or `None` if the block failed.
+/// receipts and the block's state changes, or `None` if the block failed. With `journals`,
+/// each receipt keeps its transaction's journal state instead, and no changes are returned.
+#[allow(clippy::type_complexity)]
 fn run<DB: Database>(
     db: &mut DB,
     env: EvmEnv,
     txns: &[EvmTx],
     config: Config,
-) -> Result<Option<(Vec<EvmReceipt>, EvmState)>, BlockExecutionError> {
+    journals: bool,
+) -> Result<Option<(Vec<EvmReceipt>, Option<EvmState>)>, BlockExecutionError> {
     let beneficiary = env.block_env.beneficiary;
     let gas_limits: Vec<u64> = txns.iter().map(|tx| tx.0.gas_limit).collect();
     let mut allowance = GasAllowance::new(env.block_env.gas_limit, &gas_limits);
@@ -309,6 +430,7 @@ fn run<DB: Database>(
             // Moved in: the channel closes, and the loop below ends, when this returns.
             let storage = storage;
             let vm = EvmVm::from_env(env, &storage);
+            let vm = if journals { vm.recording_accesses() } else { vm };
             ParallelExecutor::new(vm, config).execute_block_with_hook(
                 &storage,
                 txns,
@@ -329,10 +451,13 @@ fn run<DB: Database>(
         // A failure of the block, or a panic of the executor itself (it contains the VM's).
         Ok(_) | Err(_) => return Ok(None),
     };
+    if journals {
+        return Ok(Some((out.outputs, None)));
+    }
     let mut changes = DatabaseStorage::new(&direct);
     changes.extend(out.state);
     let state = evm_state(&changes).map_err(BlockExecutionError::other)?;
-    Ok(Some((out.outputs, state)))
+    Ok(Some((out.outputs, Some(state))))
 }
 
 /// Snoozes (spins, then yields) before blocking on `channel`.

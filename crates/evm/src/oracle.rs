@@ -3,6 +3,7 @@
 //! result with the client API's ([`execute_block`](crate::execute_block)).
 
 use crate::chain::PreState;
+use crate::factory::BlockStmExecutorFactory;
 use crate::state::{AccountState, EvmKey, EvmValue};
 use alloy_consensus::transaction::Recovered;
 use alloy_consensus::{ReceiptEnvelope, SignableTransaction, TxEnvelope};
@@ -150,6 +151,32 @@ where
     let evm = factory.evm_factory().create_evm(&mut state, env);
     let result = factory.create_executor(evm, ctx).execute_block(transactions.iter())?;
     Ok(OracleBlock::new(result, state))
+}
+
+/// The block executed by `factory`'s executor as a client building the block's access list
+/// drives it: over revm's `State` recording the list, owned by the EVM (alloy-evm sets the
+/// list's index on a `State`, not on `&mut State`), with
+/// [`execute_block_indexed`](crate::BlockStmExecutor::execute_block_indexed); the result and
+/// the list the `State` recorded.
+pub fn through_factory_with_access_list<C, DB>(
+    factory: &BlockStmExecutorFactory<C>,
+    db: &DB,
+    env: EvmEnv,
+    ctx: EthBlockExecutionCtx<'_>,
+    transactions: &[Recovered<TxEnvelope>],
+) -> Result<(OracleBlock, BlockAccessList), BlockExecutionError>
+where
+    C: EthExecutorSpec + 'static,
+    DB: DatabaseRef + Debug,
+{
+    let state = State::builder().with_database_ref(db).with_bundle_update().with_bal_builder().build();
+    let evm = factory.evm_factory().create_evm(state, env);
+    let (evm, result) = factory.create_executor(evm, ctx).execute_block_indexed(transactions.iter())?;
+    let mut state = evm.into_db();
+    let list = state
+        .take_built_alloy_bal()
+        .ok_or_else(|| BlockExecutionError::msg("revm's access-list builder was not on"))?;
+    Ok((OracleBlock::new(result, state), list))
 }
 
 /// `changes` (the client API's [`BlockExecution::state`](crate::BlockExecution::state))

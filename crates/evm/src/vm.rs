@@ -169,7 +169,8 @@ impl<H: BlockHashes> EvmVm<H> {
     }
 
     /// This VM, keeping in each receipt what its transaction accessed ([`TxAccesses`]), from
-    /// which the block-level access list is built.
+    /// which the block-level access list is built, or with which each transaction is
+    /// committed on its own.
     pub fn recording_accesses(mut self) -> Self {
         self.record_accesses = true;
         self

@@ -2,7 +2,8 @@
 //! the list the client API builds sequentially and on Block-STM at 1, 2, 4 and 8 threads (the
 //! adaptive choice of the sequential path off) is byte for byte (RLP) the one revm's
 //! sequential builder records when alloy-evm's block executor runs the block, and building it
-//! changes nothing else of the result.
+//! changes nothing else of the result. The same holds through the alloy-evm integration
+//! (`BlockStmExecutor::execute_block_indexed` over a `State` recording the list).
 //!
 //! Needs `BLOCKSTM_ETH_FIXTURES` (CI sets it to `../shared/fixtures/ethereum-mainnet`); without it
 //! the test says it was skipped.
@@ -12,10 +13,13 @@ use alloy_eip7928::{
 };
 use alloy_evm::eth::spec::EthSpec;
 use alloy_primitives::{Address, U256};
-use blockstm_evm::oracle::alloy_evm_block_access_list;
+use blockstm_evm::oracle::{
+    alloy_evm_block, alloy_evm_block_access_list, bundle_difference, through_factory_with_access_list,
+};
 use blockstm_evm::{
-    AccessListError, BlockAccessList, BlockExecution, ClientBlock, ClientError, ExecuteOptions, Fixtures,
-    block_access_list_hash, block_access_list_rlp, execute_block_from_access_list, execute_block_with,
+    AccessListError, BlockAccessList, BlockExecution, BlockStmExecutorFactory, ClientBlock, ClientError,
+    ExecuteOptions, Fixtures, block_access_list_hash, block_access_list_rlp, execute_block_from_access_list,
+    execute_block_with,
 };
 use blockstm_executor::Config;
 
@@ -62,6 +66,32 @@ fn check_block(client: &ClientBlock) -> Result<usize, String> {
         }
         if out.receipts != plain.receipts || out.state != plain.state || out.gas_used != plain.gas_used {
             return Err(format!("block {number}, {name}: building the list changed the result"));
+        }
+    }
+    // Through the alloy-evm integration, over revm's `State` recording the list: the State's
+    // own builder sees each transaction committed at its index.
+    let oracle =
+        alloy_evm_block(&client.db, &chain, client.input().env, client.input().ctx, &client.transactions)
+            .map_err(|e| format!("block {number}: alloy-evm: {e}"))?;
+    for threads in [2, 8] {
+        let factory = BlockStmExecutorFactory::new(EthSpec::mainnet(), Config::new(threads).unwrap());
+        let input = client.input();
+        let (block, list) =
+            through_factory_with_access_list(&factory, &client.db, input.env, input.ctx, input.transactions)
+                .map_err(|e| format!("block {number}, executor factory at {threads} threads: {e}"))?;
+        let at = format!("block {number}, executor factory at {threads} threads");
+        if block_access_list_rlp(&list) != expected_rlp {
+            return Err(format!("{at}: {}", alloy_eip7928::BalDiff::between(&list, &expected)));
+        }
+        if block.receipts != oracle.receipts || block.gas_used != oracle.gas_used {
+            return Err(format!("{at}: the receipts differ"));
+        }
+        if let Some(difference) = bundle_difference(&client.db, &oracle.bundle, &block.bundle) {
+            return Err(format!("{at}: {difference}"));
+        }
+        let parallel = u64::from(!client.transactions.is_empty());
+        if factory.path_counts().parallel != parallel {
+            return Err(format!("{at}: ran on {:?}", factory.path_counts()));
         }
     }
     // Executed from the list: the sequential result, with no transaction executed twice.

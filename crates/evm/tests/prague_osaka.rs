@@ -38,8 +38,13 @@ use alloy_evm::eth::eip6110::DepositEvent;
 use alloy_evm::eth::{EthBlockExecutionCtx, spec::EthSpec};
 use alloy_primitives::{Address, B256, Bytes, Signature, TxKind, U256, keccak256};
 use alloy_sol_types::SolEvent;
-use blockstm_evm::oracle::{OracleBlock, alloy_evm_block, bundle_difference, committed, through_factory};
-use blockstm_evm::{BlockExecution, BlockInput, BlockStmExecutorFactory, execute_block};
+use blockstm_evm::oracle::{
+    OracleBlock, alloy_evm_block, alloy_evm_block_access_list, bundle_difference, committed, through_factory,
+    through_factory_with_access_list,
+};
+use blockstm_evm::{
+    BlockExecution, BlockInput, BlockStmExecutorFactory, block_access_list_rlp, execute_block,
+};
 use blockstm_executor::Config;
 use k256::ecdsa::SigningKey;
 use revm::DatabaseCommit;
@@ -443,6 +448,9 @@ fn check_block(
     };
     let oracle = alloy_evm_block(db, &spec, env.clone(), ctx(), txns)
         .unwrap_or_else(|e| panic!("block {}, oracle: {e}", header.number));
+    let expected_list = alloy_evm_block_access_list(db, &spec, env.clone(), ctx(), txns)
+        .unwrap_or_else(|e| panic!("block {}, revm's access-list builder: {e}", header.number));
+    assert!(!expected_list.is_empty());
     let mut last = None;
     for threads in [1, 2, 4, 8] {
         let block = BlockInput { env: env.clone(), ctx: ctx(), transactions: txns };
@@ -470,6 +478,15 @@ fn check_block(
         );
         if let Some(difference) = bundle_difference(db, &oracle.bundle, &through.bundle) {
             panic!("{at}, executor factory: {difference}");
+        }
+        // Over a `State` recording the block's access list, each change at its index.
+        let (indexed, list) = through_factory_with_access_list(&factory, db, env.clone(), ctx(), txns)
+            .unwrap_or_else(|e| panic!("{at}, executor factory building the list: {e}"));
+        assert_eq!(factory.path_counts().parallel, 2, "{at}: the list built on Block-STM");
+        assert_eq!(block_access_list_rlp(&list), block_access_list_rlp(&expected_list), "{at}: access list");
+        assert_eq!((&indexed.receipts, &indexed.requests), (&oracle.receipts, &oracle.requests), "{at}");
+        if let Some(difference) = bundle_difference(db, &oracle.bundle, &indexed.bundle) {
+            panic!("{at}, executor factory building the list: {difference}");
         }
         last = Some(out);
     }
