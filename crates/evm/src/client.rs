@@ -297,7 +297,8 @@ where
         .then(|| -> Result<BalBuilder, BlockExecutionError> {
             let beneficiary = env.block_env.beneficiary;
             let before = storage.basic_ref(beneficiary).map_err(BlockExecutionError::other)?;
-            let mut bal = BalBuilder::new(pre_bal, beneficiary, before.unwrap_or_default());
+            let balance = before.map_or(U256::ZERO, |info| info.balance);
+            let mut bal = BalBuilder::new(pre_bal, beneficiary, balance);
             bal.extend(built.unwrap_or_default());
             Ok(bal)
         })

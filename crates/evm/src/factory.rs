@@ -44,7 +44,7 @@ use crate::chain::into_receipt_envelopes;
 use crate::client::{GasAllowance, evm_state};
 use crate::database::DatabaseStorage;
 use crate::state::{EvmKey, EvmValue};
-use crate::vm::{BlockHashes, EvmReceipt, EvmTx, EvmVm, TxAccesses};
+use crate::vm::{BlockHashes, EvmReceipt, EvmTx, EvmVm, TxJournal};
 use ahash::RandomState;
 use alloy_consensus::{ReceiptEnvelope, Transaction as _, TxEnvelope};
 use alloy_evm::block::state::BalIndexedDatabase;
@@ -315,15 +315,15 @@ enum Commit<DB> {
     Indexed(fn(&mut DB, u64)),
 }
 
-/// Commits a transaction's journal state (`accesses`) into `db` as the sequential executor
-/// commits it: with its fee credited to `beneficiary` (loaded as the transactions before left
-/// it when the transaction did not load it), as revm's handler credits it in the journal.
+/// Commits a transaction's `journal` state into `db` as the sequential executor commits it:
+/// with its fee credited to `beneficiary` (loaded as the transactions before left it when the
+/// transaction did not load it), as revm's handler credits it in the journal.
 fn commit_journal<DB: StateDB>(
     db: &mut DB,
     beneficiary: Address,
-    accesses: TxAccesses,
+    journal: TxJournal,
 ) -> Result<(), BlockExecutionError> {
-    let TxAccesses { mut state, fee } = accesses;
+    let TxJournal { mut state, fee } = journal;
     let account = match state.entry(beneficiary) {
         Entry::Occupied(entry) => entry.into_mut(),
         Entry::Vacant(entry) => {
@@ -380,7 +380,7 @@ where
         (Commit::Merged, Some(state)) => db.commit(state),
         (Commit::Indexed(set_index), None) => {
             for (txn_idx, receipt) in outputs.iter_mut().enumerate() {
-                let journal = receipt.accesses.take().ok_or_else(|| {
+                let journal = receipt.journal.take().ok_or_else(|| {
                     BlockExecutionError::msg(format!("transaction {txn_idx}: its journal state was not kept"))
                 })?;
                 set_index(db, txn_idx as u64 + 1);
@@ -430,7 +430,7 @@ fn run<DB: Database>(
             // Moved in: the channel closes, and the loop below ends, when this returns.
             let storage = storage;
             let vm = EvmVm::from_env(env, &storage);
-            let vm = if journals { vm.recording_accesses() } else { vm };
+            let vm = if journals { vm.keeping_journals() } else { vm };
             ParallelExecutor::new(vm, config).execute_block_with_hook(
                 &storage,
                 txns,

@@ -136,7 +136,7 @@ mod state;
 mod vm;
 mod warm;
 
-pub use bal::{BalDiff, BlockAccessList, block_access_list_hash, block_access_list_rlp};
+pub use bal::{BalDiff, BlockAccessList, TxAccesses, block_access_list_hash, block_access_list_rlp};
 pub use bal_driven::{AccessListError, execute_block_from_access_list};
 pub use chain::{
     BlockHeader, EthBlock, HeaderMismatch, MAINNET_CHAIN_ID, PreState, Withdrawal, block_reward, spec_at,
@@ -152,5 +152,5 @@ pub use fixture::{FIXTURES_ENV, FixtureError, Fixtures};
 pub use gigagas::{AMM_POOLS, ERC20_TOKENS, Gigagas, UnknownGigagas};
 pub use revm::primitives::hardfork::SpecId;
 pub use state::{AccountBasic, AccountState, BalanceCredit, CreditError, EvmKey, EvmValue, SlotValue};
-pub use vm::{BlockHashes, EvmError, EvmReceipt, EvmTx, EvmVm, TxAccesses};
+pub use vm::{BlockHashes, EvmError, EvmReceipt, EvmTx, EvmVm, TxJournal};
 pub use warm::{WarmUpError, warm_up};

@@ -98,7 +98,27 @@ where
     DB: DatabaseRef + Debug,
     C: EthExecutorSpec,
 {
-    let state = State::builder().with_database_ref(db).with_bundle_update().with_bal_builder().build();
+    alloy_evm_block_indexed(db, chain, env, ctx, transactions, true)?
+        .ok_or_else(|| BlockExecutionError::msg("revm's access-list builder was not on"))
+}
+
+/// The block executed as in [`alloy_evm_block_access_list`], with revm's access-list builder
+/// on if `build_list` (its list returned), off if not: the two sequential runs whose
+/// difference is what building the list costs revm's own executor.
+pub fn alloy_evm_block_indexed<DB, C>(
+    db: &DB,
+    chain: &C,
+    env: EvmEnv,
+    ctx: EthBlockExecutionCtx<'_>,
+    transactions: &[Recovered<TxEnvelope>],
+    build_list: bool,
+) -> Result<Option<BlockAccessList>, BlockExecutionError>
+where
+    DB: DatabaseRef + Debug,
+    C: EthExecutorSpec,
+{
+    let state =
+        State::builder().with_database_ref(db).with_bundle_update().with_bal_builder_if(build_list).build();
     let evm = EthEvmFactory::default().create_evm(state, env);
     let mut executor = EthBlockExecutor::new(evm, ctx, chain, AlloyReceiptBuilder::default());
     executor.apply_pre_execution_changes()?;
@@ -107,9 +127,7 @@ where
     }
     executor.evm_mut().db_mut().set_bal_index(BlockAccessIndex::new(transactions.len() as u64 + 1));
     let (mut evm, _) = executor.finish()?;
-    evm.db_mut()
-        .take_built_alloy_bal()
-        .ok_or_else(|| BlockExecutionError::msg("revm's access-list builder was not on"))
+    Ok(evm.db_mut().take_built_alloy_bal())
 }
 
 impl OracleBlock {

@@ -12,6 +12,7 @@
 //! - the fee is credited to the beneficiary as a [`BalanceCredit`] delta, after the writes (as
 //!   revm pays it after execution).
 
+use crate::bal::TxAccesses;
 use crate::chain::EthBlock;
 use crate::state::{AccountBasic, AccountState, BalanceCredit, EvmKey, EvmValue, SlotValue};
 use alloy_evm::EvmEnv;
@@ -58,15 +59,18 @@ pub struct EvmReceipt {
     /// What the transaction accessed, when its VM records it ([`EvmVm::recording_accesses`]):
     /// the makings of its entries in the block-level access list.
     pub accesses: Option<Box<TxAccesses>>,
+    /// The journal's state at the end of the transaction, when its VM keeps it
+    /// ([`EvmVm::keeping_journals`]).
+    pub journal: Option<Box<TxJournal>>,
 }
 
-/// Every account and slot one execution of a transaction loaded, as revm's journal hands its
-/// state to `State::commit` (each account with its value when the transaction began and when
-/// it ended, each slot with its value before and after), and the fee it owes the beneficiary,
-/// which this VM credits as a delta rather than in the journal.
+/// What one execution of a transaction left in revm's journal, as revm hands it to
+/// `State::commit` (every account and slot it loaded, each with its value when the transaction
+/// began and when it ended), and the fee it pays the beneficiary, which this VM credits as a
+/// delta after the transaction rather than in the journal.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct TxAccesses {
-    /// The journal's state at the end of the transaction.
+pub struct TxJournal {
+    /// The journal's state, without the fee.
     pub state: EvmState,
     /// The fee credited to the beneficiary after the transaction.
     pub fee: U256,
@@ -143,7 +147,17 @@ pub struct EvmVm<H = Arc<HashMap<u64, B256>>> {
     block: BlockEnv,
     cfg: CfgEnv,
     block_hashes: H,
-    record_accesses: bool,
+    recording: Recording,
+}
+
+/// What an [`EvmVm`] keeps in each receipt beyond its fields.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Recording {
+    Nothing,
+    /// The transaction's entries of the block-level access list.
+    Accesses,
+    /// The journal's state.
+    Journal,
 }
 
 impl EvmVm {
@@ -164,15 +178,21 @@ impl<H: BlockHashes> EvmVm<H> {
             block: env.block_env,
             cfg: env.cfg_env,
             block_hashes,
-            record_accesses: false,
+            recording: Recording::Nothing,
         }
     }
 
-    /// This VM, keeping in each receipt what its transaction accessed ([`TxAccesses`]), from
-    /// which the block-level access list is built, or with which each transaction is
-    /// committed on its own.
+    /// This VM, keeping in each receipt its transaction's entries of the block-level access
+    /// list ([`TxAccesses`]), made where it executes.
     pub fn recording_accesses(mut self) -> Self {
-        self.record_accesses = true;
+        self.recording = Recording::Accesses;
+        self
+    }
+
+    /// This VM, keeping in each receipt its transaction's journal state ([`TxJournal`]), for
+    /// a caller that commits the transactions one by one.
+    pub fn keeping_journals(mut self) -> Self {
+        self.recording = Recording::Journal;
         self
     }
 
@@ -279,8 +299,14 @@ impl<H: BlockHashes> Vm for EvmVm<H> {
         let gas_used = result.tx_gas_used();
         let logs = result.into_logs();
         let logs_bloom = alloy_primitives::logs_bloom(&logs);
-        let accesses = self.record_accesses.then(|| Box::new(TxAccesses { state, fee }));
-        Ok(EvmReceipt { tx_type: txn.0.tx_type, success, gas_used, logs, logs_bloom, accesses })
+        let (accesses, journal) = match self.recording {
+            Recording::Nothing => (None, None),
+            Recording::Accesses => {
+                (Some(Box::new(TxAccesses::record(state, self.block.beneficiary, fee))), None)
+            }
+            Recording::Journal => (None, Some(Box::new(TxJournal { state, fee }))),
+        };
+        Ok(EvmReceipt { tx_type: txn.0.tx_type, success, gas_used, logs, logs_bloom, accesses, journal })
     }
 
     /// The transactions' gas limits: what each may spend, known before it runs.

@@ -175,3 +175,30 @@ pub fn interleave_with_baseline(
         .then(|| Baseline { time: Summary::of(&mut base), speedup: Summary::of(&mut base_ratio) });
     Ok((comparison, baseline))
 }
+
+/// `N` timed runs, `rounds` times each (at least once), in rotating order: round `r` starts with
+/// run `r mod N`, so no run always follows the same one (a cache or frequency effect of one
+/// run falls on each in turn). `time(k)` runs run `k` and returns its time; `on_round` after
+/// each round. Each run's times, in round order (pair them up by position for per-round
+/// ratios).
+pub fn rotate<const N: usize>(
+    rounds: usize,
+    mut time: impl FnMut(usize) -> Result<f64, String>,
+    mut on_round: impl FnMut(),
+) -> Result<[Vec<f64>; N], String> {
+    let mut times: [Vec<f64>; N] = std::array::from_fn(|_| Vec::with_capacity(rounds.max(1)));
+    for round in 0..rounds.max(1) {
+        for k in 0..N {
+            let run = (k + round) % N;
+            times[run].push(time(run)?);
+        }
+        on_round();
+    }
+    Ok(times)
+}
+
+/// The per-round ratios `a[i] / b[i]` of two runs' times from [`rotate`], summarised.
+pub fn ratio(a: &[f64], b: &[f64]) -> Summary {
+    let mut ratios: Vec<f64> = a.iter().zip(b).map(|(x, y)| x / y).collect();
+    Summary::of(&mut ratios)
+}

@@ -3,19 +3,21 @@
 //! byte for byte, against the one revm's sequential builder records under alloy-evm's block
 //! executor; then, interleaved round after round, four runs of the block are timed through the
 //! client API: sequential, Block-STM, Block-STM building the list, and execution from the list
-//! (every transaction at once, no speculation). The list-driven result is checked against the
+//! (every transaction at once, no speculation); and two of alloy-evm's executor (transactions
+//! indexed), without and with revm's own access-list builder, the reference for what building
+//! the list costs. The list-driven result is checked against the
 //! sequential one, and its re-executions are counted (none expected).
 
 use super::EthArgs;
 use crate::bench::Machine;
 use alloy_evm::eth::spec::EthSpec;
-use blockstm_evm::oracle::alloy_evm_block_access_list;
+use blockstm_evm::oracle::{alloy_evm_block_access_list, alloy_evm_block_indexed};
 use blockstm_evm::{
-    BalDiff, ClientBlock, ExecuteOptions, Fixtures, block_access_list_rlp, execute_block_from_access_list,
-    execute_block_with,
+    BalDiff, BlockInput, ClientBlock, ExecuteOptions, Fixtures, block_access_list_rlp,
+    execute_block_from_access_list, execute_block_with,
 };
 use blockstm_executor::Config;
-use blockstm_workloads::measure::Summary;
+use blockstm_workloads::measure::{Summary, ratio, rotate};
 use blockstm_workloads::oracle::{Dag, profile};
 use indicatif::{ProgressBar, ProgressStyle};
 use serde::Serialize;
@@ -33,6 +35,10 @@ struct Row {
     blockstm_ms: f64,
     builder_ms: f64,
     bal_ms: f64,
+    /// alloy-evm's executor over revm's `State`, transactions indexed, without and with revm's
+    /// sequential access-list builder (the reference cost of building the list).
+    alloy_ms: f64,
+    alloy_builder_ms: f64,
     /// Sequential over Block-STM.
     blockstm_speedup: f64,
     /// Sequential over execution from the list, and its range over the rounds.
@@ -41,6 +47,8 @@ struct Row {
     bal_speedup_max: f64,
     /// Block-STM building the list over Block-STM alone, less one (a fraction).
     builder_overhead: f64,
+    /// alloy-evm with revm's builder over alloy-evm alone, less one.
+    revm_builder_overhead: f64,
     /// The oracle bound of Block-STM on `threads` threads (the block's dependency graph).
     bound: f64,
     /// Transactions executed again by list-driven execution (0 with a correct list).
@@ -54,6 +62,7 @@ struct Totals {
     blockstm_speedup: f64,
     bal_speedup: f64,
     builder_overhead: f64,
+    revm_builder_overhead: f64,
     bound: f64,
     slowest_bal: f64,
     slowest_blockstm: f64,
@@ -80,7 +89,7 @@ pub(super) fn run(
     let mut json = crate::bench::create(&args.json, "--json")?;
     let threads = config.threads();
     println!(
-        "machine: {} cores ({} {}); {} blocks; P = {threads}; medians of {} interleaved rounds of four runs",
+        "machine: {} cores ({} {}); {} blocks; P = {threads}; medians of {} interleaved rounds of six runs",
         machine.cores,
         machine.os,
         machine.arch,
@@ -112,12 +121,12 @@ pub(super) fn run(
 }
 
 /// `client`'s block checked (its list against revm's builder's, the list-driven result against
-/// the sequential one), then timed: `runs` rounds of the four runs, the order rotating.
+/// the sequential one), then timed: `runs` rounds of the six runs, the order rotating.
 fn time_block(
     client: &ClientBlock,
     config: Config,
     runs: usize,
-    mut on_round: impl FnMut(),
+    on_round: impl FnMut(),
 ) -> Result<Row, String> {
     let number = client.header.number;
     let chain = EthSpec::mainnet();
@@ -146,34 +155,30 @@ fn time_block(
     }
     let reexecutions = driven.stats.aborts;
 
+    let input = || client.input();
     let time = |run: usize| -> Result<f64, String> {
         let start = Instant::now();
         let out = match run {
-            0 => execute_block_with(&client.db, &chain, client.input(), ExecuteOptions::sequential()),
-            1 => execute_block_with(&client.db, &chain, client.input(), ExecuteOptions::parallel(config)),
-            2 => execute_block_with(&client.db, &chain, client.input(), builder),
-            _ => execute_block_from_access_list(&client.db, &chain, client.input(), &list, config),
+            0 => execute_block_with(&client.db, &chain, input(), ExecuteOptions::sequential()).map(drop),
+            1 => execute_block_with(&client.db, &chain, input(), ExecuteOptions::parallel(config)).map(drop),
+            2 => execute_block_with(&client.db, &chain, input(), builder).map(drop),
+            3 => execute_block_from_access_list(&client.db, &chain, input(), &list, config).map(drop),
+            k => {
+                let BlockInput { env, ctx, transactions } = input();
+                let elapsed = alloy_evm_block_indexed(&client.db, &chain, env, ctx, transactions, k == 5)
+                    .map(|_| start.elapsed().as_secs_f64() * 1e3)
+                    .map_err(|e| fail(PATHS[k], &e))?;
+                return Ok(elapsed);
+            }
         };
         let elapsed = start.elapsed().as_secs_f64() * 1e3;
-        out.map_err(|e| fail(["sequential", "Block-STM", "builder", "from the list"][run], &e))?;
+        out.map_err(|e| fail(PATHS[run], &e))?;
         Ok(elapsed)
     };
-    let mut times: [Vec<f64>; 4] = Default::default();
-    for round in 0..runs.max(1) {
-        for k in 0..4 {
-            let run = (k + round) % 4;
-            times[run].push(time(run)?);
-        }
-        on_round();
-    }
-    let ratio = |a: usize, b: usize, times: &[Vec<f64>; 4]| {
-        let mut r: Vec<f64> = times[a].iter().zip(&times[b]).map(|(x, y)| x / y).collect();
-        Summary::of(&mut r)
-    };
-    let blockstm_speedup = ratio(0, 1, &times).median;
-    let bal_speedup = ratio(0, 3, &times);
-    let builder_overhead = ratio(2, 1, &times).median - 1.0;
-    let [seq, stm, builder, bal] = times.map(|mut t| Summary::of(&mut t).median);
+    let times: [Vec<f64>; 6] = rotate(runs, time, on_round)?;
+    let bal_speedup = ratio(&times[0], &times[3]);
+    let [seq, stm, builder, bal, alloy, alloy_builder] =
+        times.clone().map(|mut t| Summary::of(&mut t).median);
     Ok(Row {
         block: number,
         txns: client.transactions.len(),
@@ -182,15 +187,28 @@ fn time_block(
         blockstm_ms: stm,
         builder_ms: builder,
         bal_ms: bal,
-        blockstm_speedup,
+        alloy_ms: alloy,
+        alloy_builder_ms: alloy_builder,
+        blockstm_speedup: ratio(&times[0], &times[1]).median,
         bal_speedup: bal_speedup.median,
         bal_speedup_min: bal_speedup.min,
         bal_speedup_max: bal_speedup.max,
-        builder_overhead,
+        builder_overhead: ratio(&times[2], &times[1]).median - 1.0,
+        revm_builder_overhead: ratio(&times[5], &times[4]).median - 1.0,
         bound: f64::NAN,
         reexecutions,
     })
 }
+
+/// The timed runs, in the order `time_block` numbers them.
+const PATHS: [&str; 6] = [
+    "sequential",
+    "Block-STM",
+    "builder",
+    "from the list",
+    "alloy-evm, transactions indexed",
+    "alloy-evm with revm's access-list builder",
+];
 
 fn totals(rows: &[Row]) -> Totals {
     let sum = |f: fn(&Row) -> f64| rows.iter().map(f).sum::<f64>();
@@ -200,6 +218,7 @@ fn totals(rows: &[Row]) -> Totals {
         blockstm_speedup: seq / sum(|r| r.blockstm_ms),
         bal_speedup: seq / sum(|r| r.bal_ms),
         builder_overhead: sum(|r| r.builder_ms) / sum(|r| r.blockstm_ms) - 1.0,
+        revm_builder_overhead: sum(|r| r.alloy_builder_ms) / sum(|r| r.alloy_ms) - 1.0,
         bound: seq / sum(|r| r.seq_ms / r.bound),
         slowest_bal: rows.iter().map(|r| r.bal_speedup).fold(f64::INFINITY, f64::min),
         slowest_blockstm: rows.iter().map(|r| r.blockstm_speedup).fold(f64::INFINITY, f64::min),
@@ -208,7 +227,7 @@ fn totals(rows: &[Row]) -> Totals {
 
 fn print(rows: &[Row], t: &Totals) {
     println!(
-        "{:>9} {:>5} {:>8} {:>8} {:>9} {:>8} {:>10} {:>8} {:>8} {:>16} {:>6} {:>5}",
+        "{:>9} {:>5} {:>8} {:>8} {:>9} {:>8} {:>10} {:>8} {:>9} {:>8} {:>16} {:>6} {:>5}",
         "block",
         "txns",
         "accounts",
@@ -217,6 +236,7 @@ fn print(rows: &[Row], t: &Totals) {
         "stm",
         "builder ms",
         "builder",
+        "revm bld",
         "bal ms",
         "bal (range)",
         "bound",
@@ -224,7 +244,7 @@ fn print(rows: &[Row], t: &Totals) {
     );
     for r in rows {
         println!(
-            "{:>9} {:>5} {:>8} {:>8.3} {:>9.3} {:>7.3}x {:>10.3} {:>+7.1}% {:>8.3} {:>6.3}x {:.2}..{:.2} {:>5.2}x {:>5}",
+            "{:>9} {:>5} {:>8} {:>8.3} {:>9.3} {:>7.3}x {:>10.3} {:>+7.1}% {:>+8.1}% {:>8.3} {:>6.3}x {:.2}..{:.2} {:>5.2}x {:>5}",
             r.block,
             r.txns,
             r.accounts,
@@ -233,6 +253,7 @@ fn print(rows: &[Row], t: &Totals) {
             r.blockstm_speedup,
             r.builder_ms,
             r.builder_overhead * 100.0,
+            r.revm_builder_overhead * 100.0,
             r.bal_ms,
             r.bal_speedup,
             r.bal_speedup_min,
@@ -243,12 +264,14 @@ fn print(rows: &[Row], t: &Totals) {
     }
     println!(
         "total: {} blocks; time-weighted over sequential: Block-STM {:.3}x (bound {:.3}x), from the access list {:.3}x; \
-         building the list costs Block-STM {:+.1} %; slowest block: Block-STM {:.3}x, from the list {:.3}x",
+         building the list costs Block-STM {:+.1} % (revm's builder costs alloy-evm {:+.1} %); \
+         slowest block: Block-STM {:.3}x, from the list {:.3}x",
         t.blocks,
         t.blockstm_speedup,
         t.bound,
         t.bal_speedup,
         t.builder_overhead * 100.0,
+        t.revm_builder_overhead * 100.0,
         t.slowest_blockstm,
         t.slowest_bal
     );
