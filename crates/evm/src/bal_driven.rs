@@ -132,7 +132,7 @@ where
         })
         .collect::<Result<_, _>>()?;
     let out = run_block(db, chain, block, true, |storage, vm, txns, steps| {
-        from_access_list(storage, &vm, txns, &bal, config.threads(), steps)
+        from_access_list(storage, &vm, txns, &bal, config, steps)
     })?;
     let built = out.block_access_list.as_ref().ok_or_else(|| {
         ClientError::System(alloy_evm::block::BlockExecutionError::msg("no access list built"))
@@ -399,8 +399,21 @@ fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
 /// starting a thread costs more than they save (tens of microseconds against a few).
 const MIN_PARALLEL_GAS: u64 = 400_000;
 
+/// Whether the block's transactions run on the calling thread alone: below
+/// [`MIN_PARALLEL_GAS`], and, with `config`'s adaptive choice on, under its rules for the
+/// sequential path (fewer transactions than `min_parallel_txns`, or gas limits averaging below
+/// `min_mean_cost`: the threads would cost more than they save, as they would Block-STM).
+fn one_thread(txns: &[EvmTx], config: Config) -> bool {
+    let gas: u64 = txns.iter().map(|tx| tx.0.gas_limit).fold(0, u64::saturating_add);
+    let mean = gas / txns.len().max(1) as u64;
+    gas < MIN_PARALLEL_GAS
+        || config.threads() == 1
+        || (config.adaptive() && (txns.len() < config.min_parallel_txns() || mean < config.min_mean_cost()))
+}
+
 /// The transactions of a block from its access list `bal` (see the module docs): executed at
-/// once on `threads` threads, the calling thread one of them; whichever thread finds the next
+/// once on `config`'s threads, the calling thread one of them (one alone for small or cheap
+/// blocks, [`one_thread`]); whichever thread finds the next
 /// transaction in block order executed commits it, and those after it that are ready (the
 /// rolling commit: one committer at a time, under a lock).
 fn from_access_list<DB: DatabaseRef + Sync + fmt::Debug>(
@@ -408,12 +421,11 @@ fn from_access_list<DB: DatabaseRef + Sync + fmt::Debug>(
     vm: &BlockVm<'_, '_, DB>,
     txns: &[EvmTx],
     bal: &Bal,
-    threads: usize,
+    config: Config,
     steps: &mut CommitSteps<'_>,
 ) -> Result<TransactionsRun, ClientError> {
     let clear_empty = vm.spec().is_enabled_in(SpecId::SPURIOUS_DRAGON);
-    let gas: u64 = txns.iter().map(|tx| tx.0.gas_limit).fold(0, u64::saturating_add);
-    let workers = if gas < MIN_PARALLEL_GAS { 1 } else { threads.min(txns.len()).max(1) };
+    let workers = if one_thread(txns, config) { 1 } else { config.threads().min(txns.len()).max(1) };
     let mut stats = Stats::default();
     stats.threads = workers;
     let shared = Shared {
