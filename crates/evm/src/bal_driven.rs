@@ -24,14 +24,21 @@
 //! value or index) rejects the block, naming the first location where they part and the
 //! transaction of that index. A malformed list (unsorted, duplicated, out of range) is
 //! rejected before anything runs.
+//!
+//! A block that runs on one thread (one configured, or a block small or cheap enough that the
+//! configuration's adaptive rules send Block-STM to its sequential path) gains nothing from the
+//! overlay: its transactions run one after another on the true state, with the list built as
+//! they commit, and that list is compared with the given one in the same way.
 
 use crate::bal::BlockAccessList;
 use crate::client::{
-    BlockExecution, BlockInput, BlockVm, ClientError, CommitSteps, TransactionsRun, run_block,
+    BlockExecution, BlockInput, BlockVm, ClientError, CommitSteps, ExecuteOptions, TransactionsRun,
+    execute_block_with, run_block,
 };
 use crate::database::DatabaseStorage;
 use crate::state::{AccountBasic, AccountState, BalanceCredit, EvmKey, EvmValue, SlotValue};
 use crate::vm::{EvmError, EvmReceipt, EvmTx};
+use alloy_consensus::Transaction as _;
 use alloy_eip7928::AccountChanges;
 use alloy_evm::eth::spec::EthExecutorSpec;
 use alloy_primitives::map::AddressMap;
@@ -39,6 +46,7 @@ use alloy_primitives::{Address, U256};
 use blockstm_executor::{BlockError, Config, Delta, Halt, Stats, StorageError, TxnView, Vm};
 use blockstm_sync::Mutex;
 use blockstm_sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use revm::bytecode::Bytecode;
 use revm::database_interface::DatabaseRef;
 use revm::primitives::KECCAK_EMPTY;
 use revm::primitives::hardfork::SpecId;
@@ -124,16 +132,23 @@ where
     let transactions = block.transactions.len();
     alloy_eip7928::validate_block_access_list(list, transactions)
         .map_err(|e| AccessListError::Malformed(e.to_string()))?;
-    let bal: Bal = list
-        .iter()
-        .map(|account| {
-            AccountBal::clone_from_alloy(account)
-                .map_err(|e| AccessListError::Code { address: account.address, message: e.to_string() })
-        })
-        .collect::<Result<_, _>>()?;
-    let out = run_block(db, chain, block, true, |storage, vm, txns, steps| {
-        from_access_list(storage, &vm, txns, &bal, config, steps)
-    })?;
+    let out = if one_thread(block.transactions.iter().map(|tx| tx.gas_limit()), config) {
+        // On one thread the overlay saves nothing: the transactions run one after another on
+        // the true state, and the list they make is compared with the given one all the same.
+        check_code(list)?;
+        execute_block_with(db, chain, block, ExecuteOptions::sequential().with_block_access_list())?
+    } else {
+        let bal: Bal = list
+            .iter()
+            .map(|account| {
+                AccountBal::clone_from_alloy(account)
+                    .map_err(|e| AccessListError::Code { address: account.address, message: e.to_string() })
+            })
+            .collect::<Result<_, _>>()?;
+        run_block(db, chain, block, true, |storage, vm, txns, steps| {
+            from_access_list(storage, &vm, txns, &bal, config.threads(), steps)
+        })?
+    };
     let built = out.block_access_list.as_ref().ok_or_else(|| {
         ClientError::System(alloy_evm::block::BlockExecutionError::msg("no access list built"))
     })?;
@@ -399,21 +414,34 @@ fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
 /// starting a thread costs more than they save (tens of microseconds against a few).
 const MIN_PARALLEL_GAS: u64 = 400_000;
 
-/// Whether the block's transactions run on the calling thread alone: below
-/// [`MIN_PARALLEL_GAS`], and, with `config`'s adaptive choice on, under its rules for the
-/// sequential path (fewer transactions than `min_parallel_txns`, or gas limits averaging below
-/// `min_mean_cost`: the threads would cost more than they save, as they would Block-STM).
-fn one_thread(txns: &[EvmTx], config: Config) -> bool {
-    let gas: u64 = txns.iter().map(|tx| tx.0.gas_limit).fold(0, u64::saturating_add);
-    let mean = gas / txns.len().max(1) as u64;
+/// Whether a block of transactions with these gas limits runs on one thread: on one thread
+/// configured, below [`MIN_PARALLEL_GAS`], and, with `config`'s adaptive choice on, under its
+/// rules for the sequential path (fewer transactions than `min_parallel_txns`, or gas limits
+/// averaging below `min_mean_cost`: the threads would cost more than they save, as they would
+/// Block-STM).
+fn one_thread(gas_limits: impl ExactSizeIterator<Item = u64>, config: Config) -> bool {
+    let txns = gas_limits.len();
+    let gas: u64 = gas_limits.fold(0, u64::saturating_add);
+    let mean = gas / txns.max(1) as u64;
     gas < MIN_PARALLEL_GAS
         || config.threads() == 1
-        || (config.adaptive() && (txns.len() < config.min_parallel_txns() || mean < config.min_mean_cost()))
+        || (config.adaptive() && (txns < config.min_parallel_txns() || mean < config.min_mean_cost()))
+}
+
+/// Rejects a list holding code that is not valid bytecode (as converting it to revm's form
+/// would), naming the account.
+fn check_code(list: &BlockAccessList) -> Result<(), AccessListError> {
+    for account in list {
+        for change in &account.code_changes {
+            Bytecode::new_raw_checked(change.new_code.clone())
+                .map_err(|e| AccessListError::Code { address: account.address, message: e.to_string() })?;
+        }
+    }
+    Ok(())
 }
 
 /// The transactions of a block from its access list `bal` (see the module docs): executed at
-/// once on `config`'s threads, the calling thread one of them (one alone for small or cheap
-/// blocks, [`one_thread`]); whichever thread finds the next
+/// once on `threads` threads, the calling thread one of them; whichever thread finds the next
 /// transaction in block order executed commits it, and those after it that are ready (the
 /// rolling commit: one committer at a time, under a lock).
 fn from_access_list<DB: DatabaseRef + Sync + fmt::Debug>(
@@ -421,11 +449,11 @@ fn from_access_list<DB: DatabaseRef + Sync + fmt::Debug>(
     vm: &BlockVm<'_, '_, DB>,
     txns: &[EvmTx],
     bal: &Bal,
-    config: Config,
+    threads: usize,
     steps: &mut CommitSteps<'_>,
 ) -> Result<TransactionsRun, ClientError> {
     let clear_empty = vm.spec().is_enabled_in(SpecId::SPURIOUS_DRAGON);
-    let workers = if one_thread(txns, config) { 1 } else { config.threads().min(txns.len()).max(1) };
+    let workers = threads.min(txns.len()).max(1);
     let mut stats = Stats::default();
     stats.threads = workers;
     let shared = Shared {
