@@ -140,10 +140,7 @@ where
     } else {
         let bal: Bal = list
             .iter()
-            .map(|account| {
-                AccountBal::clone_from_alloy(account)
-                    .map_err(|e| AccessListError::Code { address: account.address, message: e.to_string() })
-            })
+            .map(|account| AccountBal::clone_from_alloy(account).map_err(|e| bad_code(account, e)))
             .collect::<Result<_, _>>()?;
         run_block(db, chain, block, true, |storage, vm, txns, steps| {
             from_access_list(storage, &vm, txns, &bal, config.threads(), steps)
@@ -428,13 +425,17 @@ fn one_thread(gas_limits: impl ExactSizeIterator<Item = u64>, config: Config) ->
         || (config.adaptive() && (txns < config.min_parallel_txns() || mean < config.min_mean_cost()))
 }
 
+/// The error for `account`'s code that is not valid bytecode.
+fn bad_code(account: &AccountChanges, error: impl fmt::Display) -> AccessListError {
+    AccessListError::Code { address: account.address, message: error.to_string() }
+}
+
 /// Rejects a list holding code that is not valid bytecode (as converting it to revm's form
 /// would), naming the account.
 fn check_code(list: &BlockAccessList) -> Result<(), AccessListError> {
     for account in list {
         for change in &account.code_changes {
-            Bytecode::new_raw_checked(change.new_code.clone())
-                .map_err(|e| AccessListError::Code { address: account.address, message: e.to_string() })?;
+            Bytecode::new_raw_checked(change.new_code.clone()).map_err(|e| bad_code(account, e))?;
         }
     }
     Ok(())

@@ -41,7 +41,7 @@
 //!   sequentially, so the error is alloy-evm's own, with the transaction's hash.
 
 use crate::chain::into_receipt_envelopes;
-use crate::client::{GasAllowance, evm_state};
+use crate::client::{GasAllowance, TransactionsRun, evm_state};
 use crate::database::DatabaseStorage;
 use crate::state::{EvmKey, EvmValue};
 use crate::vm::{BlockHashes, EvmReceipt, EvmTx, EvmVm, TxJournal};
@@ -69,7 +69,7 @@ use revm::database_interface::{Database, DatabaseRef};
 use revm::handler::EthPrecompiles;
 use revm::inspector::NoOpInspector;
 use revm::primitives::{StorageKey, StorageValue};
-use revm::state::{Account, AccountInfo, EvmState, TransactionId};
+use revm::state::{Account, AccountInfo, TransactionId};
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::collections::hash_map::Entry;
@@ -372,13 +372,23 @@ where
     let beneficiary = env.block_env.beneficiary;
     let evm_txns: Vec<EvmTx> = txns.iter().map(|(env, _)| EvmTx(env.clone())).collect();
     let journals = matches!(commit, Commit::Indexed(_));
-    let Some((mut outputs, state)) = run(inner.evm.db_mut(), env, &evm_txns, config, journals)? else {
+    let Some(TransactionsRun { mut outputs, state: changes, .. }) =
+        run(inner.evm.db_mut(), env, &evm_txns, config, journals)?
+    else {
         return Ok(false);
     };
     let db = inner.evm.db_mut();
-    match (commit, state) {
-        (Commit::Merged, Some(state)) => db.commit(state),
-        (Commit::Indexed(set_index), None) => {
+    match commit {
+        Commit::Merged => {
+            let state = {
+                let direct = Direct(RefCell::new(&mut *db));
+                let mut storage = DatabaseStorage::new(&direct);
+                storage.extend(changes);
+                evm_state(&storage).map_err(BlockExecutionError::other)?
+            };
+            db.commit(state);
+        }
+        Commit::Indexed(set_index) => {
             for (txn_idx, receipt) in outputs.iter_mut().enumerate() {
                 let journal = receipt.journal.take().ok_or_else(|| {
                     BlockExecutionError::msg(format!("transaction {txn_idx}: its journal state was not kept"))
@@ -387,7 +397,6 @@ where
                 commit_journal(db, beneficiary, *journal)?;
             }
         }
-        _ => return Err(BlockExecutionError::msg("the block's changes came in the wrong form")),
     }
     inner.cumulative_tx_gas_used = outputs.iter().map(|r| r.gas_used).sum();
     inner.receipts = into_receipt_envelopes(outputs);
@@ -399,16 +408,15 @@ where
 }
 
 /// `txns` on Block-STM over `db` in the block `env`, reads served from this thread: the
-/// receipts and the block's state changes, or `None` if the block failed. With `journals`,
-/// each receipt keeps its transaction's journal state instead, and no changes are returned.
-#[allow(clippy::type_complexity)]
+/// receipts and the final value of every location written, or `None` if the block failed.
+/// With `journals`, each receipt also keeps its transaction's journal state.
 fn run<DB: Database>(
     db: &mut DB,
     env: EvmEnv,
     txns: &[EvmTx],
     config: Config,
     journals: bool,
-) -> Result<Option<(Vec<EvmReceipt>, Option<EvmState>)>, BlockExecutionError> {
+) -> Result<Option<TransactionsRun>, BlockExecutionError> {
     let beneficiary = env.block_env.beneficiary;
     let gas_limits: Vec<u64> = txns.iter().map(|tx| tx.0.gas_limit).collect();
     let mut allowance = GasAllowance::new(env.block_env.gas_limit, &gas_limits);
@@ -451,13 +459,7 @@ fn run<DB: Database>(
         // A failure of the block, or a panic of the executor itself (it contains the VM's).
         Ok(_) | Err(_) => return Ok(None),
     };
-    if journals {
-        return Ok(Some((out.outputs, None)));
-    }
-    let mut changes = DatabaseStorage::new(&direct);
-    changes.extend(out.state);
-    let state = evm_state(&changes).map_err(BlockExecutionError::other)?;
-    Ok(Some((out.outputs, Some(state))))
+    Ok(Some(TransactionsRun { outputs: out.outputs, state: out.state, stats: out.stats }))
 }
 
 /// Snoozes (spins, then yields) before blocking on `channel`.
