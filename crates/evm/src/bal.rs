@@ -107,7 +107,7 @@ impl TxAccesses {
 }
 
 /// Builds a block's access list step by step, in block access index order.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub(crate) struct BalBuilder {
     bal: Bal,
     beneficiary: Address,

@@ -32,18 +32,18 @@
 
 use crate::bal::BlockAccessList;
 use crate::client::{
-    BlockExecution, BlockInput, BlockVm, ClientError, CommitSteps, ExecuteOptions, TransactionsRun,
+    BlockExecution, BlockInput, ClientError, CommitSteps, ExecuteOptions, TransactionsRun,
     execute_block_with, run_block,
 };
-use crate::database::DatabaseStorage;
 use crate::state::{AccountBasic, AccountState, BalanceCredit, EvmKey, EvmValue, SlotValue};
-use crate::vm::{EvmError, EvmReceipt, EvmTx};
+use crate::vm::{BlockHashes, EvmError, EvmReceipt, EvmTx, EvmVm};
 use alloy_consensus::Transaction as _;
 use alloy_eip7928::AccountChanges;
+use alloy_evm::block::{BlockExecutionError, BlockValidationError};
 use alloy_evm::eth::spec::EthExecutorSpec;
 use alloy_primitives::map::AddressMap;
 use alloy_primitives::{Address, U256};
-use blockstm_executor::{BlockError, Config, Delta, Halt, Stats, StorageError, TxnView, Vm};
+use blockstm_executor::{BlockError, Config, Delta, Halt, Stats, Storage, StorageError, TxnView, Vm};
 use blockstm_sync::Mutex;
 use blockstm_sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use revm::bytecode::Bytecode;
@@ -115,6 +115,25 @@ impl fmt::Display for AccessListError {
 
 impl std::error::Error for AccessListError {}
 
+impl AccessListError {
+    /// The list's error a block executor rejected a block with: alloy-evm's
+    /// `BlockExecutionError` holds it as a validation error (the block is invalid), as
+    /// [`BlockStmExecutor::execute_block_from_access_list`](crate::BlockStmExecutor::execute_block_from_access_list)
+    /// returns it.
+    pub fn in_block_error(error: &BlockExecutionError) -> Option<&AccessListError> {
+        match error {
+            BlockExecutionError::Validation(BlockValidationError::Other(error)) => error.downcast_ref(),
+            _ => None,
+        }
+    }
+}
+
+impl From<AccessListError> for BlockExecutionError {
+    fn from(error: AccessListError) -> Self {
+        BlockValidationError::other(error).into()
+    }
+}
+
 /// Executes `block` over the pre-state `db` from its access list `list`, every transaction at
 /// once on `config`'s threads (see the module docs). The result is the sequential executor's;
 /// the block is rejected with [`ClientError::AccessList`] if `list` is not exactly the block's.
@@ -146,22 +165,31 @@ where
             from_access_list(storage, &vm, txns, &bal, config.threads(), steps)
         })?
     };
-    let built = out.block_access_list.as_ref().ok_or_else(|| {
-        ClientError::System(alloy_evm::block::BlockExecutionError::msg("no access list built"))
-    })?;
-    if built != list {
-        let mismatch = first_mismatch(built, list, transactions);
-        return Err(mismatch
-            .unwrap_or(AccessListError::Mismatch {
-                index: None,
-                transactions,
-                address: Address::ZERO,
-                slot: None,
-                what: "the lists differ where no entry does".into(),
-            })
-            .into());
-    }
+    let built = out
+        .block_access_list
+        .as_ref()
+        .ok_or_else(|| ClientError::System(BlockExecutionError::msg("no access list built")))?;
+    same_list(built, list, transactions)?;
     Ok(out)
+}
+
+/// Whether `built`, the list a block of `transactions` made, is `list`: if not, the first
+/// location where they part.
+pub(crate) fn same_list(
+    built: &BlockAccessList,
+    list: &BlockAccessList,
+    transactions: usize,
+) -> Result<(), AccessListError> {
+    if built == list {
+        return Ok(());
+    }
+    Err(first_mismatch(built, list, transactions).unwrap_or(AccessListError::Mismatch {
+        index: None,
+        transactions,
+        address: Address::ZERO,
+        slot: None,
+        what: "the lists differ where no entry does".into(),
+    }))
 }
 
 /// What one transaction saw of a location.
@@ -208,8 +236,8 @@ enum Below<'a> {
 type Committed = HashMap<EvmKey, EvmValue, ahash::RandomState>;
 
 /// A transaction's view: reads from `below` over `storage`, writes and deltas kept.
-struct View<'a, DB: DatabaseRef> {
-    storage: &'a DatabaseStorage<&'a DB>,
+struct View<'a, S> {
+    storage: &'a S,
     below: Below<'a>,
     run: Run,
     failure: Option<StorageError>,
@@ -219,14 +247,14 @@ struct View<'a, DB: DatabaseRef> {
     unsure_storage: Vec<Address>,
 }
 
-impl<DB: DatabaseRef> View<'_, DB> {
+impl<S: Storage<EvmKey, EvmValue>> View<'_, S> {
     fn base(&mut self, key: &EvmKey) -> Result<Option<EvmValue>, Halt> {
         if let Below::Committed(committed) = &self.below
             && let Some(value) = committed.get(key)
         {
             return Ok(Some(value.clone()));
         }
-        self.storage.get(key).map_err(|e| {
+        self.storage.read(key).map_err(|e| {
             self.failure = Some(StorageError::new(e));
             Halt::new()
         })
@@ -247,7 +275,7 @@ fn seen_epoch(reads: &[Read], address: Address) -> Option<u32> {
     })
 }
 
-impl<DB: DatabaseRef> TxnView<EvmKey, EvmValue, BalanceCredit> for View<'_, DB> {
+impl<S: Storage<EvmKey, EvmValue>> TxnView<EvmKey, EvmValue, BalanceCredit> for View<'_, S> {
     /// From the list: an account's basics and a slot's value are the list's last change below
     /// this transaction, else the pre-state's. If the list is the block's, that is the true
     /// value, which the final comparison of the lists proves; so those reads are not checked.
@@ -373,9 +401,9 @@ fn storage_unsure(account: &AccountBal, info: Option<&AccountBasic>, index: Bloc
 }
 
 /// One execution of transaction `txn_idx` over `below`.
-fn execute<DB: DatabaseRef + Sync>(
-    vm: &BlockVm<'_, '_, DB>,
-    storage: &DatabaseStorage<&DB>,
+fn execute<S: Storage<EvmKey, EvmValue> + BlockHashes>(
+    vm: &EvmVm<&S>,
+    storage: &S,
     below: Below<'_>,
     txn_idx: usize,
     txn: &EvmTx,
@@ -416,7 +444,7 @@ const MIN_PARALLEL_GAS: u64 = 400_000;
 /// rules for the sequential path (fewer transactions than `min_parallel_txns`, or gas limits
 /// averaging below `min_mean_cost`: the threads would cost more than they save, as they would
 /// Block-STM).
-fn one_thread(gas_limits: impl ExactSizeIterator<Item = u64>, config: Config) -> bool {
+pub(crate) fn one_thread(gas_limits: impl ExactSizeIterator<Item = u64>, config: Config) -> bool {
     let txns = gas_limits.len();
     let gas: u64 = gas_limits.fold(0, u64::saturating_add);
     let mean = gas / txns.max(1) as u64;
@@ -426,13 +454,13 @@ fn one_thread(gas_limits: impl ExactSizeIterator<Item = u64>, config: Config) ->
 }
 
 /// The error for `account`'s code that is not valid bytecode.
-fn bad_code(account: &AccountChanges, error: impl fmt::Display) -> AccessListError {
+pub(crate) fn bad_code(account: &AccountChanges, error: impl fmt::Display) -> AccessListError {
     AccessListError::Code { address: account.address, message: error.to_string() }
 }
 
 /// Rejects a list holding code that is not valid bytecode (as converting it to revm's form
 /// would), naming the account.
-fn check_code(list: &BlockAccessList) -> Result<(), AccessListError> {
+pub(crate) fn check_code(list: &BlockAccessList) -> Result<(), AccessListError> {
     for account in list {
         for change in &account.code_changes {
             Bytecode::new_raw_checked(change.new_code.clone()).map_err(|e| bad_code(account, e))?;
@@ -445,9 +473,9 @@ fn check_code(list: &BlockAccessList) -> Result<(), AccessListError> {
 /// once on `threads` threads, the calling thread one of them; whichever thread finds the next
 /// transaction in block order executed commits it, and those after it that are ready (the
 /// rolling commit: one committer at a time, under a lock).
-fn from_access_list<DB: DatabaseRef + Sync + fmt::Debug>(
-    storage: &DatabaseStorage<&DB>,
-    vm: &BlockVm<'_, '_, DB>,
+pub(crate) fn from_access_list<S: Storage<EvmKey, EvmValue> + BlockHashes>(
+    storage: &S,
+    vm: &EvmVm<&S>,
     txns: &[EvmTx],
     bal: &Bal,
     threads: usize,
@@ -539,10 +567,10 @@ impl Shared<'_, '_> {
     /// If the fill came after that look, the filler's try comes after the unlock too, and it
     /// either commits or fails to a committer who will look at the slot after its own unlock.
     /// (After the workers leave, the calling thread commits what is left.)
-    fn commit_ready<DB: DatabaseRef + Sync>(
+    fn commit_ready<S: Storage<EvmKey, EvmValue> + BlockHashes>(
         &self,
-        vm: &BlockVm<'_, '_, DB>,
-        storage: &DatabaseStorage<&DB>,
+        vm: &EvmVm<&S>,
+        storage: &S,
         txns: &[EvmTx],
     ) {
         loop {
@@ -586,10 +614,10 @@ impl Shared<'_, '_> {
 impl Committer<'_, '_> {
     /// Checks and commits transaction `txn_idx`'s `run` (see the module docs); `Break` when
     /// the block ends here.
-    fn commit<DB: DatabaseRef + Sync>(
+    fn commit<S: Storage<EvmKey, EvmValue> + BlockHashes>(
         &mut self,
-        vm: &BlockVm<'_, '_, DB>,
-        storage: &DatabaseStorage<&DB>,
+        vm: &EvmVm<&S>,
+        storage: &S,
         txns: &[EvmTx],
         txn_idx: usize,
         run: Run,
@@ -630,21 +658,21 @@ impl Committer<'_, '_> {
 }
 
 /// The value at `key` now: committed, else in `storage`.
-fn current<DB: DatabaseRef>(
-    storage: &DatabaseStorage<&DB>,
+fn current<S: Storage<EvmKey, EvmValue>>(
+    storage: &S,
     committed: &Committed,
     key: &EvmKey,
 ) -> Result<Option<EvmValue>, StorageError> {
     match committed.get(key) {
         Some(value) => Ok(Some(value.clone())),
-        None => storage.get(key).map_err(StorageError::new),
+        None => storage.read(key).map_err(StorageError::new),
     }
 }
 
 /// Whether every read of `run` marked to be checked saw what the state now holds (an
 /// account's basics; a slot's value as its account's current epoch shows it).
-fn read_what_it_saw<DB: DatabaseRef>(
-    storage: &DatabaseStorage<&DB>,
+fn read_what_it_saw<S: Storage<EvmKey, EvmValue>>(
+    storage: &S,
     committed: &Committed,
     run: &Run,
     txn_idx: usize,

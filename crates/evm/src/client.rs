@@ -311,11 +311,7 @@ where
     }
     let txns: Vec<EvmTx> = transactions.iter().map(EvmTx::from_recovered).collect();
     let gas_limits: Vec<u64> = txns.iter().map(|tx| tx.0.gas_limit).collect();
-    let mut steps = CommitSteps {
-        allowance: GasAllowance::new(env.block_env.gas_limit, &gas_limits),
-        bal: bal.take(),
-        unrecorded: None,
-    };
+    let mut steps = CommitSteps::new(GasAllowance::new(env.block_env.gas_limit, &gas_limits), bal.take());
     let out = transactions_run(&storage, vm, &txns, &mut steps)?;
     if let Some(txn_idx) = steps.allowance.exceeded {
         return Err(ClientError::BlockGasExceeded { txn_idx, gas_limit: gas_limits[txn_idx] });
@@ -544,7 +540,22 @@ pub(crate) struct CommitSteps<'a> {
     unrecorded: Option<usize>,
 }
 
-impl CommitSteps<'_> {
+impl<'a> CommitSteps<'a> {
+    /// The steps of a block: `allowance` enforced, and each transaction's entries added to
+    /// `bal` if one is given.
+    pub(crate) fn new(allowance: GasAllowance<'a>, bal: Option<BalBuilder>) -> Self {
+        Self { allowance, bal, unrecorded: None }
+    }
+
+    /// The access list built, if the block ran to its end: none if the gas allowance was
+    /// exceeded or a transaction came without its accesses.
+    pub(crate) fn into_bal(self) -> Option<BalBuilder> {
+        match (self.allowance.exceeded, self.unrecorded) {
+            (None, None) => self.bal,
+            _ => None,
+        }
+    }
+
     pub(crate) fn on_commit(&mut self, txn_idx: usize, receipt: &EvmReceipt) -> ControlFlow<()> {
         if let Some(bal) = &mut self.bal {
             match receipt.accesses.as_deref() {

@@ -31,6 +31,11 @@
 //! each transaction's changes at its block access index: the `State`'s builder then records the
 //! list the sequential executor records, byte for byte.
 //!
+//! A validator given the block's list calls [`BlockStmExecutor::execute_block_from_access_list`]:
+//! the transactions execute from the list, all at once, every location the list names loaded
+//! into the shared cache before the workers start (no read crosses threads then), and the list
+//! the block makes, system calls and `finish`'s changes included, must be the given one.
+//!
 //! # When a block runs sequentially instead
 //!
 //! - An inspector other than `NoOpInspector`: tracing sees every transaction, as it would.
@@ -40,8 +45,10 @@
 //!   above what the block leaves): nothing was committed, and the block is executed again
 //!   sequentially, so the error is alloy-evm's own, with the transaction's hash.
 
+use crate::bal::{BalBuilder, BlockAccessList, TxAccesses};
+use crate::bal_driven::{AccessListError, bad_code, check_code, from_access_list, one_thread, same_list};
 use crate::chain::into_receipt_envelopes;
-use crate::client::{GasAllowance, TransactionsRun, evm_state};
+use crate::client::{CommitSteps, GasAllowance, TransactionsRun, evm_state};
 use crate::database::DatabaseStorage;
 use crate::state::{EvmKey, EvmValue};
 use crate::vm::{BlockHashes, EvmReceipt, EvmTx, EvmVm, TxJournal};
@@ -56,8 +63,8 @@ use alloy_evm::eth::receipt_builder::AlloyReceiptBuilder;
 use alloy_evm::eth::spec::EthExecutorSpec;
 use alloy_evm::eth::{EthBlockExecutionCtx, EthBlockExecutor, EthEvmContext, EthTxResult};
 use alloy_evm::precompiles::PrecompilesMap;
-use alloy_evm::{EthEvm, EthEvmFactory, Evm, EvmEnv, RecoveredTx};
-use alloy_primitives::{Address, B256};
+use alloy_evm::{EthEvm, EthEvmFactory, Evm, EvmEnv, EvmFactory, RecoveredTx};
+use alloy_primitives::{Address, B256, U256};
 use blockstm_executor::{BlockExecutor as _, Config, ParallelExecutor, Storage};
 use blockstm_sync::atomic::{AtomicU64, Ordering};
 use blockstm_sync::{Backoff, SpinMutex};
@@ -65,10 +72,12 @@ use revm::Inspector;
 use revm::bytecode::Bytecode;
 use revm::context::TxEnv;
 use revm::context::result::HaltReason;
+use revm::database::State;
 use revm::database_interface::{Database, DatabaseRef};
 use revm::handler::EthPrecompiles;
 use revm::inspector::NoOpInspector;
 use revm::primitives::{StorageKey, StorageValue};
+use revm::state::bal::{AccountBal, Bal, BlockAccessIndex};
 use revm::state::{Account, AccountInfo, TransactionId};
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -306,6 +315,135 @@ where
     }
 }
 
+impl<DB, I, Spec> BlockStmExecutor<'_, DB, I, Spec>
+where
+    DB: StateDB,
+    I: Inspector<EthEvmContext<DB>>,
+    Spec: EthExecutorSpec,
+{
+    /// [`execute_block`](BlockExecutor::execute_block) for a block that comes with its
+    /// access list (EIP-7928), as a validator receives it: the transactions execute from the
+    /// list, all at once (see [`execute_block_from_access_list`](crate::execute_block_from_access_list)),
+    /// and the list the block makes, system calls, withdrawals and rewards included, must be
+    /// `list` exactly.
+    ///
+    /// A list that is malformed, holds invalid code, or differs from the block's fails the
+    /// block with a validation error holding an [`AccessListError`]
+    /// ([`AccessListError::in_block_error`]) that names the first location where they part and
+    /// the transaction of its index. The result is
+    /// alloy-evm's sequential one whatever the list says: a wrong list costs re-executions,
+    /// never a wrong state.
+    ///
+    /// Where the parallel path does not apply (see the module docs), and for a block on one
+    /// thread (as [`Config`]'s adaptive rules decide it), the transactions run on alloy-evm's
+    /// executor, their entries recorded from its journal states, and the list is checked all
+    /// the same. As with alloy-evm's `execute_block`, a block that fails leaves in the
+    /// database what it committed before the failure: pre-execution changes, and for a list
+    /// found wrong, the whole block's.
+    pub fn execute_block_from_access_list(
+        mut self,
+        transactions: impl IntoIterator<Item = impl ExecutableTx<Self>>,
+        list: &BlockAccessList,
+    ) -> Result<BlockExecutionResult<ReceiptEnvelope>, BlockExecutionError> {
+        let txns: Vec<_> = transactions.into_iter().map(|tx| tx.into_parts()).collect();
+        let n = txns.len();
+        alloy_eip7928::validate_block_access_list(list, n)
+            .map_err(|e| AccessListError::Malformed(e.to_string()))?;
+        check_code(list)?;
+
+        let pre = self.system_entries(0, SystemStep::Pre)?;
+        self.inner.apply_pre_execution_changes()?;
+        let beneficiary = self.inner.evm.block().beneficiary;
+        let balance = self.inner.evm.db_mut().basic(beneficiary).map_err(BlockExecutionError::other)?;
+        let built = BalBuilder::new(pre, beneficiary, balance.map_or(U256::ZERO, |info| info.balance));
+        let mut built = match self.transactions_from_list(&txns, list, built.clone())? {
+            Some(built) => built,
+            None => {
+                let mut built = built;
+                for (txn_idx, (env, tx)) in txns.into_iter().enumerate() {
+                    let output = self.inner.execute_transaction_without_commit((env, tx))?;
+                    // The journal's state holds the fee already (revm's handler credits it).
+                    let state = output.result.state.clone();
+                    built.transaction(txn_idx, &TxAccesses::record(state, beneficiary, U256::ZERO));
+                    self.inner.commit_transaction(output);
+                }
+                built
+            }
+        };
+        let receipts = self.inner.receipts.clone();
+        built.extend(self.system_entries(n as u64 + 1, SystemStep::Post(receipts))?);
+        let (_, result) = self.inner.finish()?;
+        same_list(&built.finish(), list, n)?;
+        Ok(result)
+    }
+
+    /// `txns` executed from `list` on the parallel path, their changes committed and their
+    /// entries appended to `built`, if that path applies and the block does not fail on it;
+    /// `None` if nothing was committed. Counts the path.
+    fn transactions_from_list<T: RecoveredTx<TxEnvelope>>(
+        &mut self,
+        txns: &[(TxEnv, T)],
+        list: &BlockAccessList,
+        built: BalBuilder,
+    ) -> Result<Option<BalBuilder>, BlockExecutionError> {
+        let applies = !txns.is_empty()
+            && parallel_path_applies(&self.inner.evm)
+            && !one_thread(txns.iter().map(|(env, _)| env.gas_limit), self.config);
+        let mut done = None;
+        if applies {
+            let bal: Bal = list
+                .iter()
+                .map(|account| AccountBal::clone_from_alloy(account).map_err(|e| bad_code(account, e)))
+                .collect::<Result<_, _>>()?;
+            let evm_txns: Vec<EvmTx> = txns.iter().map(|(env, _)| EvmTx(env.clone())).collect();
+            let env = evm_env(&self.inner.evm);
+            let threads = self.config.threads();
+            if let Some((run, built)) =
+                run_from_list(self.inner.evm.db_mut(), env, &evm_txns, &bal, threads, built)
+            {
+                record_run(&mut self.inner, txns, run, Commit::Merged)?;
+                done = Some(built);
+            }
+        }
+        let path = if done.is_some() { &self.counts.parallel } else { &self.counts.sequential };
+        path.fetch_add(1, Ordering::Relaxed);
+        Ok(done)
+    }
+
+    /// The access-list entries at block access `index` of `step` (alloy-evm's own code for
+    /// the changes before or after the transactions), recorded by revm's builder on a
+    /// `State` over the executor's database that is then dropped: the database is left as
+    /// it was, for the executor to make the same changes.
+    fn system_entries(&mut self, index: u64, step: SystemStep) -> Result<Bal, BlockExecutionError> {
+        let env = evm_env(&self.inner.evm);
+        let (ctx, spec, receipt_builder) =
+            (self.inner.ctx.clone(), self.inner.spec, self.inner.receipt_builder);
+        let direct = Direct(RefCell::new(self.inner.evm.db_mut()));
+        let mut state = State::builder().with_database_ref(&direct).with_bal_builder().build();
+        state.set_bal_index(BlockAccessIndex::new(index));
+        {
+            let evm = EthEvmFactory::default().create_evm(&mut state, env);
+            let mut executor = EthBlockExecutor::new(evm, ctx, spec, receipt_builder);
+            match step {
+                SystemStep::Pre => executor.apply_pre_execution_changes()?,
+                SystemStep::Post(receipts) => {
+                    executor.receipts = receipts;
+                    executor.finish()?;
+                }
+            }
+        }
+        Ok(state.take_built_bal().unwrap_or_default())
+    }
+}
+
+/// The changes around a block's transactions, as alloy-evm's executor makes them.
+enum SystemStep {
+    /// Before the transactions (`apply_pre_execution_changes`).
+    Pre,
+    /// After the transactions with these receipts (`finish`).
+    Post(Vec<ReceiptEnvelope>),
+}
+
 /// How the transactions' changes go into the executor's database.
 enum Commit<DB> {
     /// The block's changes at once.
@@ -367,16 +505,43 @@ where
     Spec: EthExecutorSpec,
     T: RecoveredTx<TxEnvelope>,
 {
-    let env = EvmEnv { cfg_env: inner.evm.cfg_env().clone(), block_env: inner.evm.block().clone() };
-    let cancun = inner.spec.is_cancun_active_at_timestamp(env.block_env.timestamp.saturating_to());
-    let beneficiary = env.block_env.beneficiary;
     let evm_txns: Vec<EvmTx> = txns.iter().map(|(env, _)| EvmTx(env.clone())).collect();
     let journals = matches!(commit, Commit::Indexed(_));
-    let Some(TransactionsRun { mut outputs, state: changes, .. }) =
-        run(inner.evm.db_mut(), env, &evm_txns, config, journals)?
-    else {
+    let env = evm_env(&inner.evm);
+    let Some(run) = run(inner.evm.db_mut(), env, &evm_txns, config, journals)? else {
         return Ok(false);
     };
+    record_run(inner, txns, run, commit)?;
+    Ok(true)
+}
+
+/// The environment of `evm`'s block.
+fn evm_env<DB, I>(evm: &ExecutorEvm<DB, I>) -> EvmEnv
+where
+    DB: alloy_evm::Database,
+    I: Inspector<EthEvmContext<DB>>,
+{
+    EvmEnv { cfg_env: evm.cfg_env().clone(), block_env: evm.block().clone() }
+}
+
+/// The transactions `txns` ran as `run`: their changes committed into the executor's database
+/// as `commit` says, their receipts and gas figures recorded in `inner`.
+fn record_run<DB, I, Spec, T>(
+    inner: &mut Inner<'_, DB, I, Spec>,
+    txns: &[(TxEnv, T)],
+    run: TransactionsRun,
+    commit: Commit<DB>,
+) -> Result<(), BlockExecutionError>
+where
+    DB: StateDB,
+    I: Inspector<EthEvmContext<DB>>,
+    Spec: EthExecutorSpec,
+    T: RecoveredTx<TxEnvelope>,
+{
+    let TransactionsRun { mut outputs, state: changes, .. } = run;
+    let block = inner.evm.block();
+    let cancun = inner.spec.is_cancun_active_at_timestamp(block.timestamp.saturating_to());
+    let beneficiary = block.beneficiary;
     let db = inner.evm.db_mut();
     match commit {
         Commit::Merged => {
@@ -404,7 +569,7 @@ where
     if cancun {
         inner.blob_gas_used = txns.iter().filter_map(|(_, tx)| tx.tx().blob_gas_used()).sum();
     }
-    Ok(true)
+    Ok(())
 }
 
 /// `txns` on Block-STM over `db` in the block `env`, reads served from this thread: the
@@ -417,33 +582,89 @@ fn run<DB: Database>(
     config: Config,
     journals: bool,
 ) -> Result<Option<TransactionsRun>, BlockExecutionError> {
-    let beneficiary = env.block_env.beneficiary;
     let gas_limits: Vec<u64> = txns.iter().map(|tx| tx.0.gas_limit).collect();
     let mut allowance = GasAllowance::new(env.block_env.gas_limit, &gas_limits);
+    let known = known_accounts(env.block_env.beneficiary, txns).map(EvmKey::Account);
+    let result = serving(db, known, |storage| {
+        let vm = EvmVm::from_env(env, storage);
+        let vm = if journals { vm.keeping_journals() } else { vm };
+        ParallelExecutor::new(vm, config).execute_block_with_hook(
+            storage,
+            txns,
+            &mut |i, receipt: &EvmReceipt| allowance.on_commit(i, receipt),
+        )
+    });
+    Ok(match result {
+        Some(Ok(out)) if allowance.exceeded.is_none() => {
+            Some(TransactionsRun { outputs: out.outputs, state: out.state, stats: out.stats })
+        }
+        // A failure of the block, or a panic of the executor itself (it contains the VM's).
+        _ => None,
+    })
+}
 
+/// `txns` executed from the block's access list `bal` over `db` in the block `env`, reads
+/// served from this thread, each transaction's entries appended to `built`: the receipts and
+/// the final value of every location written with the list the block made, or `None` if the
+/// block failed.
+///
+/// The list names every account and slot the block touches: all are loaded before the work
+/// starts, so the workers read without a round trip to this thread (only a location the
+/// list leaves out, which makes the block fail its comparison, is served during the work).
+fn run_from_list<DB: Database>(
+    db: &mut DB,
+    env: EvmEnv,
+    txns: &[EvmTx],
+    bal: &Bal,
+    threads: usize,
+    built: BalBuilder,
+) -> Option<(TransactionsRun, BalBuilder)> {
+    let gas_limits: Vec<u64> = txns.iter().map(|tx| tx.0.gas_limit).collect();
+    let mut steps = CommitSteps::new(GasAllowance::new(env.block_env.gas_limit, &gas_limits), Some(built));
+    let listed = bal.accounts.iter().flat_map(|(&address, account)| {
+        let slots = account.storage.storage.keys().map(move |&slot| EvmKey::Storage(address, slot));
+        std::iter::once(EvmKey::Account(address)).chain(slots)
+    });
+    let known = known_accounts(env.block_env.beneficiary, txns).map(EvmKey::Account);
+    let result = serving(db, known.chain(listed), |storage| {
+        let vm = EvmVm::from_env(env, storage).recording_accesses();
+        from_access_list(storage, &vm, txns, bal, threads, &mut steps)
+    });
+    match (result, steps.into_bal()) {
+        (Some(Ok(out)), Some(built)) => Some((out, built)),
+        // A failure of the block, or a panic outside the transactions.
+        _ => None,
+    }
+}
+
+/// The accounts every transaction of `txns` reads (its sender, its recipient) and the
+/// block's `beneficiary`.
+fn known_accounts(beneficiary: Address, txns: &[EvmTx]) -> impl Iterator<Item = Address> + '_ {
+    let known = txns.iter().flat_map(|tx| [Some(tx.0.caller), tx.0.kind.to().copied()]);
+    known.flatten().chain([beneficiary])
+}
+
+/// What `work` returns, run on a scoped thread over `db`'s state while this thread serves
+/// its reads (see the module docs): `None` if a read before the work failed or the work
+/// panicked. The locations `known` are loaded before the work starts, without a round trip.
+fn serving<DB: Database, R: Send>(
+    db: &mut DB,
+    known: impl Iterator<Item = EvmKey>,
+    work: impl FnOnce(&Served<DB::Error>) -> R + Send,
+) -> Option<R> {
     let direct = Direct(RefCell::new(db));
     let base = DatabaseStorage::new(&direct);
     let (requests, served) = mpsc::channel();
     let storage = Served::new(requests);
-    // What every transaction reads: loaded before the workers start, without a round trip.
-    let known = txns.iter().flat_map(|tx| [Some(tx.0.caller), tx.0.kind.to().copied()]);
-    for address in known.flatten().chain([beneficiary]) {
-        let key = EvmKey::Account(address);
-        let Ok(value) = base.get(&key) else { return Ok(None) };
+    for key in known {
+        let value = base.get(&key).ok()?;
         storage.insert(key, value);
     }
-
     let result = std::thread::scope(|scope| {
-        let worker = scope.spawn(|| {
-            // Moved in: the channel closes, and the loop below ends, when this returns.
+        let worker = scope.spawn(move || {
+            // Moved in: the channel closes, and the loop below ends, when the work returns.
             let storage = storage;
-            let vm = EvmVm::from_env(env, &storage);
-            let vm = if journals { vm.keeping_journals() } else { vm };
-            ParallelExecutor::new(vm, config).execute_block_with_hook(
-                &storage,
-                txns,
-                &mut |i, receipt: &EvmReceipt| allowance.on_commit(i, receipt),
-            )
+            work(&storage)
         });
         while let Ok(request) = receive(&served) {
             // An answer no one waits for any more (the block failed) is dropped.
@@ -454,12 +675,7 @@ fn run<DB: Database>(
         }
         worker.join()
     });
-    let out = match result {
-        Ok(Ok(out)) if allowance.exceeded.is_none() => out,
-        // A failure of the block, or a panic of the executor itself (it contains the VM's).
-        Ok(_) | Err(_) => return Ok(None),
-    };
-    Ok(Some(TransactionsRun { outputs: out.outputs, state: out.state, stats: out.stats }))
+    result.ok()
 }
 
 /// Snoozes (spins, then yields) before blocking on `channel`.
@@ -483,6 +699,12 @@ fn receive<T>(channel: &mpsc::Receiver<T>) -> Result<T, mpsc::RecvError> {
 
 /// A `Database` read through `&self` (`DatabaseRef`), on the thread that owns it.
 struct Direct<'a, DB>(RefCell<&'a mut DB>);
+
+impl<DB> fmt::Debug for Direct<'_, DB> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Direct").finish_non_exhaustive()
+    }
+}
 
 impl<DB: Database> DatabaseRef for Direct<'_, DB> {
     type Error = DB::Error;

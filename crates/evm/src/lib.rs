@@ -16,7 +16,9 @@
 //!   block from its list, every transaction at once, and rejects a list that is not the
 //!   block's ([`AccessListError`]) (a validator's job).
 //! - [`BlockStmExecutorFactory`]: alloy-evm's `BlockExecutorFactory` whose executors run
-//!   `execute_block` on Block-STM over the executor's own `State` (for a `ConfigureEvm`).
+//!   `execute_block` on Block-STM over the executor's own `State` (for a `ConfigureEvm`), build
+//!   a block's access list in that `State` ([`BlockStmExecutor::execute_block_indexed`]) and
+//!   execute a block from its list ([`BlockStmExecutor::execute_block_from_access_list`]).
 //! - [`EvmKey`], [`EvmValue`]: the state as the multi-version memory holds it (account basics,
 //!   storage slots with storage epochs for self-destruct); [`BalanceCredit`]: the delta that
 //!   pays fees to the beneficiary without a conflict.

@@ -197,6 +197,28 @@ where
     Ok((OracleBlock::new(result, state), list))
 }
 
+/// The block executed by `factory`'s executor as a client validating a block that carries
+/// its access list drives it: over revm's `State` on `db`, with
+/// [`execute_block_from_access_list`](crate::BlockStmExecutor::execute_block_from_access_list).
+pub fn through_factory_from_access_list<C, DB>(
+    factory: &BlockStmExecutorFactory<C>,
+    db: &DB,
+    env: EvmEnv,
+    ctx: EthBlockExecutionCtx<'_>,
+    transactions: &[Recovered<TxEnvelope>],
+    list: &BlockAccessList,
+) -> Result<OracleBlock, BlockExecutionError>
+where
+    C: EthExecutorSpec + 'static,
+    DB: DatabaseRef + Debug,
+{
+    let mut state = State::builder().with_database_ref(db).with_bundle_update().build();
+    let evm = factory.evm_factory().create_evm(&mut state, env);
+    let result =
+        factory.create_executor(evm, ctx).execute_block_from_access_list(transactions.iter(), list)?;
+    Ok(OracleBlock::new(result, state))
+}
+
 /// `changes` (the client API's [`BlockExecution::state`](crate::BlockExecution::state))
 /// committed into revm's `State` over `db`, as a client commits them.
 pub fn committed<DB: DatabaseRef + Debug>(db: &DB, changes: EvmState) -> BundleState {

@@ -5,16 +5,22 @@
 //! changes nothing else of the result. The same holds through the alloy-evm integration
 //! (`BlockStmExecutor::execute_block_indexed` over a `State` recording the list).
 //!
+//! Executing a block from its list gives the sequential result, through the client API and
+//! through the alloy-evm integration (`BlockStmExecutor::execute_block_from_access_list`); a
+//! list corrupted in any way is rejected by both, naming where it is wrong.
+//!
 //! Needs `BLOCKSTM_ETH_FIXTURES` (CI sets it to `../shared/fixtures/ethereum-mainnet`); without it
 //! the test says it was skipped.
 
 use alloy_eip7928::{
     AccountChanges, BalanceChange, BlockAccessIndex, NonceChange, SlotChanges, StorageChange,
 };
+use alloy_evm::block::BlockExecutionError;
 use alloy_evm::eth::spec::EthSpec;
 use alloy_primitives::{Address, U256};
 use blockstm_evm::oracle::{
-    alloy_evm_block, alloy_evm_block_access_list, bundle_difference, through_factory_with_access_list,
+    OracleBlock, alloy_evm_block, alloy_evm_block_access_list, bundle_difference,
+    through_factory_from_access_list, through_factory_with_access_list,
 };
 use blockstm_evm::{
     AccessListError, BlockAccessList, BlockExecution, BlockStmExecutorFactory, ClientBlock, ClientError,
@@ -92,6 +98,31 @@ fn check_block(client: &ClientBlock) -> Result<usize, String> {
         let parallel = u64::from(!client.transactions.is_empty());
         if factory.path_counts().parallel != parallel {
             return Err(format!("{at}: ran on {:?}", factory.path_counts()));
+        }
+    }
+    // Executed from the list through the alloy-evm integration: alloy-evm's result.
+    for threads in [1, 2, 8] {
+        let factory = BlockStmExecutorFactory::new(EthSpec::mainnet(), Config::new(threads).unwrap());
+        let input = client.input();
+        let at = format!("block {number}, executor factory from its list at {threads} threads");
+        let block = through_factory_from_access_list(
+            &factory,
+            &client.db,
+            input.env,
+            input.ctx,
+            input.transactions,
+            &expected,
+        )
+        .map_err(|e| format!("{at}: {e}"))?;
+        if block.receipts != oracle.receipts || block.gas_used != oracle.gas_used {
+            return Err(format!("{at}: the receipts differ"));
+        }
+        if let Some(difference) = bundle_difference(&client.db, &oracle.bundle, &block.bundle) {
+            return Err(format!("{at}: {difference}"));
+        }
+        let counts = factory.path_counts();
+        if counts.parallel + counts.sequential != 1 {
+            return Err(format!("{at}: ran on {counts:?}"));
         }
     }
     // Executed from the list: the sequential result, with no transaction executed twice.
@@ -345,6 +376,17 @@ fn reference(client: &ClientBlock) -> BlockAccessList {
         .unwrap_or_else(|e| panic!("block {}: {e}", client.header.number))
 }
 
+/// `client`'s block executed from `list` through the executor factory on `threads` threads.
+fn through_factory(
+    client: &ClientBlock,
+    list: &BlockAccessList,
+    threads: usize,
+) -> Result<OracleBlock, BlockExecutionError> {
+    let factory = BlockStmExecutorFactory::new(EthSpec::mainnet(), Config::new(threads).unwrap());
+    let input = client.input();
+    through_factory_from_access_list(&factory, &client.db, input.env, input.ctx, input.transactions, list)
+}
+
 #[test]
 fn every_kind_of_wrong_list_is_rejected_naming_where_it_is_wrong() {
     let Some(fixtures) = fixtures() else { return };
@@ -374,6 +416,14 @@ fn every_kind_of_wrong_list_is_rejected_naming_where_it_is_wrong() {
             let Some((wrong, expected)) = corrupt(&list, *kind, client.transactions.len()) else { continue };
             made[k] += 1;
             for threads in [1, 4] {
+                let at = format!("block {number}, {kind:?}, executor factory at {threads} threads");
+                match through_factory(&client, &wrong, threads) {
+                    Ok(_) => failures.push(format!("{at}: accepted")),
+                    Err(e) => match AccessListError::in_block_error(&e) {
+                        Some(error) if names(&ClientError::AccessList(error.clone()), &expected) => {}
+                        _ => failures.push(format!("{at}: {e}; expected {expected:?}")),
+                    },
+                }
                 let config = Config::new(threads).unwrap();
                 match execute_block_from_access_list(
                     &client.db,
@@ -469,6 +519,9 @@ fn randomly_mutated_lists_never_get_a_wrong_result_accepted() {
         let list = reference(&client);
         let truth = execute_block_with(&client.db, &chain, client.input(), ExecuteOptions::sequential())
             .unwrap_or_else(|e| panic!("block {number}: {e}"));
+        let input = client.input();
+        let oracle = alloy_evm_block(&client.db, &chain, input.env, input.ctx, input.transactions)
+            .unwrap_or_else(|e| panic!("block {number}: alloy-evm: {e}"));
         let mut rng = Rng(0x9e37_79b9_7f4a_7c15 ^ (b as u64 + 1));
         for round in 0..60 {
             let mut wrong = list.clone();
@@ -476,7 +529,21 @@ fn randomly_mutated_lists_never_get_a_wrong_result_accepted() {
                 mutate(&mut wrong, &mut rng, client.transactions.len());
             }
             let threads = [1, 2, 4, 8][round % 4];
-            runs += 1;
+            runs += 2;
+            match through_factory(&client, &wrong, threads) {
+                Err(e) if AccessListError::in_block_error(&e).is_some() => rejected += 1,
+                Err(e) => panic!("block {number}, round {round}, executor factory: not for its list: {e}"),
+                Ok(block) => {
+                    assert_eq!(
+                        block_access_list_rlp(&wrong),
+                        block_access_list_rlp(&list),
+                        "block {number}, round {round}: a wrong list accepted by the executor factory"
+                    );
+                    assert_eq!(block.receipts, oracle.receipts, "block {number}, round {round}");
+                    let difference = bundle_difference(&client.db, &oracle.bundle, &block.bundle);
+                    assert_eq!(difference, None, "block {number}, round {round}");
+                }
+            }
             match execute_block_from_access_list(
                 &client.db,
                 &chain,

@@ -19,7 +19,7 @@ use alloy_evm::eth::receipt_builder::AlloyReceiptBuilder;
 use alloy_evm::eth::spec::EthSpec;
 use alloy_primitives::Signature;
 use alloy_primitives::{Address, B256, U256, address};
-use blockstm_evm::oracle::through_factory;
+use blockstm_evm::oracle::{through_factory, through_factory_from_access_list};
 use blockstm_evm::{
     BlockInput, BlockStmExecutorFactory, ClientError, DatabaseStorage, EvmError, EvmTx, EvmVm, SpecId,
     execute_block, execute_block_from_access_list, execute_block_sequential,
@@ -332,5 +332,38 @@ fn the_executor_factory_gives_alloy_evms_own_errors() {
         }
         // Each failed on Block-STM, then ran sequentially for alloy-evm's error.
         assert_eq!(ours.path_counts().sequential, cases.len() as u64, "{threads} threads");
+    }
+    // Executed from an access list (empty, but the transaction fails first): the same errors,
+    // from the list-driven run or, where it fails, from alloy-evm's executor run after it.
+    // The transactions' gas is raised so that the list-driven run applies.
+    let heavy: [(&str, Vec<Recovered<TxEnvelope>>, u64); 4] = [
+        ("wrong nonce", vec![signed(0, BOB, 300_000, gwei), signed(5, BOB, 300_000, gwei)], 30_000_000),
+        (
+            "unaffordable",
+            vec![signed(0, BOB, 300_000, gwei), signed(1, BOB, 300_000, 10u128.pow(18))],
+            30_000_000,
+        ),
+        (
+            "above the block's gas",
+            vec![signed(0, BOB, 300_000, gwei), signed(1, BOB, 390_000, gwei)],
+            400_000,
+        ),
+        (
+            "failing database",
+            vec![signed(0, BOB, 300_000, gwei), signed(1, BROKEN, 300_000, gwei)],
+            30_000_000,
+        ),
+    ];
+    for threads in [1, 2, 4, 8] {
+        let config = Config::new(threads).unwrap().with_adaptive(false);
+        let ours = BlockStmExecutorFactory::new(EthSpec::mainnet(), config);
+        for (what, txns, gas_limit) in &heavy {
+            let BlockInput { env, ctx, .. } = input(txns, *gas_limit);
+            let expected = through_factory(&alloy, &db, env.clone(), ctx.clone(), txns).unwrap_err();
+            let list = Default::default();
+            let error = through_factory_from_access_list(&ours, &db, env, ctx, txns, &list).unwrap_err();
+            assert_eq!(error.to_string(), expected.to_string(), "{what}, {threads} threads, from a list");
+        }
+        assert_eq!(ours.path_counts().sequential, heavy.len() as u64, "{threads} threads, from a list");
     }
 }

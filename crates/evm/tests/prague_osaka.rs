@@ -40,7 +40,7 @@ use alloy_primitives::{Address, B256, Bytes, Signature, TxKind, U256, keccak256}
 use alloy_sol_types::SolEvent;
 use blockstm_evm::oracle::{
     OracleBlock, alloy_evm_block, alloy_evm_block_access_list, bundle_difference, committed, through_factory,
-    through_factory_with_access_list,
+    through_factory_from_access_list, through_factory_with_access_list,
 };
 use blockstm_evm::{
     BlockExecution, BlockInput, BlockStmExecutorFactory, block_access_list_rlp, execute_block,
@@ -487,6 +487,20 @@ fn check_block(
         assert_eq!((&indexed.receipts, &indexed.requests), (&oracle.receipts, &oracle.requests), "{at}");
         if let Some(difference) = bundle_difference(db, &oracle.bundle, &indexed.bundle) {
             panic!("{at}, executor factory building the list: {difference}");
+        }
+        // Executed from the block's list, as a client validating the block drives it.
+        let through =
+            through_factory_from_access_list(&factory, db, env.clone(), ctx(), txns, &expected_list)
+                .unwrap_or_else(|e| panic!("{at}, executor factory from the list: {e}"));
+        assert_eq!(factory.path_counts().parallel, if threads > 1 { 3 } else { 2 }, "{at}: from the list");
+        assert_eq!((&through.receipts, &through.requests), (&oracle.receipts, &oracle.requests), "{at}");
+        assert_eq!(
+            (through.gas_used, through.blob_gas_used),
+            (oracle.gas_used, oracle.blob_gas_used),
+            "{at}"
+        );
+        if let Some(difference) = bundle_difference(db, &oracle.bundle, &through.bundle) {
+            panic!("{at}, executor factory from the list: {difference}");
         }
         last = Some(out);
     }
