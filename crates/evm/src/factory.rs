@@ -330,9 +330,9 @@ where
     /// A list that is malformed, holds invalid code, or differs from the block's fails the
     /// block with a validation error holding an [`AccessListError`]
     /// ([`AccessListError::in_block_error`]) that names the first location where they part and
-    /// the transaction of its index. The result is
-    /// alloy-evm's sequential one whatever the list says: a wrong list costs re-executions,
-    /// never a wrong state.
+    /// the transaction of its index. Whatever the list says, the changes committed are the ones
+    /// alloy-evm's sequential execution makes: a wrong list costs re-executions and then fails
+    /// the block, never a wrong state.
     ///
     /// Where the parallel path does not apply (see the module docs), and for a block on one
     /// thread (as [`Config`]'s adaptive rules decide it), the transactions run on alloy-evm's

@@ -161,15 +161,21 @@ impl<'a> ClientCase<'a> {
         if let Some(difference) = oracle::bundle_difference(db, &expected.bundle, &through.bundle) {
             return Some(format!("the executor factory: {difference}"));
         }
-        self.access_list_disagreement(run, options)
+        self.access_list_disagreement(run, options, &expected)
     }
 
     /// Where the block-level access list the client API builds (sequentially, at the largest
     /// thread count, and at each of `options.access_list_threads` with the adaptive rule off)
     /// differs from the one revm's sequential builder records under alloy-evm's block
     /// executor, byte for byte; or where executing the block from that list at each of
-    /// `options.access_list_threads` differs from the client API's result.
-    fn access_list_disagreement(&self, run: &ClientRun, options: &RunOptions) -> Option<String> {
+    /// `options.access_list_threads` differs from the client API's result, or through the
+    /// executor factory (at the largest, the adaptive rule off) from alloy-evm's `oracle`.
+    fn access_list_disagreement(
+        &self,
+        run: &ClientRun,
+        options: &RunOptions,
+        oracle: &oracle::OracleBlock,
+    ) -> Option<String> {
         let (db, transactions) = self.inputs.as_ref()?;
         let env = self.block.evm_env();
         let expected = match oracle::alloy_evm_block_access_list(
@@ -231,6 +237,27 @@ impl<'a> ClientCase<'a> {
                     transactions.len()
                 ));
             }
+        }
+        let config = Config::new(largest).ok()?.with_adaptive(false);
+        let factory = BlockStmExecutorFactory::new(self.forks(), config);
+        let through = match oracle::through_factory_from_access_list(
+            &factory,
+            db,
+            env,
+            self.ctx(),
+            transactions,
+            &expected,
+        ) {
+            Ok(through) => through,
+            Err(e) => {
+                return Some(format!("the executor factory rejects the block from its access list: {e}"));
+            }
+        };
+        if (&through.receipts, through.gas_used) != (&oracle.receipts, oracle.gas_used) {
+            return Some("the executor factory from the access list: receipts or gas used differ".into());
+        }
+        if let Some(difference) = oracle::bundle_difference(db, &oracle.bundle, &through.bundle) {
+            return Some(format!("the executor factory from the access list: {difference}"));
         }
         None
     }
