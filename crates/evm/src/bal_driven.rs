@@ -149,21 +149,14 @@ where
     C: EthExecutorSpec,
 {
     let transactions = block.transactions.len();
-    alloy_eip7928::validate_block_access_list(list, transactions)
-        .map_err(|e| AccessListError::Malformed(e.to_string()))?;
-    let out = if one_thread(block.transactions.iter().map(|tx| tx.gas_limit()), config) {
+    let overlay = !one_thread(block.transactions.iter().map(|tx| tx.gas_limit()), config);
+    let out = match checked_list(list, transactions, overlay)? {
         // On one thread the overlay saves nothing: the transactions run one after another on
         // the true state, and the list they make is compared with the given one all the same.
-        check_code(list)?;
-        execute_block_with(db, chain, block, ExecuteOptions::sequential().with_block_access_list())?
-    } else {
-        let bal: Bal = list
-            .iter()
-            .map(|account| AccountBal::clone_from_alloy(account).map_err(|e| bad_code(account, e)))
-            .collect::<Result<_, _>>()?;
-        run_block(db, chain, block, true, |storage, vm, txns, steps| {
+        None => execute_block_with(db, chain, block, ExecuteOptions::sequential().with_block_access_list())?,
+        Some(bal) => run_block(db, chain, block, true, |storage, vm, txns, steps| {
             from_access_list(storage, &vm, txns, &bal, config.threads(), steps)
-        })?
+        })?,
     };
     let built = out
         .block_access_list
@@ -453,20 +446,33 @@ pub(crate) fn one_thread(gas_limits: impl ExactSizeIterator<Item = u64>, config:
         || (config.adaptive() && (txns < config.min_parallel_txns() || mean < config.min_mean_cost()))
 }
 
-/// The error for `account`'s code that is not valid bytecode.
-pub(crate) fn bad_code(account: &AccountChanges, error: impl fmt::Display) -> AccessListError {
-    AccessListError::Code { address: account.address, message: error.to_string() }
-}
-
-/// Rejects a list holding code that is not valid bytecode (as converting it to revm's form
-/// would), naming the account.
-pub(crate) fn check_code(list: &BlockAccessList) -> Result<(), AccessListError> {
+/// `list` checked before a block of `transactions` runs from it: its form (EIP-7928's order,
+/// uniqueness, indices within the block) and its code (each change valid bytecode), an error
+/// naming what is wrong. With `overlay` (the list-driven executor reads it), it is converted
+/// to revm's form, which checks the code as it converts; else `None`.
+pub(crate) fn checked_list(
+    list: &BlockAccessList,
+    transactions: usize,
+    overlay: bool,
+) -> Result<Option<Bal>, AccessListError> {
+    alloy_eip7928::validate_block_access_list(list, transactions)
+        .map_err(|e| AccessListError::Malformed(e.to_string()))?;
+    let bad_code = |account: &AccountChanges, e: &dyn fmt::Display| AccessListError::Code {
+        address: account.address,
+        message: e.to_string(),
+    };
+    if overlay {
+        let bal = list
+            .iter()
+            .map(|account| AccountBal::clone_from_alloy(account).map_err(|e| bad_code(account, &e)));
+        return bal.collect::<Result<_, _>>().map(Some);
+    }
     for account in list {
         for change in &account.code_changes {
-            Bytecode::new_raw_checked(change.new_code.clone()).map_err(|e| bad_code(account, e))?;
+            Bytecode::new_raw_checked(change.new_code.clone()).map_err(|e| bad_code(account, &e))?;
         }
     }
-    Ok(())
+    Ok(None)
 }
 
 /// The transactions of a block from its access list `bal` (see the module docs): executed at

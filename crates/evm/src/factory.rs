@@ -46,7 +46,7 @@
 //!   sequentially, so the error is alloy-evm's own, with the transaction's hash.
 
 use crate::bal::{BalBuilder, BlockAccessList, TxAccesses};
-use crate::bal_driven::{AccessListError, bad_code, check_code, from_access_list, one_thread, same_list};
+use crate::bal_driven::{checked_list, from_access_list, one_thread, same_list};
 use crate::chain::into_receipt_envelopes;
 use crate::client::{CommitSteps, GasAllowance, TransactionsRun, evm_state};
 use crate::database::DatabaseStorage;
@@ -77,7 +77,7 @@ use revm::database_interface::{Database, DatabaseRef};
 use revm::handler::EthPrecompiles;
 use revm::inspector::NoOpInspector;
 use revm::primitives::{StorageKey, StorageValue};
-use revm::state::bal::{AccountBal, Bal, BlockAccessIndex};
+use revm::state::bal::{Bal, BlockAccessIndex};
 use revm::state::{Account, AccountInfo, TransactionId};
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -328,9 +328,9 @@ where
     /// `list` exactly.
     ///
     /// A list that is malformed, holds invalid code, or differs from the block's fails the
-    /// block with a validation error holding an [`AccessListError`]
-    /// ([`AccessListError::in_block_error`]) that names the first location where they part and
-    /// the transaction of its index. Whatever the list says, the changes committed are the ones
+    /// block with a validation error holding an [`AccessListError`](crate::AccessListError)
+    /// (see [`in_block_error`](crate::AccessListError::in_block_error)) that names the first
+    /// location where they part and the transaction of its index. Whatever the list says, the changes committed are the ones
     /// alloy-evm's sequential execution makes: a wrong list costs re-executions and then fails
     /// the block, never a wrong state.
     ///
@@ -347,16 +347,17 @@ where
     ) -> Result<BlockExecutionResult<ReceiptEnvelope>, BlockExecutionError> {
         let txns: Vec<_> = transactions.into_iter().map(|tx| tx.into_parts()).collect();
         let n = txns.len();
-        alloy_eip7928::validate_block_access_list(list, n)
-            .map_err(|e| AccessListError::Malformed(e.to_string()))?;
-        check_code(list)?;
+        let overlay = !txns.is_empty()
+            && parallel_path_applies(&self.inner.evm)
+            && !one_thread(txns.iter().map(|(env, _)| env.gas_limit), self.config);
+        let bal = checked_list(list, n, overlay)?;
 
         let pre = self.system_entries(0, SystemStep::Pre)?;
         self.inner.apply_pre_execution_changes()?;
         let beneficiary = self.inner.evm.block().beneficiary;
         let balance = self.inner.evm.db_mut().basic(beneficiary).map_err(BlockExecutionError::other)?;
         let built = BalBuilder::new(pre, beneficiary, balance.map_or(U256::ZERO, |info| info.balance));
-        let mut built = match self.transactions_from_list(&txns, list, built.clone())? {
+        let mut built = match self.transactions_from_list(&txns, bal.as_ref(), &built)? {
             Some(built) => built,
             None => {
                 let mut built = built;
@@ -370,36 +371,31 @@ where
                 built
             }
         };
-        let receipts = self.inner.receipts.clone();
-        built.extend(self.system_entries(n as u64 + 1, SystemStep::Post(receipts))?);
+        // The receipts lent to alloy-evm's `finish` on the throwaway `State`, and back.
+        let mut receipts = std::mem::take(&mut self.inner.receipts);
+        built.extend(self.system_entries(n as u64 + 1, SystemStep::Post(&mut receipts))?);
+        self.inner.receipts = receipts;
         let (_, result) = self.inner.finish()?;
         same_list(&built.finish(), list, n)?;
         Ok(result)
     }
 
-    /// `txns` executed from `list` on the parallel path, their changes committed and their
-    /// entries appended to `built`, if that path applies and the block does not fail on it;
-    /// `None` if nothing was committed. Counts the path.
+    /// `txns` executed from `bal` (the list in revm's form, if the list-driven path applies),
+    /// their changes committed and their entries appended to a copy of `built`, if the block
+    /// does not fail on that path; `None` if nothing was committed. Counts the path.
     fn transactions_from_list<T: RecoveredTx<TxEnvelope>>(
         &mut self,
         txns: &[(TxEnv, T)],
-        list: &BlockAccessList,
-        built: BalBuilder,
+        bal: Option<&Bal>,
+        built: &BalBuilder,
     ) -> Result<Option<BalBuilder>, BlockExecutionError> {
-        let applies = !txns.is_empty()
-            && parallel_path_applies(&self.inner.evm)
-            && !one_thread(txns.iter().map(|(env, _)| env.gas_limit), self.config);
         let mut done = None;
-        if applies {
-            let bal: Bal = list
-                .iter()
-                .map(|account| AccountBal::clone_from_alloy(account).map_err(|e| bad_code(account, e)))
-                .collect::<Result<_, _>>()?;
+        if let Some(bal) = bal {
             let evm_txns: Vec<EvmTx> = txns.iter().map(|(env, _)| EvmTx(env.clone())).collect();
             let env = evm_env(&self.inner.evm);
             let threads = self.config.threads();
             if let Some((run, built)) =
-                run_from_list(self.inner.evm.db_mut(), env, &evm_txns, &bal, threads, built)
+                run_from_list(self.inner.evm.db_mut(), env, &evm_txns, bal, threads, built.clone())
             {
                 record_run(&mut self.inner, txns, run, Commit::Merged)?;
                 done = Some(built);
@@ -414,7 +410,7 @@ where
     /// the changes before or after the transactions), recorded by revm's builder on a
     /// `State` over the executor's database that is then dropped: the database is left as
     /// it was, for the executor to make the same changes.
-    fn system_entries(&mut self, index: u64, step: SystemStep) -> Result<Bal, BlockExecutionError> {
+    fn system_entries(&mut self, index: u64, step: SystemStep<'_>) -> Result<Bal, BlockExecutionError> {
         let env = evm_env(&self.inner.evm);
         let (ctx, spec, receipt_builder) =
             (self.inner.ctx.clone(), self.inner.spec, self.inner.receipt_builder);
@@ -427,8 +423,8 @@ where
             match step {
                 SystemStep::Pre => executor.apply_pre_execution_changes()?,
                 SystemStep::Post(receipts) => {
-                    executor.receipts = receipts;
-                    executor.finish()?;
+                    executor.receipts = std::mem::take(receipts);
+                    *receipts = executor.finish()?.1.receipts;
                 }
             }
         }
@@ -437,11 +433,11 @@ where
 }
 
 /// The changes around a block's transactions, as alloy-evm's executor makes them.
-enum SystemStep {
+enum SystemStep<'r> {
     /// Before the transactions (`apply_pre_execution_changes`).
     Pre,
-    /// After the transactions with these receipts (`finish`).
-    Post(Vec<ReceiptEnvelope>),
+    /// After the transactions with these receipts (`finish`), handed back after it.
+    Post(&'r mut Vec<ReceiptEnvelope>),
 }
 
 /// How the transactions' changes go into the executor's database.
@@ -508,7 +504,7 @@ where
     let evm_txns: Vec<EvmTx> = txns.iter().map(|(env, _)| EvmTx(env.clone())).collect();
     let journals = matches!(commit, Commit::Indexed(_));
     let env = evm_env(&inner.evm);
-    let Some(run) = run(inner.evm.db_mut(), env, &evm_txns, config, journals)? else {
+    let Some(run) = run(inner.evm.db_mut(), env, &evm_txns, config, journals) else {
         return Ok(false);
     };
     record_run(inner, txns, run, commit)?;
@@ -581,7 +577,7 @@ fn run<DB: Database>(
     txns: &[EvmTx],
     config: Config,
     journals: bool,
-) -> Result<Option<TransactionsRun>, BlockExecutionError> {
+) -> Option<TransactionsRun> {
     let gas_limits: Vec<u64> = txns.iter().map(|tx| tx.0.gas_limit).collect();
     let mut allowance = GasAllowance::new(env.block_env.gas_limit, &gas_limits);
     let known = known_accounts(env.block_env.beneficiary, txns).map(EvmKey::Account);
@@ -594,13 +590,13 @@ fn run<DB: Database>(
             &mut |i, receipt: &EvmReceipt| allowance.on_commit(i, receipt),
         )
     });
-    Ok(match result {
+    match result {
         Some(Ok(out)) if allowance.exceeded.is_none() => {
             Some(TransactionsRun { outputs: out.outputs, state: out.state, stats: out.stats })
         }
         // A failure of the block, or a panic of the executor itself (it contains the VM's).
         _ => None,
-    })
+    }
 }
 
 /// `txns` executed from the block's access list `bal` over `db` in the block `env`, reads
